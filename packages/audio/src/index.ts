@@ -1,0 +1,1 @@
+export { type MediaTool, type MediaTools, mediaTools, type ToolSource } from "./ffmpeg.js";

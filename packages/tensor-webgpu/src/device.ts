@@ -1,0 +1,170 @@
+import { A2VError } from "@a2v/errors";
+import { create, globals } from "webgpu";
+
+/** Features a2v uses when the adapter offers them. */
+export const WANTED_FEATURES = [
+  "shader-f16",
+  "subgroups",
+  "timestamp-query",
+  "chromium-experimental-subgroup-matrix",
+] as const;
+
+/** Limits requested at the adapter's real maximum (WebGPU defaults are far below what GPUs have). */
+export const WANTED_LIMITS = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBuffersPerShaderStage",
+  "maxBindGroups",
+] as const;
+
+export interface GpuOptions {
+  /** Dawn backend: "vulkan" (Linux default), "opengles", "metal", "d3d12". Env: A2V_GPU_BACKEND. */
+  backend?: string;
+  /** Substring of the adapter name to pick, e.g. "llvmpipe" or "H100". Env: A2V_GPU_ADAPTER. */
+  adapter?: string;
+  powerPreference?: GPUPowerPreference;
+}
+
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
+}
+
+export interface GpuInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  backend: string;
+  /** True for CPU rasterisers (lavapipe, SwiftShader): slow, use tiny models. */
+  isSoftware: boolean;
+  features: string[];
+  limits: Record<string, number>;
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
+  subgroupMatrixConfigs: SubgroupMatrixConfig[];
+}
+
+export interface Gpu {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  info: GpuInfo;
+  has(feature: (typeof WANTED_FEATURES)[number]): boolean;
+}
+
+let pending: Promise<Gpu> | undefined;
+let current: Gpu | undefined;
+// Dawn's GPU object must stay referenced for the adapter's lifetime (node-webgpu "Lifetime").
+let dawnInstance: GPU | undefined;
+
+function dawnFlags(opts: GpuOptions): string[] {
+  const flags = [
+    // allow_unsafe_apis: experimental subgroup-matrix; vulkan_enable_f16_on_nvidia: Dawn turns f16 off on NVIDIA otherwise.
+    "enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia",
+    // Real kernel timings for benchmarks (Dawn quantises timestamps to ~0.1 ms by default).
+    "disable-dawn-features=timestamp_quantization",
+  ];
+  const backend = opts.backend ?? process.env.A2V_GPU_BACKEND;
+  const adapter = opts.adapter ?? process.env.A2V_GPU_ADAPTER;
+  if (backend) flags.push(`backend=${backend}`);
+  if (adapter) flags.push(`adapter=${adapter}`);
+  return flags;
+}
+
+const NO_ADAPTER_HELP = [
+  "No WebGPU adapter was found (Dawn needs a Vulkan driver on Linux).",
+  "- CPU-only Debian: install the loader and lavapipe from bookworm-backports (mesa >= 25):",
+  "    echo 'deb http://deb.debian.org/debian bookworm-backports main' > /etc/apt/sources.list.d/backports.list",
+  "    apt-get update && apt-get install -y -t bookworm-backports mesa-vulkan-drivers libvulkan1",
+  "  ('bash scripts/setup.sh' does this for you.)",
+  "- NVIDIA: install libvulkan1 and make sure nvidia_icd.json is visible; VK_DRIVER_FILES=/path/nvidia_icd.json picks it.",
+  "- A2V_GPU_BACKEND=vulkan|opengles picks the Dawn backend; A2V_GPU_ADAPTER=<name substring> picks the adapter.",
+  "- Fallback: A2V_GPU_BACKEND=opengles with EGL_PLATFORM=surfaceless uses llvmpipe through OpenGL ES.",
+].join("\n");
+
+function summarise(adapter: GPUAdapter, device: GPUDevice): GpuInfo {
+  const ai = adapter.info as GPUAdapterInfo & {
+    subgroupMinSize?: number;
+    subgroupMaxSize?: number;
+    subgroupMatrixConfigs?: SubgroupMatrixConfig[];
+    backendType?: string;
+  };
+  const limits: Record<string, number> = {};
+  for (const key of WANTED_LIMITS) limits[key] = Number(device.limits[key]);
+  const text = `${ai.vendor} ${ai.architecture} ${ai.device} ${ai.description}`.toLowerCase();
+  return {
+    vendor: ai.vendor,
+    architecture: ai.architecture,
+    device: ai.device,
+    description: ai.description,
+    backend: ai.backendType ?? process.env.A2V_GPU_BACKEND ?? "default",
+    isSoftware: /llvmpipe|lavapipe|swiftshader|software/.test(text),
+    features: [...device.features].map(String).sort(),
+    limits,
+    subgroupMinSize: ai.subgroupMinSize,
+    subgroupMaxSize: ai.subgroupMaxSize,
+    subgroupMatrixConfigs: [...(ai.subgroupMatrixConfigs ?? [])].map((c) => ({
+      componentType: c.componentType,
+      resultComponentType: c.resultComponentType,
+      M: c.M,
+      N: c.N,
+      K: c.K,
+    })),
+  };
+}
+
+async function acquire(opts: GpuOptions): Promise<Gpu> {
+  process.env.XDG_RUNTIME_DIR ??= "/tmp";
+  Object.assign(globalThis, globals);
+  dawnInstance = create(dawnFlags(opts));
+  const adapter = await dawnInstance.requestAdapter({ powerPreference: opts.powerPreference ?? "high-performance" });
+  if (!adapter) throw new A2VError("no_gpu_adapter", NO_ADAPTER_HELP, { status: 503 });
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const requiredLimits: Record<string, number> = {};
+  for (const key of WANTED_LIMITS) requiredLimits[key] = Number(adapter.limits[key]);
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  device.addEventListener("uncapturederror", (event) => {
+    const error = (event as GPUUncapturedErrorEvent).error;
+    process.emitWarning(`WebGPU error: ${error.message}`, "A2VGpuWarning");
+  });
+  const gpu: Gpu = {
+    device,
+    adapter,
+    info: summarise(adapter, device),
+    has: (feature) => device.features.has(feature),
+  };
+  current = gpu;
+  return gpu;
+}
+
+/**
+ * Acquires the process-wide Dawn adapter and device (one per process: Dawn devices spin a thread,
+ * and a second adapter would double GPU memory use). Later calls return the same device; options
+ * only apply to the first call. The device is destroyed on process exit.
+ */
+export function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
+  pending ??= acquire(options).catch((error: unknown) => {
+    pending = undefined;
+    throw error;
+  });
+  return pending;
+}
+
+/** Destroys the device so the process can exit; a later `requestGpu()` acquires a fresh one. */
+export function releaseGpu(): void {
+  current?.device.destroy();
+  current = undefined;
+  pending = undefined;
+  dawnInstance = undefined;
+}
+
+process.once("exit", releaseGpu);
