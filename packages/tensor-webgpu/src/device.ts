@@ -73,11 +73,16 @@ function dawnFlags(opts: GpuOptions): string[] {
     // Real kernel timings for benchmarks (Dawn quantises timestamps to ~0.1 ms by default).
     "disable-dawn-features=timestamp_quantization",
   ];
-  const backend = opts.backend ?? process.env.A2V_GPU_BACKEND;
   const adapter = opts.adapter ?? process.env.A2V_GPU_ADAPTER;
-  if (backend) flags.push(`backend=${backend}`);
+  flags.push(`backend=${backendOf(opts)}`);
   if (adapter) flags.push(`adapter=${adapter}`);
   return flags;
+}
+
+const PLATFORM_BACKEND: Record<string, string> = { linux: "vulkan", darwin: "metal", win32: "d3d12" };
+
+function backendOf(opts: GpuOptions): string {
+  return opts.backend ?? process.env.A2V_GPU_BACKEND ?? PLATFORM_BACKEND[process.platform] ?? "vulkan";
 }
 
 const NO_ADAPTER_HELP = [
@@ -91,12 +96,11 @@ const NO_ADAPTER_HELP = [
   "- Fallback: A2V_GPU_BACKEND=opengles with EGL_PLATFORM=surfaceless uses llvmpipe through OpenGL ES.",
 ].join("\n");
 
-function summarise(adapter: GPUAdapter, device: GPUDevice): GpuInfo {
+function summarise(adapter: GPUAdapter, device: GPUDevice, backend: string): GpuInfo {
   const ai = adapter.info as GPUAdapterInfo & {
     subgroupMinSize?: number;
     subgroupMaxSize?: number;
     subgroupMatrixConfigs?: SubgroupMatrixConfig[];
-    backendType?: string;
   };
   const limits: Record<string, number> = {};
   for (const key of WANTED_LIMITS) limits[key] = Number(device.limits[key]);
@@ -106,7 +110,7 @@ function summarise(adapter: GPUAdapter, device: GPUDevice): GpuInfo {
     architecture: ai.architecture,
     device: ai.device,
     description: ai.description,
-    backend: ai.backendType ?? process.env.A2V_GPU_BACKEND ?? "default",
+    backend,
     isSoftware: /llvmpipe|lavapipe|swiftshader|software/.test(text),
     features: [...device.features].map(String).sort(),
     limits,
@@ -139,7 +143,7 @@ async function acquire(opts: GpuOptions): Promise<Gpu> {
   const gpu: Gpu = {
     device,
     adapter,
-    info: summarise(adapter, device),
+    info: summarise(adapter, device, backendOf(opts)),
     has: (feature) => device.features.has(feature),
   };
   current = gpu;
