@@ -1,1 +1,20 @@
-export {};
+export { A2VError, type A2VErrorDetail, isA2VError } from "@a2v/errors";
+export { type Bill, billing, failedBill, MIN_UNITS, USD_PER_UNIT } from "./billing.js";
+export { type Bucket, resolutionFor } from "./buckets.js";
+export { EXIT, runCli } from "./cli.js";
+export { type DoctorReport, doctor, formatDoctor } from "./doctor.js";
+export {
+  ASPECT_RATIOS,
+  type AspectRatio,
+  DEFAULT_VALIDATION_NEGATIVE_PROMPT,
+  parseTrainInput,
+  RANKS,
+  RESOLUTIONS,
+  type Resolution,
+  snapFrameCount,
+  type TrainInput,
+  type TrainInputRaw,
+  TrainInputSchema,
+  trainInputJsonSchema,
+  ValidationSampleSchema,
+} from "./input.js";

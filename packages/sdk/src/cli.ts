@@ -1,0 +1,98 @@
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { A2VError, isA2VError } from "@a2v/errors";
+import { billing } from "./billing.js";
+import { doctor, formatDoctor } from "./doctor.js";
+import { parseTrainInput, trainInputJsonSchema } from "./input.js";
+
+/** Exit codes: 0 success, 1 failure, 2 usage error, 3 input or data rejected (HTTP 422). */
+export const EXIT = { ok: 0, failure: 1, usage: 2, rejected: 3 } as const;
+
+const USAGE = `a2v — LTX-2.3 audio-to-video LoRA trainer
+
+Usage:
+  a2v doctor [--json]              adapter, ffmpeg, Node and package versions; what is missing
+  a2v schema                       the training input JSON Schema
+  a2v cost --steps N               billable units and price of a run
+  a2v input <file.json> [--json]   validate a training request: defaults applied, frames snapped
+  a2v help                         this text
+`;
+
+type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
+
+const commands: Record<string, (args: string[], out: Out) => Promise<number>> = {
+  async doctor(args, out) {
+    const { values } = parseArgs({ args, options: { json: { type: "boolean" } } });
+    const report = await doctor();
+    out.stdout(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
+    return report.ok ? EXIT.ok : EXIT.failure;
+  },
+  async schema(args, out) {
+    parseArgs({ args, options: {} });
+    out.stdout(JSON.stringify(trainInputJsonSchema(), null, 2));
+    return EXIT.ok;
+  },
+  async cost(args, out) {
+    const { values } = parseArgs({ args, options: { steps: { type: "string" }, json: { type: "boolean" } } });
+    const input = parseTrainInput({ training_data_url: "-", number_of_steps: Number(values.steps ?? 2000) });
+    const bill = billing(input);
+    out.stdout(values.json ? JSON.stringify(bill) : `${bill.units} units, $${bill.usd.toFixed(2)}`);
+    return EXIT.ok;
+  },
+  async input(args, out) {
+    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: "boolean" } } });
+    const file = positionals[0];
+    if (!file) throw new A2VError("usage", "a2v input needs a JSON file", { status: 400 });
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(file, "utf8"));
+    } catch (cause) {
+      throw new A2VError("invalid_input", `${file}: not readable JSON (${(cause as Error).message})`, {
+        status: 422,
+        cause,
+      });
+    }
+    const input = parseTrainInput(raw);
+    out.stdout(JSON.stringify(input, null, values.json ? undefined : 2));
+    return EXIT.ok;
+  },
+  async help(_args, out) {
+    out.stdout(USAGE);
+    return EXIT.ok;
+  },
+};
+
+function wantsJson(args: string[]): boolean {
+  return args.includes("--json");
+}
+
+/** Runs one CLI invocation; returns the exit code (never calls process.exit, so it is testable). */
+export async function runCli(argv: string[], out: Out): Promise<number> {
+  const [name = "help", ...args] = argv;
+  const command = commands[name];
+  if (!command) {
+    out.stderr(`unknown command "${name}"\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  try {
+    return await command(args, out);
+  } catch (error) {
+    if (isA2VError(error)) {
+      if (wantsJson(args)) out.stdout(JSON.stringify(error.toJSON(), null, 2));
+      else {
+        out.stderr(`error [${error.code}]: ${error.message}`);
+        for (const d of error.details) {
+          const where = d.file ?? d.group ?? d.path?.join(".");
+          out.stderr(`  - ${where ? `${where}: ` : ""}${d.message} [${d.code}]`);
+        }
+      }
+      return error.status === 422 ? EXIT.rejected : error.status === 400 ? EXIT.usage : EXIT.failure;
+    }
+    if (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS")) {
+      out.stderr(`${error.message}\n\n${USAGE}`);
+      return EXIT.usage;
+    }
+    out.stderr(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return EXIT.failure;
+  }
+}

@@ -1,0 +1,108 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EXIT, runCli } from "../src/index.js";
+
+const run = promisify(execFile);
+const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
+
+async function cli(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, { stdout: (s) => out.push(s), stderr: (s) => err.push(s) });
+  return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+}
+
+let dir = "";
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "a2v-cli-"));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe("a2v cost", () => {
+  it("prints units and price", async () => {
+    expect(await cli("cost", "--steps", "1000")).toMatchObject({ code: EXIT.ok, stdout: "1000 units, $6.00" });
+    expect(JSON.parse((await cli("cost", "--steps", "100", "--json")).stdout)).toEqual({ units: 100, usd: 0.6 });
+  });
+
+  it("rejects steps outside the service's range with exit 3", async () => {
+    const r = await cli("cost", "--steps", "50");
+    expect(r.code).toBe(EXIT.rejected);
+    expect(r.stderr).toContain("number_of_steps");
+  });
+});
+
+describe("a2v schema", () => {
+  it("prints the generated JSON Schema", async () => {
+    const r = await cli("schema");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).properties.training_data_url.type).toBe("string");
+  });
+});
+
+describe("a2v input", () => {
+  it("prints the defaulted, snapped input", async () => {
+    const file = join(dir, "ok.json");
+    await writeFile(file, JSON.stringify({ training_data_url: "x.zip", number_of_frames: 100 }));
+    const r = await cli("input", file, "--json");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ number_of_frames: 97, rank: 32 });
+  });
+
+  it("prints the 422 error object with --json and exits 3", async () => {
+    const file = join(dir, "bad.json");
+    await writeFile(file, JSON.stringify({ training_data_url: "x.zip", rank: 7, colour: "red" }));
+    const r = await cli("input", file, "--json");
+    expect(r.code).toBe(EXIT.rejected);
+    const body = JSON.parse(r.stdout);
+    expect(body).toMatchObject({ status: 422, code: "invalid_input" });
+    expect(body.details.map((d: { path: string[] }) => d.path.join("."))).toEqual(["rank", "colour"]);
+  });
+
+  it("names an unreadable file", async () => {
+    const file = join(dir, "garbage.json");
+    await writeFile(file, "{not json");
+    const r = await cli("input", file);
+    expect(r.code).toBe(EXIT.rejected);
+    expect(r.stderr).toContain("garbage.json");
+  });
+});
+
+describe("usage errors", () => {
+  it("unknown commands and flags exit 2 with the usage text", async () => {
+    expect((await cli("fly")).code).toBe(EXIT.usage);
+    const r = await cli("doctor", "--colour");
+    expect(r.code).toBe(EXIT.usage);
+    expect(r.stderr).toContain("Usage:");
+  });
+});
+
+describe("a2v doctor (built binary, real adapter)", () => {
+  it("reports the lavapipe/GPU adapter, ffmpeg and versions, and exits cleanly", async () => {
+    const { stdout } = await run(process.execPath, [bin, "doctor", "--json"], { timeout: 60_000 });
+    const report = JSON.parse(stdout);
+    expect(report.ok).toBe(true);
+    expect(report.gpu.features).toEqual(expect.any(Array));
+    expect(report.gpu.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
+    expect(report.gpu.backend).toBe("vulkan");
+    expect(["system", "npm", "env"]).toContain(report.ffmpeg.source);
+    expect(report.packages["@a2v/sdk"]).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it("says clearly what to install when no adapter exists, and exits 1", async () => {
+    const env = { ...process.env, VK_DRIVER_FILES: "/nonexistent/icd.json", VK_ICD_FILENAMES: "/nonexistent/icd.json" };
+    const failure = await run(process.execPath, [bin, "doctor"], { env, timeout: 60_000 }).then(
+      () => null,
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect(failure?.code).toBe(EXIT.failure);
+    expect(failure?.stdout).toContain("No WebGPU adapter was found");
+    expect(failure?.stdout).toContain("mesa-vulkan-drivers");
+    expect(failure?.stdout).toContain("A2V_GPU_ADAPTER");
+    expect(failure?.stdout).toContain("NOT READY");
+  });
+});
