@@ -1,0 +1,118 @@
+import { type ChildProcessByStdio, execFile, spawn } from "node:child_process";
+import type { Readable } from "node:stream";
+import { promisify } from "node:util";
+import { mediaTools } from "@a2v/audio";
+import { A2VError } from "@a2v/errors";
+
+const execFileAsync = promisify(execFile);
+
+/** The fields of `ffprobe -show_streams -show_format` that preprocessing uses. */
+export interface VideoProbe {
+  /** Seconds: the video stream's duration, else the container's (mkv has no per-stream duration). */
+  duration: number;
+  /** Native frame rate (avg_frame_rate, else r_frame_rate). */
+  fps: number;
+  hasAudio: boolean;
+}
+
+interface FfprobeJson {
+  streams?: { codec_type?: string; duration?: string; avg_frame_rate?: string; r_frame_rate?: string }[];
+  format?: { duration?: string };
+}
+
+function rational(text: string | undefined): number {
+  if (!text) return Number.NaN;
+  const [num, den] = text.split("/").map(Number);
+  return den === undefined ? num! : num! / den;
+}
+
+function decodeError(file: string, message: string, cause?: unknown): A2VError {
+  return new A2VError("corrupt_media", `${file}: ${message}`, {
+    status: 422,
+    details: [{ code: "corrupt_media", message, file }],
+    cause,
+  });
+}
+
+export async function probeVideo(file: string): Promise<VideoProbe> {
+  let json: FfprobeJson;
+  try {
+    const { stdout } = await execFileAsync(
+      mediaTools().ffprobe.path,
+      ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", file],
+      { maxBuffer: 16 << 20 },
+    );
+    json = JSON.parse(stdout) as FfprobeJson;
+  } catch (cause) {
+    throw decodeError(file, "ffprobe could not read this file", cause);
+  }
+  const video = json.streams?.find((s) => s.codec_type === "video");
+  if (!video) throw decodeError(file, "no video stream");
+  const duration = [video.duration, json.format?.duration].map(Number).find((d) => Number.isFinite(d) && d > 0);
+  let fps = rational(video.avg_frame_rate);
+  if (!(fps > 0)) fps = rational(video.r_frame_rate);
+  if (duration === undefined || !(fps > 0)) throw decodeError(file, "no usable duration or frame rate");
+  return { duration, fps, hasAudio: json.streams?.some((s) => s.codec_type === "audio") ?? false };
+}
+
+/**
+ * Runs ffmpeg with `args` and yields its stdout cut into records of exactly `recordBytes` (one raw
+ * frame). Pipe chunks (<= 64 KiB) do not align with frames, so they are reassembled into one reused
+ * buffer: the yielded view is only valid until the next iteration. `for await` gives backpressure, so
+ * memory stays at one frame however long the video. Stopping early kills ffmpeg.
+ */
+export async function* ffmpegRecords(args: string[], recordBytes: number, file: string): AsyncGenerator<Uint8Array> {
+  const proc: ChildProcessByStdio<null, Readable, Readable> = spawn(
+    mediaTools().ffmpeg.path,
+    ["-hide_banner", "-loglevel", "error", "-nostdin", ...args],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stderr = "";
+  proc.stderr.setEncoding("utf8");
+  // Drained continuously: a full stderr pipe would block ffmpeg.
+  proc.stderr.on("data", (text: string) => {
+    if (stderr.length < 8192) stderr += text;
+  });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    proc.on("error", reject);
+    proc.on("close", (code) => resolve(code));
+  });
+  let finished = false;
+  try {
+    const record = new Uint8Array(recordBytes);
+    let filled = 0;
+    for await (const chunk of proc.stdout as AsyncIterable<Buffer>) {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const n = Math.min(recordBytes - filled, chunk.length - offset);
+        record.set(chunk.subarray(offset, offset + n), filled);
+        filled += n;
+        offset += n;
+        if (filled === recordBytes) {
+          yield record;
+          filled = 0;
+        }
+      }
+    }
+    const code = await exited;
+    finished = true;
+    if (code !== 0) throw decodeError(file, `ffmpeg failed (exit ${code}): ${stderr.trim()}`);
+  } finally {
+    if (!finished) {
+      proc.kill("SIGKILL");
+      await exited.catch(() => undefined);
+    }
+  }
+}
+
+/** Runs ffmpeg to completion (used for encoding), failing with its stderr. */
+export async function runFfmpeg(args: string[], file: string): Promise<void> {
+  try {
+    await execFileAsync(mediaTools().ffmpeg.path, ["-hide_banner", "-loglevel", "error", "-nostdin", ...args], {
+      maxBuffer: 16 << 20,
+    });
+  } catch (cause) {
+    const message = (cause as { stderr?: string }).stderr?.trim() || String(cause);
+    throw new A2VError("ffmpeg_failed", `ffmpeg failed writing ${file}: ${message}`, { cause });
+  }
+}
