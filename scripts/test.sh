@@ -5,8 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
-pnpm exec biome ci --colors=off .
-pnpm exec turbo run typecheck --output-logs=errors-only
+pnpm exec turbo run lint typecheck --output-logs=errors-only
 rm -f packages/*/.vitest-report.json
 status=0
 pnpm exec turbo run test --concurrency=1 --output-logs=full -- \
