@@ -1,1 +1,14 @@
+export { type DecodeAudioOptions, type DecodedAudio, decodeAudio } from "./decode.js";
 export { type MediaTool, type MediaTools, mediaTools, type ToolSource } from "./ffmpeg.js";
+export { type FitToDurationOptions, fitToDuration, samplesForDuration } from "./fit.js";
+export {
+  DEFAULT_SILENCE_THRESHOLD,
+  DEFAULT_TARGET_DBFS,
+  type PeakNormalizeOptions,
+  type PeakNormalizeResult,
+  peakNormalize,
+} from "./normalize.js";
+export { frameCount, fromDbfs, mixToMono, type Pcm, peakOf, toDbfs } from "./pcm.js";
+export { type AudioProbe, probeAudio } from "./probe.js";
+export { type ResampleOptions, resample } from "./resample.js";
+export { type TimeStretchOptions, timeStretch } from "./wsola.js";
