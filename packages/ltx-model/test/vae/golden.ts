@@ -1,0 +1,78 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { CpuTensor } from "../../src/vae/reference/tensor.js";
+import type { WeightSource } from "../../src/weights/checkpoint.js";
+import { SafetensorsFile } from "../../src/weights/safetensors.js";
+
+// The golden sets live beside the repository: <repo>/../shared/golden.
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
+export const GOLDEN_DIR = resolve(repoRoot, "../shared/golden");
+
+/** The set's folder, or undefined (with a message) when the golden tree is absent. */
+export function goldenSet(name: string): string | undefined {
+  const dir = join(GOLDEN_DIR, name);
+  if (!existsSync(join(dir, "config.json"))) {
+    console.warn(`golden set ${dir} not found: skipping its parity tests`);
+    return undefined;
+  }
+  return dir;
+}
+
+export function readConfig(dir: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+}
+
+/** A safetensors file as a WeightSource (what a loader reads parameters from). */
+export async function openWeights(path: string): Promise<WeightSource & { close(): Promise<void> }> {
+  const file = await SafetensorsFile.open(path);
+  return {
+    shape: (key) => (file.has(key) ? [...file.entry(key).shape] : undefined),
+    readFloat32: (key) => file.readFloat32(key),
+    close: () => file.close(),
+  };
+}
+
+export async function readTensors(path: string): Promise<Map<string, CpuTensor>> {
+  const file = await SafetensorsFile.open(path);
+  try {
+    const out = new Map<string, CpuTensor>();
+    for (const key of file.keys())
+      out.set(key, { shape: [...file.entry(key).shape], data: await file.readFloat32(key) });
+    return out;
+  } finally {
+    await file.close();
+  }
+}
+
+export function tensor(map: Map<string, CpuTensor>, key: string): CpuTensor {
+  const t = map.get(key);
+  if (!t) throw new Error(`golden tensor ${key} missing`);
+  return t;
+}
+
+/** Largest |a - b| / (1 + |b|): the golden README's "max abs error ≤ tol × (1 + |reference|)". */
+export function maxRelErr(actual: CpuTensor, expected: CpuTensor): number {
+  if (String(actual.shape) !== String(expected.shape)) {
+    throw new Error(`shape [${actual.shape}] differs from expected [${expected.shape}]`);
+  }
+  let worst = 0;
+  for (let i = 0; i < expected.data.length; i++) {
+    const e = expected.data[i]!;
+    const d = Math.abs(actual.data[i]! - e) / (1 + Math.abs(e));
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+  }
+  return worst;
+}
+
+export function maxAbsErr(actual: CpuTensor, expected: CpuTensor): number {
+  if (String(actual.shape) !== String(expected.shape)) {
+    throw new Error(`shape [${actual.shape}] differs from expected [${expected.shape}]`);
+  }
+  let worst = 0;
+  for (let i = 0; i < expected.data.length; i++) {
+    const d = Math.abs(actual.data[i]! - expected.data[i]!);
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+  }
+  return worst;
+}
