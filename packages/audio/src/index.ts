@@ -2,6 +2,18 @@ export { type DecodeAudioOptions, type DecodedAudio, decodeAudio } from "./decod
 export { type MediaTool, type MediaTools, mediaTools, type ToolSource } from "./ffmpeg.js";
 export { type FitToDurationOptions, fitToDuration, samplesForDuration } from "./fit.js";
 export {
+  fftWindow,
+  LTX_MEL_CONFIG,
+  linearMelSpectrogram,
+  ltxAudioFeatures,
+  type MelConfig,
+  type MelSpectrogram,
+  melFilterbank,
+  melFrameCount,
+  melSpectrogram,
+  toLtxStereo,
+} from "./mel.js";
+export {
   DEFAULT_SILENCE_THRESHOLD,
   DEFAULT_TARGET_DBFS,
   type PeakNormalizeOptions,
