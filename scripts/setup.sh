@@ -88,4 +88,9 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   pnpm install --frozen-lockfile --reporter=silent
   echo "$want" > "$stamp"
 fi
-pnpm exec turbo run build --output-logs=errors-only >/dev/null
+# Turbo restores unchanged packages from its cache; its log is shown only when the build fails.
+if ! build_log=$(pnpm exec turbo run build --output-logs=errors-only 2>&1); then
+  printf '%s\n' "$build_log" >&2
+  log "build failed"
+  exit 1
+fi
