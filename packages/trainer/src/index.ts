@@ -1,1 +1,24 @@
-export {};
+export { type A2VTrainingOptions, type A2VTrainingTokens, a2vTrainingTokens, maskedMse } from "./flow-matching.js";
+export {
+  eulerStep,
+  type GuidancePredictions,
+  type GuidanceResult,
+  type GuidanceScales,
+  guide,
+  stdAll,
+  x0FromVelocity,
+} from "./guidance.js";
+export {
+  concatenateVideos,
+  type TrainingConfigFile,
+  type TrainingConfigInput,
+  trainingConfigFile,
+  writeTrainingConfigFile,
+} from "./outputs.js";
+export { createRng, type Rng } from "./random.js";
+export { ltx2Sigmas, type SigmaScheduleOptions, tokenShift } from "./schedules.js";
+export {
+  ShiftedLogitNormalSampler,
+  type TimestepDraw,
+  type TimestepSamplerOptions,
+} from "./timestep-sampler.js";
