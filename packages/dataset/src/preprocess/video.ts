@@ -13,15 +13,33 @@ export function frameBytes(bucket: Bucket): number {
 }
 
 /**
- * ffmpeg filter that FILLS the bucket and center-crops the overflow: no letterboxing, no distortion.
- * Anamorphic sources are first made square-pixel so "fill" uses their display aspect.
+ * Fill geometry shared by the ffmpeg and sharp paths so a start image and a video frame of the same
+ * picture land on the same pixels: scale to cover the bucket (sizes rounded like ffmpeg's
+ * `force_original_aspect_ratio=increase`), then crop at an even offset (ffmpeg may crop in a 4:2:0
+ * format, where odd offsets get rounded down).
+ */
+export function fillGeometry(
+  sourceWidth: number,
+  sourceHeight: number,
+  { width, height }: Bucket,
+): { scaledWidth: number; scaledHeight: number; left: number; top: number } {
+  const scaledWidth = Math.max(width, Math.round((height * sourceWidth) / sourceHeight));
+  const scaledHeight = Math.max(height, Math.round((width * sourceHeight) / sourceWidth));
+  const left = 2 * Math.trunc((scaledWidth - width) / 4);
+  const top = 2 * Math.trunc((scaledHeight - height) / 4);
+  return { scaledWidth, scaledHeight, left, top };
+}
+
+/**
+ * ffmpeg filter that FILLS the bucket and center-crops the overflow: no letterboxing, no distortion
+ * (see `fillGeometry`). Anamorphic sources are first made square-pixel so "fill" uses their display aspect.
  */
 export function fillCropFilter({ width, height }: Bucket): string {
   return [
     "scale=iw*sar:ih",
     "setsar=1",
     `scale=${width}:${height}:force_original_aspect_ratio=increase:flags=bicubic`,
-    `crop=${width}:${height}`,
+    `crop=${width}:${height}:2*trunc((iw-${width})/4):2*trunc((ih-${height})/4)`,
     "setsar=1",
   ].join(",");
 }
@@ -34,7 +52,10 @@ export function rateArg(rate: number): string {
 
 export interface DecodeVideoOptions {
   bucket: Bucket;
-  /** Output frames per second; `fps` drops/duplicates to the nearest source frame (no blending). */
+  /**
+   * Output frames per second. Output frame k is the source frame showing at time k / fps (the last one
+   * starting at or before it): frames are dropped or repeated, never blended.
+   */
   fps: number;
   /** Stop after this many frames (ffmpeg stops decoding too). */
   maxFrames?: number;
@@ -47,7 +68,7 @@ export interface DecodeVideoOptions {
  * `fps`. The yielded buffer is reused: copy it before the next iteration.
  */
 export function decodeFrames(file: string, options: DecodeVideoOptions): AsyncGenerator<Uint8Array> {
-  const filters = [`fps=${rateArg(options.fps)}`, fillCropFilter(options.bucket)];
+  const filters = [`fps=fps=${rateArg(options.fps)}:round=up`, fillCropFilter(options.bucket)];
   if (options.padToMaxFrames) filters.push("tpad=stop_mode=clone:stop_duration=3600");
   const args = ["-i", file, "-an", "-sn", "-dn", "-vf", filters.join(",")];
   if (options.maxFrames !== undefined) args.push("-frames:v", String(options.maxFrames));
@@ -65,11 +86,17 @@ const IMAGE_EXTENSIONS = /\.(png|jpe?g)$/i;
 export async function decodeStartImage(file: string, bucket: Bucket): Promise<Uint8Array> {
   if (IMAGE_EXTENSIONS.test(file)) {
     try {
+      const meta = await sharp(file).metadata();
+      // EXIF orientations 5-8 are quarter turns: the displayed picture has width and height swapped.
+      const turned = (meta.orientation ?? 1) >= 5;
+      const [w, h] = turned ? [meta.height, meta.width] : [meta.width, meta.height];
+      const g = fillGeometry(w, h, bucket);
       const { data, info } = await sharp(file)
         .rotate()
         .removeAlpha()
         .toColourspace("srgb")
-        .resize(bucket.width, bucket.height, { fit: "cover", position: "centre" })
+        .resize(g.scaledWidth, g.scaledHeight, { fit: "fill", kernel: "cubic" })
+        .extract({ left: g.left, top: g.top, width: bucket.width, height: bucket.height })
         .raw()
         .toBuffer({ resolveWithObject: true });
       if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);

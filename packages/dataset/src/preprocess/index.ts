@@ -1,0 +1,12 @@
+export { preprocessSamples, type SampleStreamOptions } from "./stream.js";
+export type {
+  GroupReport,
+  PreprocessGroup,
+  PreprocessWarning,
+  PreprocessWarningCode,
+  SampleInfo,
+  SampleOptions,
+  TrainingSample,
+  WindowMode,
+} from "./types.js";
+export type { Bucket } from "./video.js";

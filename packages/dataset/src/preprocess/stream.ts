@@ -1,0 +1,66 @@
+import { mkdir } from "node:fs/promises";
+import { EntryWriter, groupKey, readEntry, readSample } from "./cache.js";
+import { groupSamples, resolveOptions } from "./group.js";
+import type { GroupReport, PreprocessGroup, SampleOptions, TrainingSample } from "./types.js";
+
+export interface SampleStreamOptions extends SampleOptions {
+  /** Called once per group after its last sample, with what was found (scenes, warnings, cache hit). */
+  onGroup?: (report: GroupReport) => void;
+}
+
+function sampleInfo(sample: TrainingSample): GroupReport["samples"][number] {
+  const { pixels: _pixels, audio: _audio, ...info } = sample;
+  return info;
+}
+
+/**
+ * The training samples of `groups`, in group order, as an async iterator: the trainer pulls one sample
+ * at a time, so memory is bounded by one clip (one sample's frames plus the group's decoded audio),
+ * not by the dataset. With `cacheDir`, groups seen before (same bytes, same settings) are read back
+ * without decoding, and new ones are written there as they stream.
+ */
+export async function* preprocessSamples(
+  groups: Iterable<PreprocessGroup> | AsyncIterable<PreprocessGroup>,
+  options: SampleStreamOptions,
+): AsyncGenerator<TrainingSample> {
+  const resolved = resolveOptions(options);
+  const { cacheDir } = resolved;
+  if (cacheDir) await mkdir(cacheDir, { recursive: true });
+  for await (const group of groups) {
+    const files = { start: group.startFile, audio: group.audioFile ?? group.startFile, end: group.endFile };
+    const key = cacheDir ? await groupKey(group, resolved) : undefined;
+    const hit = cacheDir && key ? await readEntry(cacheDir, key) : undefined;
+    if (cacheDir && key && hit) {
+      Object.assign(hit, { cached: true, files });
+      for (const warning of hit.warnings) resolved.onWarning?.(warning);
+      for (let i = 0; i < hit.samples.length; i++) yield await readSample(cacheDir, key, hit, i);
+      options.onGroup?.(hit);
+      continue;
+    }
+    const report: GroupReport = {
+      name: group.name,
+      files,
+      cached: false,
+      clipSeconds: 0,
+      audioSeconds: 0,
+      audioGain: 1,
+      samples: [],
+      warnings: [],
+    };
+    const writer = cacheDir && key ? new EntryWriter(cacheDir, key) : undefined;
+    let committed = false;
+    try {
+      for await (const sample of groupSamples(group, resolved, report)) {
+        report.samples.push(sampleInfo(sample));
+        await writer?.add(sample);
+        yield sample;
+      }
+      await writer?.commit(report);
+      committed = true;
+    } finally {
+      // An error or a consumer that stopped early leaves no half-written entry behind.
+      if (writer && !committed) await writer.discard();
+    }
+    options.onGroup?.(report);
+  }
+}
