@@ -15,6 +15,16 @@ export {
   videoInnerDim,
 } from "./config.js";
 export {
+  type DescribeOptions,
+  describe,
+  formatDescription,
+  LTX_23_TEXT_PATH,
+  type ModelDescription,
+  type TextPathConfig,
+  textPathParameters,
+  type WeightDType,
+} from "./describe.js";
+export {
   type RopeTables,
   ropeFrequencyGrid,
   scaleTimesteps,
@@ -44,6 +54,15 @@ export {
   loraTargets,
   matchesTarget,
 } from "./lora.js";
+export {
+  LORA_KEY_PREFIX,
+  type LoadedLora,
+  type LoraTensors,
+  loadLoraFile,
+  loraTrainingState,
+  type SaveLoraOptions,
+  saveLoraFile,
+} from "./lora-file.js";
 export {
   AUDIO_TIMING,
   type AudioTiming,

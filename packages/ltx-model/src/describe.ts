@@ -1,0 +1,152 @@
+import { audioInnerDim, type LtxTransformerConfig, videoInnerDim } from "./config.js";
+import { numel, type ParameterSpec, transformerParameters } from "./layout.js";
+import { DEFAULT_LORA_TARGETS, loraParameterCount, loraTargets } from "./lora.js";
+import { AUDIO_TIMING, audioLatentFrames, VIDEO_SCALE_FACTORS } from "./positions.js";
+
+/** The LTX-2.3 text path around the DiT (V2 feature extractor + embeddings connectors). */
+export interface TextPathConfig {
+  /** Gemma hidden size and hidden-state count (embeddings + layers). */
+  gemmaHidden: number;
+  gemmaStates: number;
+  connectorLayers: number;
+  registers: number;
+}
+
+export const LTX_23_TEXT_PATH: TextPathConfig = {
+  gemmaHidden: 3840,
+  gemmaStates: 49,
+  connectorLayers: 8,
+  registers: 128,
+};
+
+export type WeightDType = "f32" | "bf16" | "f16" | "fp8";
+const DTYPE_SIZE: Record<WeightDType, number> = { f32: 4, bf16: 2, f16: 2, fp8: 1 };
+
+export interface DescribeOptions {
+  /** Video size in pixels and frames for the memory estimate (defaults: 960×544×89 at 24 fps). */
+  width?: number;
+  height?: number;
+  frames?: number;
+  fps?: number;
+  loraRank?: number;
+  loraTargets?: string[];
+  /** Include the LTX-2.3 text connectors and projections in the total. */
+  textPath?: TextPathConfig | null;
+}
+
+export interface ModelDescription {
+  parameters: {
+    video: number;
+    audio: number;
+    audioVideo: number;
+    global: number;
+    dit: number;
+    text: number;
+    total: number;
+  };
+  tokens: { video: number; audio: number };
+  lora: { rank: number; modules: number; parameters: number };
+  /** Bytes a LoRA training step needs per base-weight dtype (estimate, see `describe`). */
+  trainingStepBytes: Record<WeightDType, { weights: number; lora: number; activations: number; total: number }>;
+}
+
+function connectorParameters(width: number, heads: number, text: TextPathConfig): number {
+  const attention = 4 * (width * width + width) + 2 * width + (heads * width + heads);
+  const feedForward = width * 4 * width + 4 * width + 4 * width * width + width;
+  return text.connectorLayers * (attention + feedForward) + text.registers * width;
+}
+
+/** Parameters of the LTX-2.3 text side: both connectors and both aggregate projections. */
+export function textPathParameters(config: LtxTransformerConfig, text: TextPathConfig): number {
+  const features = text.gemmaHidden * text.gemmaStates;
+  const dv = videoInnerDim(config);
+  const da = audioInnerDim(config);
+  return (
+    connectorParameters(dv, config.numAttentionHeads, text) +
+    connectorParameters(da, config.audioNumAttentionHeads, text) +
+    (features * dv + dv) +
+    (features * da + da)
+  );
+}
+
+function sum(specs: ParameterSpec[], group?: ParameterSpec["group"]): number {
+  return specs.filter((s) => group === undefined || s.group === group).reduce((n, s) => n + numel(s.shape), 0);
+}
+
+/**
+ * Parameter counts and a training-step memory estimate, from the config alone (nothing allocated).
+ * Memory model: frozen base weights in the given dtype; LoRA weights, grads and AdamW moments in
+ * float32 (16 B/param); activations in bf16 with per-block gradient checkpointing, i.e. every
+ * block's input kept plus one block's recomputed internals (~22 token-widths per stream for the
+ * attentions, norms and the 4× feed-forward) and one head's float32 attention scores.
+ */
+export function describe(config: LtxTransformerConfig, options: DescribeOptions = {}): ModelDescription {
+  const specs = transformerParameters(config);
+  const dit = sum(specs);
+  const text = options.textPath ? textPathParameters(config, options.textPath) : 0;
+  const width = options.width ?? 960;
+  const height = options.height ?? 544;
+  const frames = options.frames ?? 89;
+  const fps = options.fps ?? 24;
+  const latentFrames = 1 + Math.floor((frames - 1) / VIDEO_SCALE_FACTORS.time);
+  const videoTokens =
+    latentFrames * Math.floor(height / VIDEO_SCALE_FACTORS.height) * Math.floor(width / VIDEO_SCALE_FACTORS.width);
+  const audioTokens = audioLatentFrames(frames / fps, AUDIO_TIMING);
+  const rank = options.loraRank ?? 32;
+  const targets = loraTargets(config, {
+    rank,
+    alpha: rank,
+    targetModules: options.loraTargets ?? DEFAULT_LORA_TARGETS,
+  });
+  const loraParams = loraParameterCount(targets, rank);
+
+  const dv = videoInnerDim(config);
+  const da = audioInnerDim(config);
+  const actBytes = 2;
+  const checkpoints = config.numLayers * (videoTokens * dv + audioTokens * da) * actBytes;
+  const blockInternals = 22 * (videoTokens * dv + audioTokens * da) * actBytes;
+  const scores = Math.max(videoTokens, audioTokens) ** 2 * 4;
+  const activations = checkpoints + blockInternals + scores;
+  const loraBytes = loraParams * 16;
+  const trainingStepBytes = {} as ModelDescription["trainingStepBytes"];
+  for (const dtype of Object.keys(DTYPE_SIZE) as WeightDType[]) {
+    const weights = dit * DTYPE_SIZE[dtype];
+    trainingStepBytes[dtype] = { weights, lora: loraBytes, activations, total: weights + loraBytes + activations };
+  }
+  return {
+    parameters: {
+      video: sum(specs, "video"),
+      audio: sum(specs, "audio"),
+      audioVideo: sum(specs, "audio_video"),
+      global: sum(specs, "global"),
+      dit,
+      text,
+      total: dit + text,
+    },
+    tokens: { video: videoTokens, audio: audioTokens },
+    lora: { rank, modules: targets.length, parameters: loraParams },
+    trainingStepBytes,
+  };
+}
+
+const billions = (n: number) => `${(n / 1e9).toFixed(3)} B`;
+const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+
+/** Human-readable form of `describe`'s result. */
+export function formatDescription(d: ModelDescription): string {
+  const lines = [
+    `DiT parameters: ${billions(d.parameters.dit)} (video ${billions(d.parameters.video)}, audio ${billions(d.parameters.audio)}, A↔V ${billions(d.parameters.audioVideo)}, global ${billions(d.parameters.global)})`,
+  ];
+  if (d.parameters.text > 0)
+    lines.push(`text connectors + projections: ${billions(d.parameters.text)}; total ${billions(d.parameters.total)}`);
+  lines.push(`tokens per step: video ${d.tokens.video}, audio ${d.tokens.audio}`);
+  lines.push(
+    `LoRA rank ${d.lora.rank}: ${d.lora.modules} modules, ${(d.lora.parameters / 1e6).toFixed(1)} M parameters`,
+  );
+  for (const [dtype, m] of Object.entries(d.trainingStepBytes)) {
+    lines.push(
+      `training step, ${dtype} weights: ${gib(m.total)} (weights ${gib(m.weights)}, LoRA+AdamW ${gib(m.lora)}, activations ${gib(m.activations)})`,
+    );
+  }
+  return lines.join("\n");
+}

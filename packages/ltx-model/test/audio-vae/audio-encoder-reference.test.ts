@@ -1,0 +1,38 @@
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { audioVaeEncoderConfig } from "../../src/audio-vae/config.js";
+import { loadAudioEncoder } from "../../src/audio-vae/load.js";
+import { encodeAudioReference } from "../../src/audio-vae/reference/audio-encoder.js";
+import { audioTokens } from "../../src/audio-vae/tokens.js";
+import type { CpuTensor } from "../../src/vae/reference/tensor.js";
+import { goldenSet, maxAbsErr, openWeights, readConfig, readTensors, tensor } from "../vae/golden.js";
+
+const dir = goldenSet("audio_features_and_vae");
+
+/** The golden's tiny encoder, as a checkpoint's `config.audio_vae` would carry it. */
+export function goldenAudioVaeMetadata(config: Record<string, unknown>): Record<string, unknown> {
+  const tiny = config.tiny_encoder as { ddconfig: unknown; preprocessing: unknown };
+  return { model: { params: { ddconfig: tiny.ddconfig } }, preprocessing: tiny.preprocessing };
+}
+
+describe.skipIf(!dir)("audio VAE encoder CPU reference vs golden audio_features_and_vae", () => {
+  it("encodes the golden mel to the golden latent, tokens and positions", async () => {
+    const config = audioVaeEncoderConfig(goldenAudioVaeMetadata(readConfig(dir!)), "config.json");
+    const tensors = await readTensors(join(dir!, "tensors.safetensors"));
+    const file = join(dir!, "audio_encoder.safetensors");
+    const source = await openWeights(file);
+    const encoder = await loadAudioEncoder(source, config, file);
+    await source.close();
+    const errors: Record<string, number> = {};
+    const trace = (name: string, value: CpuTensor) => {
+      if (tensors.has(name)) errors[name] = maxAbsErr(value, tensor(tensors, name));
+    };
+    const latent = encodeAudioReference(tensor(tensors, "mel"), encoder.layout, encoder.weights, trace);
+    errors.latent = maxAbsErr(latent, tensor(tensors, "latent"));
+    const { tokens, positions } = audioTokens(latent, config);
+    errors.tokens = maxAbsErr(tokens, tensor(tensors, "tokens"));
+    for (const [name, err] of Object.entries(errors)) expect(err, name).toBeLessThanOrEqual(1e-4);
+    expect(Object.keys(errors)).toHaveLength(11);
+    expect(Array.from(positions.data)).toEqual(Array.from(tensor(tensors, "positions").data));
+  });
+});
