@@ -1,4 +1,6 @@
+export { type AudioFitReport, type AudioFitRequest, audioCli, type CliIo, fitAudioFile } from "./cli.js";
 export { type DecodeAudioOptions, type DecodedAudio, decodeAudio } from "./decode.js";
+export { type EncodeAudioOptions, encodeAudio } from "./encode.js";
 export { type MediaTool, type MediaTools, mediaTools, type ToolSource } from "./ffmpeg.js";
 export { type FitToDurationOptions, fitToDuration, samplesForDuration } from "./fit.js";
 export {

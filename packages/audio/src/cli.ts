@@ -1,0 +1,156 @@
+import { parseArgs } from "node:util";
+import { A2VError, isA2VError } from "@a2v/errors";
+import { decodeAudio } from "./decode.js";
+import { encodeAudio } from "./encode.js";
+import { fitToDuration, samplesForDuration } from "./fit.js";
+import { DEFAULT_TARGET_DBFS, peakNormalize } from "./normalize.js";
+import { frameCount, peakOf, toDbfs } from "./pcm.js";
+
+export interface AudioFitRequest {
+  input: string;
+  output: string;
+  durationSeconds: number;
+  /** Default true. */
+  preservePitch?: boolean;
+  /** Peak-normalise the result to `targetDbfs` (default true). */
+  normalize?: boolean;
+  targetDbfs?: number;
+  onProgress?: (fraction: number) => void;
+}
+
+export interface AudioFitReport {
+  input: string;
+  output: string;
+  sampleRate: number;
+  channels: number;
+  inputSeconds: number;
+  outputSeconds: number;
+  /** Output duration / input duration (> 1 slows down). */
+  stretchFactor: number;
+  preservePitch: boolean;
+  normalized: boolean;
+  /** Absolute sample peak in dBFS (-Infinity for silence). */
+  peakBeforeDbfs: number;
+  peakAfterDbfs: number;
+}
+
+/**
+ * Decode -> fit to the duration (pitch-preserving unless told otherwise) -> peak-normalise -> encode.
+ * The programmatic form of `a2v audio fit`.
+ */
+export async function fitAudioFile(request: AudioFitRequest): Promise<AudioFitReport> {
+  const preservePitch = request.preservePitch ?? true;
+  const normalize = request.normalize ?? true;
+  const { sampleRate, pcm } = await decodeAudio(request.input);
+  const inFrames = frameCount(pcm);
+  const outFrames = samplesForDuration(request.durationSeconds, sampleRate);
+  if (inFrames === 0) {
+    throw new A2VError("empty_audio", `No audio samples decoded from ${request.input}.`, {
+      status: 422,
+      details: [{ code: "empty_audio", message: "the audio stream is empty", file: request.input }],
+    });
+  }
+  const fitted = fitToDuration(pcm, sampleRate, request.durationSeconds, {
+    preservePitch,
+    onProgress: request.onProgress,
+  });
+  const result = normalize ? peakNormalize(fitted, { targetDbfs: request.targetDbfs }).pcm : fitted;
+  await encodeAudio({ sampleRate, pcm: result }, request.output);
+  return {
+    input: request.input,
+    output: request.output,
+    sampleRate,
+    channels: pcm.length,
+    inputSeconds: inFrames / sampleRate,
+    outputSeconds: outFrames / sampleRate,
+    stretchFactor: outFrames / inFrames,
+    preservePitch,
+    normalized: normalize,
+    peakBeforeDbfs: toDbfs(peakOf(pcm)),
+    peakAfterDbfs: toDbfs(peakOf(result)),
+  };
+}
+
+export interface CliIo {
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+}
+
+const USAGE = `usage: a2v audio fit <in> <out.wav> --duration S [--no-preserve-pitch] [--no-normalize] [--target-dbfs D] [--json]`;
+
+/**
+ * `a2v audio <command> ...` (argv after "audio"). Returns the exit code: 0 ok, 1 failed, 2 usage.
+ * With --json, prints the report (or the error's JSON form) as one JSON document on stdout.
+ */
+export async function audioCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command !== "fit") {
+    io.stderr(USAGE);
+    return 2;
+  }
+  let parsed: ReturnType<typeof parseFitArgs>;
+  try {
+    parsed = parseFitArgs(rest);
+  } catch (error) {
+    io.stderr(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { request, json } = parsed;
+  try {
+    const report = await fitAudioFile(request);
+    if (json) io.stdout(JSON.stringify(report));
+    else io.stdout(formatReport(report));
+    return 0;
+  } catch (error) {
+    if (!isA2VError(error)) throw error;
+    if (json) io.stdout(JSON.stringify({ error: error.toJSON() }));
+    else io.stderr(`error [${error.code}]: ${error.message}`);
+    return 1;
+  }
+}
+
+function parseFitArgs(args: string[]): { request: AudioFitRequest; json: boolean } {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      duration: { type: "string" },
+      "no-preserve-pitch": { type: "boolean", default: false },
+      "no-normalize": { type: "boolean", default: false },
+      "target-dbfs": { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const [input, output, ...extra] = positionals;
+  if (!input || !output || extra.length > 0) throw new Error("expected exactly <in> and <out>");
+  const durationSeconds = Number(values.duration);
+  if (values.duration === undefined || !Number.isFinite(durationSeconds) || durationSeconds <= 0) {
+    throw new Error(`--duration must be a positive number of seconds, got ${values.duration ?? "nothing"}`);
+  }
+  const targetDbfs = values["target-dbfs"] === undefined ? DEFAULT_TARGET_DBFS : Number(values["target-dbfs"]);
+  return {
+    request: {
+      input,
+      output,
+      durationSeconds,
+      preservePitch: !values["no-preserve-pitch"],
+      normalize: !values["no-normalize"],
+      targetDbfs,
+    },
+    json: values.json,
+  };
+}
+
+function formatReport(r: AudioFitReport): string {
+  const db = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)} dBFS` : "silence");
+  return [
+    `${r.input} -> ${r.output} (${r.channels} ch, ${r.sampleRate} Hz)`,
+    `duration: ${r.inputSeconds.toFixed(3)} s -> ${r.outputSeconds.toFixed(3)} s (stretch x${r.stretchFactor.toFixed(4)}, ${r.preservePitch ? "pitch preserved" : "trimmed/padded"})`,
+    `peak: ${db(r.peakBeforeDbfs)} -> ${db(r.peakAfterDbfs)}${r.normalized ? "" : " (not normalised)"}`,
+  ].join("\n");
+}
+
+const defaultIo: CliIo = {
+  stdout: (line) => process.stdout.write(`${line}\n`),
+  stderr: (line) => process.stderr.write(`${line}\n`),
+};

@@ -1,0 +1,66 @@
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AudioFitReport, audioCli, decodeAudio, encodeAudio, peakOf, toDbfs } from "../src/index.js";
+import { sine, tempDir } from "./helpers/media.js";
+import { dominantFrequency } from "./helpers/pitch.js";
+
+const { dir, cleanup } = tempDir("cli");
+const input = join(dir, "in.wav");
+beforeAll(() =>
+  encodeAudio({ sampleRate: 48_000, pcm: [sine(440, 1, 48_000, 0.25), sine(660, 1, 48_000, 0.1)] }, input),
+);
+afterAll(cleanup);
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { stdout: (l: string) => out.push(l), stderr: (l: string) => err.push(l) }, out, err };
+}
+
+describe("a2v audio fit", () => {
+  it("stretches to the exact duration, keeps the pitch, normalises to -1 dBFS and reports it as JSON", async () => {
+    const output = join(dir, "out.wav");
+    const { io, out } = capture();
+    expect(await audioCli(["fit", input, output, "--duration", "1.6", "--json"], io)).toBe(0);
+    const report = JSON.parse(out.join("")) as AudioFitReport;
+    expect(report).toMatchObject({ sampleRate: 48_000, channels: 2, inputSeconds: 1, outputSeconds: 1.6 });
+    expect(report.stretchFactor).toBeCloseTo(1.6, 10);
+    expect(report.peakBeforeDbfs).toBeCloseTo(toDbfs(0.25), 3);
+    expect(report.peakAfterDbfs).toBeCloseTo(-1, 2);
+
+    const { pcm } = await decodeAudio(output);
+    expect(pcm[0]!.length).toBe(76_800);
+    expect(toDbfs(peakOf(pcm))).toBeCloseTo(-1, 2);
+    expect(dominantFrequency(pcm[0]!.subarray(4800, 72_000), 48_000, 300, 600)).toBeCloseTo(440, 0);
+  });
+
+  it("trims without stretching or normalising when asked, in plain text", async () => {
+    const output = join(dir, "trimmed.wav");
+    const { io, out } = capture();
+    expect(
+      await audioCli(["fit", input, output, "--duration", "0.5", "--no-preserve-pitch", "--no-normalize"], io),
+    ).toBe(0);
+    expect(out.join("\n")).toMatch(/1\.000 s -> 0\.500 s \(stretch x0\.5000, trimmed\/padded\)/);
+    expect(out.join("\n")).toMatch(/not normalised/);
+    const { pcm } = await decodeAudio(output);
+    expect(pcm[0]!.length).toBe(24_000);
+    expect(peakOf(pcm)).toBeCloseTo(0.25, 3);
+  });
+
+  it("exits 2 with usage on bad arguments and 1 with the error on a missing file", async () => {
+    const bad = capture();
+    expect(await audioCli(["fit", input, "x.wav"], bad.io)).toBe(2);
+    expect(bad.err.join("\n")).toMatch(/--duration must be a positive number/);
+    expect(await audioCli(["stretch"], bad.io)).toBe(2);
+
+    const missing = capture();
+    const code = await audioCli(
+      ["fit", join(dir, "nope.wav"), join(dir, "o.wav"), "--duration", "1", "--json"],
+      missing.io,
+    );
+    expect(code).toBe(1);
+    const { error } = JSON.parse(missing.out.join("")) as { error: { code: string; status: number; message: string } };
+    expect(error).toMatchObject({ code: "media_not_found", status: 422 });
+    expect(error.message).toContain("nope.wav");
+  });
+});
