@@ -21,10 +21,11 @@ describe.skipIf(!hasGolden)("LoRA files in the official format", async () => {
   const spec = golden.lora as { rank: number; alpha: number; target_modules: string[] };
   const lora = { rank: spec.rank, alpha: spec.alpha, targetModules: spec.target_modules };
   const trained = new Map(
-    [...(hasGolden ? await readAll(join(TRANSFORMER_GOLDEN, "lora.safetensors")) : new Map())].map(([k, v]) => [
-      k.slice("diffusion_model.".length),
-      v,
-    ]),
+    [
+      ...(hasGolden
+        ? await readAll(join(TRANSFORMER_GOLDEN, "lora.safetensors"))
+        : new Map<string, { shape: number[]; data: Float32Array }>()),
+    ].map(([k, v]) => [k.slice("diffusion_model.".length), v]),
   );
 
   it("writes diffusion_model.<module>.lora_{A,B}.weight with alpha/rank folded into B and no .alpha keys", async () => {
@@ -41,7 +42,7 @@ describe.skipIf(!hasGolden)("LoRA files in the official format", async () => {
     expect(file.metadata.step).toBe("7");
     const key = "transformer_blocks.1.attn2.to_v";
     expect(Array.from(await file.readFloat32(`diffusion_model.${key}.lora_B.weight`))).toEqual(
-      Array.from(trained.get(`${key}.lora_B.weight`)!.data, (v) => v * 2),
+      Array.from(trained.get(`${key}.lora_B.weight`)!.data, (v: number) => v * 2),
     );
     expect(Array.from(await file.readFloat32(`diffusion_model.${key}.lora_A.weight`))).toEqual(
       Array.from(trained.get(`${key}.lora_A.weight`)!.data),
@@ -117,7 +118,10 @@ describe("LoRA initialisation", () => {
     });
     const targets = loraTargets(config, { rank: 2, alpha: 2, targetModules: ["to_q"] });
     let seed = 1;
-    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    const random = () => {
+      seed = (seed * 16807) % 2147483647;
+      return seed / 2147483647;
+    };
     const weights = initLoraWeights(targets, 2, random);
     for (const t of targets) {
       expect(weights.get(loraKeyB(t.module))!.data.every((v) => v === 0)).toBe(true);
