@@ -1,1 +1,32 @@
-export {};
+export { isNonPublicAddress } from "./address-guard.js";
+export { applyTriggerPhrase, decodeCaption } from "./caption.js";
+export {
+  type DatasetErrorCode,
+  DatasetErrorCodes,
+  type DatasetWarningCode,
+  DatasetWarningCodes,
+} from "./codes.js";
+export { formatManifest } from "./format.js";
+export { loadDataset } from "./load.js";
+export { type Classification, classifyPath, type Role } from "./naming.js";
+export {
+  DEFAULT_CAPS,
+  DEFAULT_DOWNLOAD_LIMITS,
+  DEFAULT_NUMBER_OF_FRAMES,
+  snapNumberOfFrames,
+} from "./options.js";
+export { type ProbeMediaOptions, probeMedia } from "./probe.js";
+export type {
+  ArchiveCaps,
+  AudioStreamInfo,
+  DatasetFile,
+  DatasetGroup,
+  DatasetIssue,
+  DatasetManifest,
+  DatasetProgress,
+  DownloadLimits,
+  LoadDatasetOptions,
+  MediaProbe,
+  StartKind,
+  VideoStreamInfo,
+} from "./types.js";

@@ -1,0 +1,194 @@
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { A2VError } from "@a2v/errors";
+import { decodeCaption, MAX_CAPTION_BYTES } from "./caption.js";
+import { DatasetErrorCodes, DatasetWarningCodes } from "./codes.js";
+import { checkEntries } from "./entry-safety.js";
+import { extractEntries } from "./extract.js";
+import { type GroupFiles, type GroupMember, groupEntries } from "./grouping.js";
+import { type ResolvedOptions, resolveOptions } from "./options.js";
+import { settleWithLimit } from "./pool.js";
+import { probeMedia } from "./probe.js";
+import { rejectDataset } from "./rejection.js";
+import { type CaptionOutcome, evaluateDataset, evaluateGroup, type ProbeOutcome } from "./rules.js";
+import { fetchArchive } from "./source.js";
+import type { DatasetGroup, DatasetIssue, DatasetManifest, LoadDatasetOptions } from "./types.js";
+import { readZipDirectory, type ZipDirectory } from "./zip-directory.js";
+
+/**
+ * Fetches, checks, extracts, groups, probes and validates an audio-to-video dataset archive with
+ * the hosted service's rules. Returns the manifest, or throws an `A2VError`: status 422 with every
+ * problem in `details` for a dataset the service would reject, status 400 `download_failed` when
+ * the archive cannot be fetched. Temporary files are removed on every exit path.
+ *
+ * @param source `training_data_url`: an http(s) URL, a file:// URL or a local path to a .zip.
+ */
+export async function loadDataset(source: string, options: LoadDatasetOptions = {}): Promise<DatasetManifest> {
+  const resolved = resolveOptions(options);
+  const workDir = await mkdtemp(join(tmpdir(), "a2v-dataset-"));
+  const keepDir = resolved.extractTo === undefined ? undefined : resolve(resolved.extractTo);
+  let directory: ZipDirectory | undefined;
+  let preparedKeepDir = false;
+  let succeeded = false;
+  try {
+    if (keepDir) preparedKeepDir = await prepareEmptyDir(keepDir);
+    const archive = await fetchArchive(source, workDir, resolved);
+    directory = await readZipDirectory(archive.path, archive.bytes, resolved.caps);
+    const manifest = await validateArchive(
+      directory,
+      resolved,
+      keepDir ?? join(workDir, "files"),
+      keepDir !== undefined,
+    );
+    succeeded = true;
+    return {
+      source: archive.label,
+      archive: { bytes: archive.bytes, entries: directory.entries.length },
+      ...manifest,
+      ...(keepDir ? { root: keepDir } : {}),
+    };
+  } finally {
+    directory?.close();
+    await rm(workDir, { recursive: true, force: true });
+    if (keepDir && preparedKeepDir && !succeeded) await emptyDir(keepDir);
+  }
+}
+
+async function validateArchive(
+  directory: ZipDirectory,
+  options: ResolvedOptions,
+  extractDir: string,
+  reportLocalPaths: boolean,
+): Promise<Omit<DatasetManifest, "source" | "archive" | "root">> {
+  const { files, problems: unsafe } = checkEntries(directory, options.caps);
+  if (unsafe.length > 0) throw rejectDataset(unsafe);
+
+  const grouping = groupEntries(files);
+  const warnings: DatasetIssue[] = [...grouping.warnings];
+  const ignored = [...grouping.ignored];
+  const mediaGroups: GroupFiles[] = [];
+  for (const group of grouping.groups) {
+    const { start, audio, target, caption } = group.members;
+    if (start || audio || target || group.conflicted) {
+      mediaGroups.push(group);
+    } else if (caption) {
+      ignored.push(caption.path);
+      warnings.push({
+        code: DatasetWarningCodes.orphanCaption,
+        group: group.name,
+        file: caption.path,
+        message: `${caption.path} is ignored: no ${group.name}_start, _audio or _end file goes with it`,
+      });
+    }
+  }
+  if (mediaGroups.length === 0) throw emptyDataset(files.length, ignored.length);
+
+  // Conflicted groups are already reported; the others are extracted and probed so that one run
+  // reports every problem at once.
+  const checkable = mediaGroups.filter((g) => !g.conflicted);
+  const members = checkable.flatMap((g) => Object.values(g.members));
+  await mkdir(extractDir, { recursive: true });
+  const localPaths = await extractEntries(members, extractDir, options.caps, options.onProgress);
+  const probes = await probeAll(
+    members.filter((m) => m.extension !== "txt"),
+    localPaths,
+    options,
+  );
+
+  const problems: DatasetIssue[] = [...grouping.problems];
+  const groups: DatasetGroup[] = [];
+  for (const files of checkable) {
+    const caption = files.members.caption ? await readCaption(localPaths.get(files.members.caption)!) : undefined;
+    const verdict = evaluateGroup(
+      { files, probes, ...(caption ? { caption } : {}), ...(reportLocalPaths ? { localPaths } : {}) },
+      options,
+    );
+    problems.push(...verdict.problems);
+    warnings.push(...verdict.warnings);
+    if (verdict.group) groups.push(verdict.group);
+  }
+  if (problems.length > 0) throw rejectDataset(problems);
+
+  const dataset = evaluateDataset(groups, options);
+  if (dataset.problems.length > 0) throw rejectDataset(dataset.problems);
+  warnings.push(...dataset.warnings);
+  const ok = groups.filter((g) => g.status === "ok").length;
+  return {
+    options: {
+      triggerPhrase: options.triggerPhrase,
+      numberOfFrames: options.numberOfFrames,
+      autoScaleInput: options.autoScaleInput,
+    },
+    groups,
+    counts: { groups: groups.length, ok, skipped: groups.length - ok },
+    warnings: warnings as DatasetManifest["warnings"],
+    ignored: ignored.sort(),
+  };
+}
+
+async function probeAll(
+  members: GroupMember[],
+  localPaths: Map<GroupMember, string>,
+  options: ResolvedOptions,
+): Promise<Map<GroupMember, ProbeOutcome>> {
+  let done = 0;
+  const settled = await settleWithLimit(members, options.probeConcurrency, async (member) => {
+    try {
+      return await probeMedia(localPaths.get(member)!, { label: member.path });
+    } finally {
+      done++;
+      options.onProgress({ phase: "probe", done, total: members.length, file: member.path });
+    }
+  });
+  const outcomes = new Map<GroupMember, ProbeOutcome>();
+  settled.forEach((result, i) => {
+    const member = members[i]!;
+    if (result.status === "fulfilled") {
+      outcomes.set(member, { ok: true, probe: result.value });
+    } else {
+      const reason = result.reason as unknown;
+      if (!(reason instanceof A2VError) || reason.code !== DatasetErrorCodes.corruptMedia) throw reason;
+      outcomes.set(member, { ok: false, message: reason.message });
+    }
+  });
+  return outcomes;
+}
+
+async function readCaption(path: string): Promise<CaptionOutcome> {
+  const bytes = await readFile(path);
+  if (bytes.length > MAX_CAPTION_BYTES) {
+    return { ok: false, reason: `${bytes.length} bytes is too long for a caption (at most ${MAX_CAPTION_BYTES})` };
+  }
+  try {
+    return { ok: true, text: decodeCaption(bytes) };
+  } catch {
+    return { ok: false, reason: "it is not valid UTF-8 text" };
+  }
+}
+
+async function prepareEmptyDir(dir: string): Promise<true> {
+  await mkdir(dir, { recursive: true });
+  const existing = await readdir(dir);
+  if (existing.length > 0) {
+    throw new A2VError(DatasetErrorCodes.invalidOption, `extractTo ${dir} must be an empty directory`, { status: 422 });
+  }
+  return true;
+}
+
+/** Removes what a failed run extracted into `dir` (it was empty before), keeping the directory. */
+async function emptyDir(dir: string): Promise<void> {
+  const entries = await readdir(dir).catch(() => []);
+  await Promise.all(entries.map((name) => rm(join(dir, name), { recursive: true, force: true })));
+}
+
+function emptyDataset(files: number, ignored: number): A2VError {
+  const message =
+    files === 0
+      ? "the archive is empty"
+      : `the archive has no usable group: none of its ${ignored} file${ignored === 1 ? "" : "s"} is a <name>_start, <name>_audio or <name>_end file`;
+  return new A2VError(DatasetErrorCodes.emptyDataset, message, {
+    status: 422,
+    details: [{ code: DatasetErrorCodes.emptyDataset, message }],
+  });
+}
