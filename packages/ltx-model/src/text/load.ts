@@ -1,5 +1,5 @@
-import type { WeightSource } from "../weights/checkpoint.js";
 import { type ComponentWeights, loadComponentWeights } from "../vae/component-weights.js";
+import type { WeightSource } from "../weights/checkpoint.js";
 import type { TextConnectorsConfig } from "./config.js";
 import { EMBEDDINGS_PROCESSOR_KEY_LAYOUTS, embeddingsProcessorParameters } from "./layout.js";
 

@@ -1,15 +1,28 @@
 import { A2VError } from "@a2v/errors";
+import { type RopeTables, splitRopeTables } from "../../embeddings.js";
 import { type ComponentWeights, param } from "../../vae/component-weights.js";
 import { add, type CpuTensor, cpuTensor } from "../../vae/reference/tensor.js";
 import type { Trace } from "../../vae/reference/video-vae.js";
 import type { ConnectorConfig } from "../config.js";
-import { connectorRopeTables } from "../rope.js";
 import { geluTanh, linear, rmsNorm } from "./ops.js";
 
 const EPS = 1e-6;
 
+/** 1-D RoPE tables for positions 0..T-1 (`Embeddings1DConnector.forward`). */
+export function connectorRope(config: ConnectorConfig, seqLen: number): RopeTables {
+  const positions = new Float32Array(seqLen * 2);
+  for (let t = 0; t < seqLen; t++) positions.fill(t, 2 * t, 2 * t + 2);
+  return splitRopeTables(positions, 1, {
+    dim: config.heads * config.headDim,
+    theta: config.theta,
+    maxPos: config.maxPos,
+    useMiddle: false,
+    doublePrecision: config.doublePrecisionRope,
+  });
+}
+
 /** Split RoPE in place on [B, T, heads·headDim]: each head's first half rotates with its second half. */
-function applySplitRope(x: CpuTensor, heads: number, cos: Float32Array, sin: Float32Array): void {
+function applySplitRope(x: CpuTensor, heads: number, { cos, sin, width }: RopeTables): void {
   const [b, t, dim] = x.shape as [number, number, number];
   const hd = dim / heads;
   const half = hd / 2;
@@ -18,14 +31,24 @@ function applySplitRope(x: CpuTensor, heads: number, cos: Float32Array, sin: Flo
       for (let h = 0; h < heads; h++) {
         const base = (n * t + i) * dim + h * hd;
         for (let j = 0; j < half; j++) {
-          const c = cos[(h * t + i) * half + j]!;
-          const s = sin[(h * t + i) * half + j]!;
+          const c = cos[i * width + h * half + j]!;
+          const s = sin[i * width + h * half + j]!;
           const x1 = x.data[base + j]!;
           const x2 = x.data[base + half + j]!;
           x.data[base + j] = x1 * c - x2 * s;
           x.data[base + half + j] = x2 * c + x1 * s;
         }
       }
+}
+
+/** Head-major [1, heads, T, headDim/2] view of a RoPE table, the layout upstream traces. */
+function headMajor(table: Float32Array, config: ConnectorConfig, t: number): CpuTensor {
+  const half = config.headDim / 2;
+  const out = new Float32Array(table.length);
+  for (let i = 0; i < t; i++)
+    for (let h = 0; h < config.heads; h++)
+      for (let j = 0; j < half; j++) out[(h * t + i) * half + j] = table[(i * config.heads + h) * half + j]!;
+  return cpuTensor([1, config.heads, t, half], out);
 }
 
 /** Softmax attention per head, every position attending to every position (registers fill the pads). */
@@ -107,9 +130,11 @@ export function connectorReference(
       if (additiveMask[n * t + i]! < 0)
         x.data.set(registers.data.subarray((i % r) * dim, ((i % r) + 1) * dim), (n * t + i) * dim);
   trace?.(`${prefix}_in`, x);
-  const { cos, sin } = connectorRopeTables(config, t);
-  trace?.(`${prefix}_rope_cos`, cpuTensor([1, config.heads, t, config.headDim / 2], cos));
-  trace?.(`${prefix}_rope_sin`, cpuTensor([1, config.heads, t, config.headDim / 2], sin));
+  const rope = connectorRope(config, t);
+  if (trace) {
+    trace(`${prefix}_rope_cos`, headMajor(rope.cos, config, t));
+    trace(`${prefix}_rope_sin`, headMajor(rope.sin, config, t));
+  }
   for (let l = 0; l < config.layers; l++) {
     const blk = `transformer_1d_blocks.${l}`;
     const h = rmsNorm(x, EPS);
@@ -124,8 +149,8 @@ export function connectorReference(
       w(`${blk}.attn1.k_norm.weight`),
     );
     const v = linear(h, w(`${blk}.attn1.to_v.weight`), w(`${blk}.attn1.to_v.bias`));
-    applySplitRope(q, config.heads, cos, sin);
-    applySplitRope(k, config.heads, cos, sin);
+    applySplitRope(q, config.heads, rope);
+    applySplitRope(k, config.heads, rope);
     let a = attention(q, k, v, config.heads);
     if (config.gatedAttention) {
       a = gate(

@@ -1,6 +1,6 @@
-import { type ComponentWeights } from "../../vae/component-weights.js";
-import type { Trace } from "../../vae/reference/video-vae.js";
+import type { ComponentWeights } from "../../vae/component-weights.js";
 import { type CpuTensor, cpuTensor } from "../../vae/reference/tensor.js";
+import type { Trace } from "../../vae/reference/video-vae.js";
 import type { TextConnectorsConfig } from "../config.js";
 import { connectorReference } from "./connector.js";
 import { extractFeaturesReference } from "./feature-extractor.js";
