@@ -92,10 +92,17 @@ function openHop(url: URL, request: DownloadRequest): Promise<http.IncomingMessa
       socket.once(url.protocol === "https:" ? "secureConnect" : "connect", () => clearTimeout(timer));
       socket.once("close", () => clearTimeout(timer));
     });
-    req.setTimeout(limits.readTimeoutMs, () =>
-      req.destroy(new Error(`no data for ${limits.readTimeoutMs} ms (read timeout)`)),
-    );
-    req.once("response", resolve);
+    // An idle socket fails the request before the headers, and the body stream after them.
+    let response: http.IncomingMessage | undefined;
+    req.setTimeout(limits.readTimeoutMs, () => {
+      const error = new Error(`no data for ${limits.readTimeoutMs} ms (read timeout)`);
+      if (response) response.destroy(error);
+      else req.destroy(error);
+    });
+    req.once("response", (res) => {
+      response = res;
+      resolve(res);
+    });
     req.once("error", reject);
   });
 }

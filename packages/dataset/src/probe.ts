@@ -40,7 +40,7 @@ export interface ProbeMediaOptions {
  * Probes a media file with ffprobe: container, duration, the first video stream (size after
  * rotation, fps, frame count) and the first audio stream. Still images are decoded (cheap) so a
  * broken picture is caught; audio/video are demuxed packet by packet, which counts frames
- * exactly in every container (mkv has no frame count in its header). Throws `corrupt_media`
+ * exactly in every container (mkv has no frame count in its header, AVI's can be wrong). Throws `corrupt_media`
  * (422) naming the file when ffprobe cannot read it or finds no audio/video stream.
  */
 export async function probeMedia(file: string, options: ProbeMediaOptions = {}): Promise<MediaProbe> {
@@ -104,9 +104,11 @@ function videoInfo(stream: FfprobeStream, formatDuration: number, isImage: boole
   const width = stream.width ?? 0;
   const height = stream.height ?? 0;
   const fps = isImage ? 0 : toRate(stream.avg_frame_rate) || toRate(stream.r_frame_rate);
-  const durationSec = isImage ? 0 : streamDuration(stream) || formatDuration;
-  const counted =
-    toNumber(stream.nb_frames) || toNumber(stream.nb_read_packets) || toNumber(stream.nb_read_frames) || 0;
+  // Packets actually demuxed beat header counts (an AVI header can claim frames it does not hold).
+  const counted = toNumber(stream.nb_read_packets) || toNumber(stream.nb_read_frames) || toNumber(stream.nb_frames);
+  // frames / fps is the clip's playing length; container durations include start offsets
+  // (B-frame delay in mkv), so they are only the fallback.
+  const durationSec = isImage ? 0 : counted && fps ? counted / fps : streamDuration(stream) || formatDuration;
   return {
     codec: stream.codec_name ?? "unknown",
     width: quarterTurn ? height : width,

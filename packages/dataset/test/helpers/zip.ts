@@ -16,7 +16,7 @@ export async function writeZip(path: string, members: ZipMember[], comment?: str
       data: "file" in m ? await readFile(m.file) : Buffer.from(m.content),
     })),
   );
-  await writeFile(path, rawZip(entries, comment));
+  await writeFile(path, rawZip(entries, { comment }));
   return path;
 }
 
@@ -38,8 +38,16 @@ export interface RawEntry {
   shareLocalHeaderOf?: number;
 }
 
-/** Builds a zip byte by byte: local headers + data, central directory, end record. */
-export function rawZip(entries: RawEntry[], comment = ""): Buffer {
+export interface RawZipOptions {
+  comment?: string | undefined;
+  /** Write zip64 end records (and 0xffff/0xffffffff in the classic one). */
+  zip64?: boolean;
+  /** With zip64: claim this many entries. */
+  forgedRecordCount?: bigint;
+}
+
+/** Builds a zip byte by byte: local headers + data, central directory, end record(s). */
+export function rawZip(entries: RawEntry[], options: RawZipOptions = {}): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   const offsets: number[] = [];
@@ -81,18 +89,39 @@ export function rawZip(entries: RawEntry[], comment = ""): Buffer {
     centrals.push(central, name);
   }
   const directory = Buffer.concat(centrals);
-  const commentBytes = Buffer.from(comment, "utf8");
+  const commentBytes = Buffer.from(options.comment ?? "", "utf8");
   const end = Buffer.alloc(22);
   end.writeUInt32LE(0x06054b50, 0);
   end.writeUInt16LE(commentBytes.length, 20);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end, commentBytes]);
+  if (!options.zip64) {
+    end.writeUInt16LE(entries.length, 8);
+    end.writeUInt16LE(entries.length, 10);
+    end.writeUInt32LE(directory.length, 12);
+    end.writeUInt32LE(offset, 16);
+    return Buffer.concat([...locals, directory, end, commentBytes]);
+  }
+  const records = options.forgedRecordCount ?? BigInt(entries.length);
+  const record = Buffer.alloc(56);
+  record.writeUInt32LE(0x06064b50, 0);
+  record.writeBigUInt64LE(44n, 4);
+  record.writeUInt16LE(45, 12);
+  record.writeUInt16LE(45, 14);
+  record.writeBigUInt64LE(records, 24);
+  record.writeBigUInt64LE(records, 32);
+  record.writeBigUInt64LE(BigInt(directory.length), 40);
+  record.writeBigUInt64LE(BigInt(offset), 48);
+  const locator = Buffer.alloc(20);
+  locator.writeUInt32LE(0x07064b50, 0);
+  locator.writeBigUInt64LE(BigInt(offset + directory.length), 8);
+  locator.writeUInt32LE(1, 16);
+  end.writeUInt16LE(0xffff, 8);
+  end.writeUInt16LE(0xffff, 10);
+  end.writeUInt32LE(0xffffffff, 12);
+  end.writeUInt32LE(0xffffffff, 16);
+  return Buffer.concat([...locals, directory, record, locator, end, commentBytes]);
 }
 
-export async function writeRawZip(path: string, entries: RawEntry[]): Promise<string> {
-  await writeFile(path, rawZip(entries));
+export async function writeRawZip(path: string, entries: RawEntry[], options?: RawZipOptions): Promise<string> {
+  await writeFile(path, rawZip(entries, options));
   return path;
 }
