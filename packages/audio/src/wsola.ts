@@ -55,14 +55,17 @@ export function timeStretch(
   const lo = inLength >= frame ? hop : 0;
   const hi = inLength >= frame ? inLength - hop : inLength;
   const lastFrame = Math.ceil(outLength / hop);
+  // Output [(k−1)·hop, k·hop) is where frame k−1's falling half meets frame k's rising half: each output
+  // sample is written once, as the cross-fade of the two frames' input samples.
   let previousCentre = 0;
-  for (let k = 0; k <= lastFrame; k++) {
-    let centre = 0;
-    if (k > 0) {
-      const nominal = Math.min(hi, Math.max(lo, Math.round(k * analysisHop)));
-      centre = aligner.bestCentre(nominal, previousCentre, lo, hi);
+  for (let k = 1; k <= lastFrame; k++) {
+    const nominal = Math.min(hi, Math.max(lo, Math.round(k * analysisHop)));
+    const centre = aligner.bestCentre(nominal, previousCentre, lo, hi);
+    const start = (k - 1) * hop;
+    const count = Math.min(hop, outLength - start);
+    for (let c = 0; c < pcm.length; c++) {
+      crossFade(pcm[c]!, out[c]!, window, start, count, previousCentre, centre - hop);
     }
-    overlapAdd(pcm, out, window, k * hop - hop, centre - hop, frame);
     previousCentre = centre;
     if (options.onProgress && k % PROGRESS_EVERY === 0) options.onProgress(k / lastFrame);
   }
@@ -77,43 +80,46 @@ function risingHalfHann(hop: number): Float32Array {
   return w;
 }
 
-/** Adds input[src .. src+frame) × window into output[dst .. dst+frame), skipping what falls outside either. */
-function overlapAdd(
-  pcm: readonly Float32Array[],
-  out: Float32Array[],
-  rising: Float32Array,
-  dst: number,
-  src: number,
-  frame: number,
+/**
+ * y[start + i] = (1 − w[i])·x[fading + i] + w[i]·x[rising + i] for i < count; input outside x reads as 0
+ * (only possible for inputs shorter than one frame).
+ */
+function crossFade(
+  x: Float32Array,
+  y: Float32Array,
+  w: Float32Array,
+  start: number,
+  count: number,
+  fading: number,
+  rising: number,
 ): void {
-  const hop = rising.length;
-  const inLength = pcm[0]!.length;
-  const outLength = out[0]!.length;
-  const start = Math.max(0, -dst, -src);
-  const end = Math.min(frame, outLength - dst, inLength - src);
-  for (let c = 0; c < pcm.length; c++) {
-    const x = pcm[c]!;
-    const y = out[c]!;
-    const risingEnd = Math.min(end, hop);
-    for (let i = start; i < risingEnd; i++) y[dst + i]! += rising[i]! * x[src + i]!;
-    for (let i = Math.max(start, hop); i < end; i++) y[dst + i]! += (1 - rising[i - hop]!) * x[src + i]!;
+  if (fading >= 0 && rising >= 0 && fading + count <= x.length && rising + count <= x.length) {
+    for (let i = 0; i < count; i++) {
+      const a = x[fading + i]!;
+      y[start + i] = a + w[i]! * (x[rising + i]! - a);
+    }
+    return;
   }
+  const at = (j: number) => (j >= 0 && j < x.length ? x[j]! : 0);
+  for (let i = 0; i < count; i++) y[start + i] = (1 - w[i]!) * at(fading + i) + w[i]! * at(rising + i);
 }
 
-/** One resolution of the alignment search: the input box-filtered and decimated by `step`. */
+/** One resolution of the alignment search: the guide box-filtered and decimated by `step`. */
 interface GuideLevel {
   step: number;
-  /** Per channel, the decimated signal (the input itself at step 1). */
-  channels: readonly Float32Array[];
-  /** Prefix sums of the energy summed over channels, for O(1) window energies. */
+  signal: Float32Array;
+  /** Prefix sums of signal², for O(1) window energies. */
   energy: Float64Array;
 }
 
 /**
  * Finds, for each frame, the read position whose waveform best continues the previous frame.
- * The search is coarse-to-fine over a pyramid (about 4 kHz, 12 kHz, full rate): the whole ±search range
- * at the coarsest level, then ± one coarse step around the optimum at each finer one. That costs a
- * fraction of an exhaustive full-rate search and lands on the same optimum for periodic material.
+ *
+ * The guide is the sum of all channels, so every channel gets the same alignment (phase-coherent
+ * stereo); content that cancels in the sum (exactly anti-phase channels) gets no alignment benefit.
+ * The search is coarse-to-fine over a pyramid of the guide (at 48 kHz: 2, 4, 12, 24 and 48 kHz): the whole
+ * ±search range at the coarsest level, then ± one coarser step around the optimum at each finer one,
+ * which costs a small fraction of an exhaustive full-rate search.
  */
 class FrameAligner {
   private readonly levels: GuideLevel[];
@@ -124,10 +130,18 @@ class FrameAligner {
     private readonly search: number,
     sampleRate: number,
   ) {
-    const steps = [...new Set(COARSE_RATES.map((rate) => Math.max(1, Math.round(sampleRate / rate))))]
-      .filter((step) => step > 1 && hop / step >= 8)
-      .sort((a, b) => b - a);
-    this.levels = [...steps.map((step) => decimate(pcm, step)), { step: 1, channels: pcm, energy: energyPrefix(pcm) }];
+    const guide = channelSum(pcm);
+    this.levels = [{ step: 1, signal: guide, energy: energyPrefix(guide) }];
+    // Halve while the rate stays >= 10 kHz, then a third (about 4 kHz) and a last half (about 2 kHz).
+    let rate = sampleRate;
+    for (const [factor, minRate] of PYRAMID) {
+      const coarser = rate / factor;
+      if (coarser < minRate) continue;
+      const previous = this.levels[0]!;
+      if (hop / (previous.step * factor) < 8) break;
+      this.levels.unshift(decimate(previous, factor));
+      rate = coarser;
+    }
   }
 
   /**
@@ -137,7 +151,7 @@ class FrameAligner {
    */
   bestCentre(nominal: number, previous: number, lo: number, hi: number): number {
     const hop = this.hop;
-    const inLength = this.levels[this.levels.length - 1]!.channels[0]!.length;
+    const inLength = this.levels[this.levels.length - 1]!.signal.length;
     let minCentre = Math.max(lo, nominal - this.search, hop);
     let maxCentre = Math.min(hi, nominal + this.search, inLength);
     if (this.search === 0 || minCentre >= maxCentre || previous + hop > inLength) return nominal;
@@ -156,8 +170,15 @@ class FrameAligner {
   }
 }
 
-/** Guide rates of the coarse levels, coarsest first; the finest level is always the input itself. */
-const COARSE_RATES = [4_000, 12_000];
+/** [decimation factor, lowest rate it may produce], finest first. */
+const PYRAMID: [number, number][] = [
+  [2, 10_000],
+  [2, 10_000],
+  [2, 10_000],
+  [2, 10_000],
+  [3, 3_000],
+  [2, 1_500],
+];
 
 /** Exhaustive normalised-correlation search over the centres of one level that fall in [minCentre, maxCentre]. */
 function bestAtLevel(
@@ -168,10 +189,10 @@ function bestAtLevel(
   maxCentre: number,
   fallback: number,
 ): number {
-  const { step, channels, energy } = level;
+  const { step, signal: g, energy } = level;
   const span = Math.floor(hop / step);
   const reference = Math.floor(previous / step);
-  const length = energy.length - 1;
+  const length = g.length;
   if (reference + span > length) return fallback;
   const first = Math.ceil((minCentre - hop) / step);
   const last = Math.min(Math.floor((maxCentre - hop) / step), length - span);
@@ -179,9 +200,7 @@ function bestAtLevel(
   let bestScore = Number.NEGATIVE_INFINITY;
   for (let j = first; j <= last; j++) {
     let dot = 0;
-    for (const g of channels) {
-      for (let i = 0; i < span; i++) dot += g[j + i]! * g[reference + i]!;
-    }
+    for (let i = 0; i < span; i++) dot += g[j + i]! * g[reference + i]!;
     const score = dot / Math.sqrt(energy[j + span]! - energy[j]! + 1e-12);
     if (score > bestScore) {
       bestScore = score;
@@ -191,27 +210,35 @@ function bestAtLevel(
   return best;
 }
 
-/** Box-filter and decimate every channel by `step` (a crude low-pass: enough to line up waveforms). */
-function decimate(pcm: readonly Float32Array[], step: number): GuideLevel {
-  const length = Math.floor(pcm[0]!.length / step);
-  const channels = pcm.map((x) => {
-    const g = new Float32Array(length);
-    for (let j = 0; j < length; j++) {
-      let sum = 0;
-      for (let i = j * step; i < j * step + step; i++) sum += x[i]!;
-      g[j] = sum / step;
-    }
-    return g;
-  });
-  return { step, channels, energy: energyPrefix(channels) };
+/** Box-filter and decimate a level by `factor` (a crude low-pass: enough to line up waveforms). */
+function decimate(level: GuideLevel, factor: number): GuideLevel {
+  const x = level.signal;
+  const length = Math.floor(x.length / factor);
+  const g = new Float32Array(length);
+  const scale = 1 / factor;
+  for (let j = 0, i = 0; j < length; j++) {
+    let sum = 0;
+    for (const end = i + factor; i < end; i++) sum += x[i]!;
+    g[j] = sum * scale;
+  }
+  return { step: level.step * factor, signal: g, energy: energyPrefix(g) };
 }
 
-function energyPrefix(channels: readonly Float32Array[]): Float64Array {
-  const length = channels[0]!.length;
-  const prefix = new Float64Array(length + 1);
+function channelSum(pcm: readonly Float32Array[]): Float32Array {
+  if (pcm.length === 1) return pcm[0]!;
+  const sum = pcm[0]!.slice();
+  for (let c = 1; c < pcm.length; c++) {
+    const x = pcm[c]!;
+    for (let i = 0; i < sum.length; i++) sum[i]! += x[i]!;
+  }
+  return sum;
+}
+
+function energyPrefix(g: Float32Array): Float64Array {
+  const prefix = new Float64Array(g.length + 1);
   let running = 0;
-  for (let j = 0; j < length; j++) {
-    for (const g of channels) running += g[j]! * g[j]!;
+  for (let j = 0; j < g.length; j++) {
+    running += g[j]! * g[j]!;
     prefix[j + 1] = running;
   }
   return prefix;
