@@ -1,3 +1,11 @@
+export {
+  groupsFromManifest,
+  type ManifestLike,
+  type PreprocessOptions,
+  type PreprocessProgress,
+  type PreprocessSummary,
+  preprocess,
+} from "./preprocess.js";
 export { preprocessSamples, type SampleStreamOptions } from "./stream.js";
 export type {
   GroupReport,

@@ -1,0 +1,158 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { mediaTools } from "@a2v/audio";
+import unzipper from "unzipper";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { groupsFromManifest, type PreprocessGroup, preprocess } from "../../src/preprocess/index.js";
+import { ffmpeg, lavfiVideo, tempDir } from "./fixtures.js";
+
+const tmp = tempDir("preprocess");
+afterAll(() => tmp.remove());
+
+let groups: PreprocessGroup[];
+beforeAll(() => {
+  ffmpeg("-f", "lavfi", "-i", "testsrc2=size=120x90", "-frames:v", "1", tmp.path("a_start.jpg"));
+  ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2", tmp.path("a_audio.mp3"));
+  lavfiVideo(tmp.path("a_end.mp4"), "testsrc=size=120x90:rate=30:duration=1.5");
+  lavfiVideo(tmp.path("b_start.mov"), "testsrc2=size=90x120:rate=24:duration=1", { sine: { hz: 330, seconds: 1 } });
+  lavfiVideo(tmp.path("b_end.mp4"), "mandelbrot=size=90x120:rate=24,trim=duration=1");
+  groups = [
+    {
+      name: "a",
+      startFile: tmp.path("a_start.jpg"),
+      audioFile: tmp.path("a_audio.mp3"),
+      endFile: tmp.path("a_end.mp4"),
+      caption: "trig first",
+    },
+    { name: "b", startFile: tmp.path("b_start.mov"), endFile: tmp.path("b_end.mp4"), caption: "trig second" },
+  ];
+});
+
+function ffprobe(file: string): { streams: Record<string, string | number>[]; format: { duration: string } } {
+  const out = execFileSync(mediaTools().ffprobe.path, [
+    "-v",
+    "error",
+    "-count_frames",
+    "-print_format",
+    "json",
+    "-show_streams",
+    "-show_format",
+    file,
+  ]);
+  return JSON.parse(out.toString());
+}
+
+describe("preprocess (CLI entry point)", () => {
+  it("caches every sample, writes preprocess.json and a debug archive that ffprobe decodes", async () => {
+    const outDir = tmp.path("out");
+    const progress: number[] = [];
+    const summary = await preprocess({
+      groups,
+      outDir,
+      bucket: { width: 64, height: 48 },
+      numberOfFrames: 9,
+      frameRate: 24,
+      debugDataset: true,
+      onProgress: (p) => progress.push(p.groupsDone),
+    });
+    expect(progress).toEqual([1, 2]);
+    expect(summary.samples).toBe(2);
+    expect(summary.cachedGroups).toBe(0);
+    expect(summary.groups.map((g) => g.name)).toEqual(["a", "b"]);
+    expect(summary.settings).toMatchObject({
+      numberOfFrames: 9,
+      frameRate: 24,
+      audioSampleRate: 16000,
+      windows: "first",
+    });
+    expect(JSON.parse(readFileSync(summary.manifest, "utf8")).samples).toBe(2);
+
+    const zip = await unzipper.Open.file(summary.debugDataset!);
+    const names = zip.files.map((f) => f.path).sort();
+    expect(names).toEqual([
+      "manifest.json",
+      "samples/a.s0.w0.mp4",
+      "samples/a.s0.w0.txt",
+      "samples/b.s0.w0.mp4",
+      "samples/b.s0.w0.txt",
+    ]);
+    const read = (name: string) => zip.files.find((f) => f.path === name)!.buffer();
+    expect((await read("samples/b.s0.w0.txt")).toString()).toBe("trig second\n");
+    const manifest = JSON.parse((await read("manifest.json")).toString());
+    expect(manifest.samples[1]).toMatchObject({
+      id: "b.s0.w0",
+      video: "samples/b.s0.w0.mp4",
+      width: 64,
+      height: 48,
+      frames: 9,
+      fps: 24,
+      sourceFiles: { start: "b_start.mov", audio: "b_start.mov", end: "b_end.mp4" },
+      sceneBoundaries: null,
+      warnings: [],
+    });
+    expect(manifest.samples[0].audioStretch).toBeCloseTo(1.5 / 2, 3);
+
+    writeFileSync(tmp.path("a.mp4"), await read("samples/a.s0.w0.mp4"));
+    const probe = ffprobe(tmp.path("a.mp4"));
+    const video = probe.streams.find((s) => s.codec_type === "video")!;
+    const audio = probe.streams.find((s) => s.codec_type === "audio")!;
+    expect(video).toMatchObject({
+      codec_name: "h264",
+      pix_fmt: "yuv420p",
+      width: 64,
+      height: 48,
+      nb_read_frames: "9",
+      avg_frame_rate: "24/1",
+    });
+    expect(audio).toMatchObject({ codec_name: "aac", sample_rate: "48000", channels: 2 });
+    expect(Number(probe.format.duration)).toBeCloseTo(0.375, 1);
+
+    const again = await preprocess({
+      groups,
+      outDir,
+      bucket: { width: 64, height: 48 },
+      numberOfFrames: 9,
+      frameRate: 24,
+    });
+    expect(again.cachedGroups).toBe(2);
+    expect(again.debugDataset).toBeUndefined();
+  });
+
+  it("takes a loadDataset manifest, skipping skipped groups", () => {
+    const file = (p: string) => ({ archivePath: p, localPath: `/x/${p}` });
+    const manifest = {
+      groups: [
+        {
+          name: "ok",
+          start: file("ok_start.png"),
+          audio: file("ok_audio.wav"),
+          target: file("ok_end.mp4"),
+          caption: "c",
+          status: "ok" as const,
+        },
+        {
+          name: "short",
+          start: file("s_start.mp4"),
+          target: file("s_end.mp4"),
+          caption: "c",
+          status: "skipped" as const,
+        },
+        { name: "v", start: file("v_start.mp4"), target: file("v_end.mp4"), caption: "d", status: "ok" as const },
+      ],
+    };
+    expect(groupsFromManifest(manifest)).toEqual([
+      {
+        name: "ok",
+        startFile: "/x/ok_start.png",
+        audioFile: "/x/ok_audio.wav",
+        endFile: "/x/ok_end.mp4",
+        caption: "c",
+      },
+      { name: "v", startFile: "/x/v_start.mp4", endFile: "/x/v_end.mp4", caption: "d" },
+    ]);
+    expect(() =>
+      groupsFromManifest({ groups: [{ ...manifest.groups[0]!, target: { archivePath: "t.mp4" } }] }),
+    ).toThrow(/extractTo/);
+    expect(existsSync("/x")).toBe(false);
+  });
+});
