@@ -1,7 +1,13 @@
 import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { DatasetErrorCodes, DatasetWarningCodes, type LoadDatasetOptions, loadDataset } from "../src/index.js";
+import {
+  DatasetErrorCodes,
+  DatasetWarningCodes,
+  formatManifest,
+  type LoadDatasetOptions,
+  loadDataset,
+} from "../src/index.js";
 import { detailKeys, rejection } from "./helpers/expect.js";
 import { type Fixtures, makeFixtures, makeVideo } from "./helpers/media.js";
 import { leftoversAfter } from "./helpers/tmp.js";
@@ -165,6 +171,7 @@ describe("minimum length", () => {
     const warning = manifest.warnings.find((w) => w.code === DatasetWarningCodes.targetTooShort)!;
     expect(warning).toMatchObject({ group: "short", file: "short_end.mp4" });
     expect(warning.message).toContain("9 frames, fewer than number_of_frames 17");
+    expect(formatManifest(manifest).split("\n")).toContain("short: skipped (target_too_short)");
   });
 
   test("every target too short -> all_targets_too_short (422) naming each target", async () => {
