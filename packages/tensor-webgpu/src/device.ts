@@ -163,8 +163,16 @@ export function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
   return pending;
 }
 
+const releaseHooks: Array<() => void> = [];
+
+/** Registers a callback run by `releaseGpu()` (state bound to the device must be dropped with it). */
+export function onGpuRelease(hook: () => void): void {
+  releaseHooks.push(hook);
+}
+
 /** Destroys the device so the process can exit; a later `requestGpu()` acquires a fresh one. */
 export function releaseGpu(): void {
+  for (const hook of releaseHooks) hook();
   current?.device.destroy();
   current = undefined;
   pending = undefined;

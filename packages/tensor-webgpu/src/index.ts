@@ -1,3 +1,4 @@
+export { backward, checkpoint, enableGrad, isGradEnabled, noGrad } from "./autograd.js";
 export {
   type Gpu,
   type GpuInfo,
@@ -8,3 +9,39 @@ export {
   WANTED_FEATURES,
   WANTED_LIMITS,
 } from "./device.js";
+export { bf16BitsToF32, type DType, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, type HostArray } from "./dtype.js";
+export {
+  abs,
+  add,
+  broadcastShapes,
+  cast,
+  contiguous,
+  div,
+  exp,
+  fill,
+  gelu,
+  log,
+  map,
+  modulate,
+  mul,
+  neg,
+  ones,
+  relu,
+  rsqrt,
+  scale,
+  sigmoid,
+  silu,
+  sqrt,
+  square,
+  sub,
+  tanh,
+  where,
+  zeros,
+} from "./ops/elementwise.js";
+export { linear, loraLinear, type MatmulOptions, matmul } from "./ops/matmul.js";
+export { layerNorm, type RmsNormOptions, rmsNorm, softmax } from "./ops/norm.js";
+export { max, mean, sum } from "./ops/reduce.js";
+export { concat, expand, flatten, permute, reshape, slice, split, squeeze, transpose, unsqueeze } from "./ops/shape.js";
+export { BufferPool, bucketSize, type PoolStats } from "./pool.js";
+export { flush, init, type Runtime, rt } from "./runtime.js";
+export { empty, fromArray, keep, scope, Tensor, tensor } from "./tensor.js";

@@ -1,0 +1,242 @@
+/**
+ * Plain TypeScript reference implementations (f64 throughout) that the GPU kernels are tested against.
+ * Arrays are row-major with explicit shapes; nothing here is fast.
+ */
+export interface Nd {
+  data: Float64Array;
+  shape: number[];
+}
+
+export function nd(data: ArrayLike<number>, shape: readonly number[]): Nd {
+  return { data: Float64Array.from(data), shape: [...shape] };
+}
+
+export function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function stridesOf(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
+  return s;
+}
+
+function unravel(i: number, shape: readonly number[]): number[] {
+  const c = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    c[d] = i % shape[d]!;
+    i = Math.floor(i / shape[d]!);
+  }
+  return c;
+}
+
+export function broadcast(...shapes: Array<readonly number[]>): number[] {
+  const rank = Math.max(...shapes.map((s) => s.length));
+  const out = new Array<number>(rank).fill(1);
+  for (const s of shapes) {
+    for (let i = 0; i < s.length; i++) {
+      const j = rank - s.length + i;
+      if (s[i] !== 1) out[j] = s[i]!;
+    }
+  }
+  return out;
+}
+
+/** Value of `a` at output coordinates `c` under broadcasting. */
+function at(a: Nd, c: readonly number[], st: readonly number[]): number {
+  const lead = c.length - a.shape.length;
+  let o = 0;
+  for (let d = 0; d < a.shape.length; d++) if (a.shape[d] !== 1) o += c[d + lead]! * st[d]!;
+  return a.data[o]!;
+}
+
+/** Elementwise function over broadcast inputs. */
+export function zip(inputs: Nd[], f: (...v: number[]) => number): Nd {
+  const shape = broadcast(...inputs.map((a) => a.shape));
+  const n = numel(shape);
+  const st = inputs.map((a) => stridesOf(a.shape));
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = unravel(i, shape);
+    out[i] = f(...inputs.map((a, k) => at(a, c, st[k]!)));
+  }
+  return { data: out, shape };
+}
+
+export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+export const gelu = (x: number): number => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+export const silu = (x: number): number => x * sigmoid(x);
+
+/** Reduces `axes` (kept as size 1) with `f` starting from `init`. */
+export function reduce(a: Nd, axes: readonly number[], f: (acc: number, v: number) => number, init: number): Nd {
+  const shape = a.shape.map((n, d) => (axes.includes(d) ? 1 : n));
+  const out = new Float64Array(numel(shape)).fill(init);
+  const st = stridesOf(shape);
+  for (let i = 0; i < a.data.length; i++) {
+    const c = unravel(i, a.shape);
+    let o = 0;
+    for (let d = 0; d < c.length; d++) if (!axes.includes(d)) o += c[d]! * st[d]!;
+    out[o] = f(out[o]!, a.data[i]!);
+  }
+  return { data: out, shape };
+}
+
+export function sum(a: Nd, axes: readonly number[]): Nd {
+  return reduce(a, axes, (s, v) => s + v, 0);
+}
+
+export function mean(a: Nd, axes: readonly number[]): Nd {
+  const s = sum(a, axes);
+  const n = axes.reduce((p, d) => p * a.shape[d]!, 1);
+  return { data: s.data.map((v) => v / n), shape: s.shape };
+}
+
+export function max(a: Nd, axes: readonly number[]): Nd {
+  return reduce(a, axes, (m, v) => Math.max(m, v), Number.NEGATIVE_INFINITY);
+}
+
+/** Batched matmul with broadcast batch dims: [..., M, K]·[..., K, N]. */
+export function matmul(a: Nd, b: Nd): Nd {
+  const [m, k] = a.shape.slice(-2) as [number, number];
+  const n = b.shape[b.shape.length - 1]!;
+  const batch = broadcast(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const nb = numel(batch);
+  const out = new Float64Array(nb * m * n);
+  const aB = a.shape.slice(0, -2);
+  const bB = b.shape.slice(0, -2);
+  const idx = (shape: number[], c: number[]): number => {
+    let o = 0;
+    const lead = c.length - shape.length;
+    for (let d = 0; d < shape.length; d++) o = o * shape[d]! + (shape[d] === 1 ? 0 : c[d + lead]!);
+    return o;
+  };
+  for (let z = 0; z < nb; z++) {
+    const c = unravel(z, batch);
+    const ao = idx(aB, c) * m * k;
+    const bo = idx(bB, c) * k * n;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) s += a.data[ao + i * k + p]! * b.data[bo + p * n + j]!;
+        out[z * m * n + i * n + j] = s;
+      }
+    }
+  }
+  return { data: out, shape: [...batch, m, n] };
+}
+
+export function permute(a: Nd, dims: readonly number[]): Nd {
+  const shape = dims.map((d) => a.shape[d]!);
+  const st = stridesOf(a.shape);
+  const out = new Float64Array(a.data.length);
+  for (let i = 0; i < out.length; i++) {
+    const c = unravel(i, shape);
+    let o = 0;
+    dims.forEach((d, k) => {
+      o += c[k]! * st[d]!;
+    });
+    out[i] = a.data[o]!;
+  }
+  return { data: out, shape };
+}
+
+export function transpose(a: Nd): Nd {
+  const dims = [...a.shape.keys()];
+  const r = dims.length;
+  [dims[r - 2], dims[r - 1]] = [dims[r - 1]!, dims[r - 2]!];
+  return permute(a, dims);
+}
+
+/** Applies `f` to every row of the last axis. */
+export function rows(a: Nd, f: (row: Float64Array) => Float64Array): Nd {
+  const L = a.shape[a.shape.length - 1]!;
+  const out = new Float64Array(a.data.length);
+  for (let r = 0; r < a.data.length / L; r++) out.set(f(a.data.subarray(r * L, r * L + L)), r * L);
+  return { data: out, shape: [...a.shape] };
+}
+
+export function softmax(a: Nd): Nd {
+  return rows(a, (row) => {
+    const m = Math.max(...row);
+    const e = row.map((v) => Math.exp(v - m));
+    const s = e.reduce((p, v) => p + v, 0);
+    return e.map((v) => v / s);
+  });
+}
+
+export function rmsNorm(a: Nd, w: Nd | undefined, eps: number, onePlus = false): Nd {
+  return rows(a, (row) => {
+    const ms = row.reduce((p, v) => p + v * v, 0) / row.length;
+    const r = 1 / Math.sqrt(ms + eps);
+    return row.map((v, j) => v * r * (w ? (onePlus ? 1 + w.data[j]! : w.data[j]!) : 1));
+  });
+}
+
+export function layerNorm(a: Nd, eps: number): Nd {
+  return rows(a, (row) => {
+    const mu = row.reduce((p, v) => p + v, 0) / row.length;
+    const v = row.reduce((p, x) => p + (x - mu) ** 2, 0) / row.length;
+    const r = 1 / Math.sqrt(v + eps);
+    return row.map((x) => (x - mu) * r);
+  });
+}
+
+export function slice(a: Nd, dim: number, start: number, end: number, step = 1): Nd {
+  const shape = [...a.shape];
+  shape[dim] = Math.ceil((end - start) / step);
+  const st = stridesOf(a.shape);
+  const out = new Float64Array(numel(shape));
+  for (let i = 0; i < out.length; i++) {
+    const c = unravel(i, shape);
+    c[dim] = start + c[dim]! * step;
+    out[i] = a.data[c.reduce((o, v, d) => o + v * st[d]!, 0)]!;
+  }
+  return { data: out, shape };
+}
+
+export function concat(xs: Nd[], dim: number): Nd {
+  const shape = [...xs[0]!.shape];
+  shape[dim] = xs.reduce((s, x) => s + x.shape[dim]!, 0);
+  const out = new Float64Array(numel(shape));
+  const st = stridesOf(shape);
+  let base = 0;
+  for (const x of xs) {
+    for (let i = 0; i < x.data.length; i++) {
+      const c = unravel(i, x.shape);
+      c[dim] = c[dim]! + base;
+      out[c.reduce((o, v, d) => o + v * st[d]!, 0)] = x.data[i]!;
+    }
+    base += x.shape[dim]!;
+  }
+  return { data: out, shape };
+}
+
+/**
+ * Central finite-difference gradient of the scalar `f` at `inputs[which]` (f64, so accurate to
+ * ~1e-8 for smooth functions).
+ */
+export function numericGrad(f: (inputs: Nd[]) => number, inputs: Nd[], which: number, h = 1e-5): Float64Array {
+  const x = inputs[which]!;
+  const g = new Float64Array(x.data.length);
+  for (let i = 0; i < g.length; i++) {
+    const v = x.data[i]!;
+    x.data[i] = v + h;
+    const up = f(inputs);
+    x.data[i] = v - h;
+    const down = f(inputs);
+    x.data[i] = v;
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
+/** Σ y·w, the scalar the gradient checks differentiate (w fixed random weights). */
+export function dot(y: Nd, w: Nd): number {
+  let s = 0;
+  for (let i = 0; i < y.data.length; i++) s += y.data[i]! * w.data[i]!;
+  return s;
+}

@@ -1,0 +1,276 @@
+import { A2VError } from "@a2v/errors";
+import { track } from "../autograd.js";
+import {
+  binding,
+  coords,
+  f32lit,
+  grid,
+  groupIndex,
+  header,
+  loader,
+  MATH,
+  offsetExpr,
+  PACK_BF16,
+  storeCast,
+  u32lit,
+  type View,
+  WG,
+} from "../codegen.js";
+import { type DType, isFloat } from "../dtype.js";
+import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { sumTo } from "./reduce.js";
+
+/** Numpy-style broadcast of shapes. */
+export function broadcastShapes(...shapes: Array<readonly number[]>): number[] {
+  const rank = Math.max(...shapes.map((s) => s.length));
+  const out = new Array<number>(rank).fill(1);
+  for (const s of shapes) {
+    for (let i = 0; i < s.length; i++) {
+      const d = s[s.length - 1 - i]!;
+      const j = rank - 1 - i;
+      if (out[j] === 1) out[j] = d;
+      else if (d !== 1 && d !== out[j]) {
+        throw new A2VError("shape_mismatch", `Cannot broadcast shapes ${shapes.map(fmtShape).join(" and ")}`, {
+          status: 422,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** The view of `t` broadcast to `shape` (stride 0 along broadcast dims), as the kernels read it. */
+function broadcastView(t: View, shape: readonly number[]): View {
+  const lead = shape.length - t.shape.length;
+  const strides = shape.map((n, d) => {
+    if (d < lead) return 0;
+    const src = t.shape[d - lead]!;
+    return src === 1 && n !== 1 ? 0 : t.strides[d - lead]!;
+  });
+  return { dtype: t.dtype, shape, strides, offset: t.offset };
+}
+
+/** Result dtype of an elementwise op on these inputs: f16 only when every float input is f16. */
+function resultDType(inputs: Tensor[]): DType {
+  const floats = inputs.filter((t) => isFloat(t.dtype));
+  return floats.length > 0 && floats.every((t) => t.dtype === "f16") ? "f16" : "f32";
+}
+
+/**
+ * Writes `expr` (WGSL over f32 values x0..x{n-1}, the inputs broadcast to the output shape) into the
+ * view `out`. bf16 outputs must be contiguous: each thread then writes one packed word.
+ */
+export function mapInto(expr: string, inputs: Tensor[], out: Tensor): Tensor {
+  for (const t of [...inputs, out]) t.assertAlive();
+  const n = out.size;
+  if (n === 0) return out;
+  const packed = out.dtype === "bf16";
+  if (packed && (!out.isContiguous || out.offset % 2 !== 0)) {
+    throw new A2VError("bf16_view_write", "bf16 results can only be written to whole contiguous tensors");
+  }
+  const views = inputs.map((t) => broadcastView(t, out.shape));
+  const decls = [binding(0, "out", out.dtype, true), ...inputs.map((t, i) => binding(i + 1, `in${i}`, t.dtype, false))];
+  const loads = views.map((v, i) => `let x${i} = ld_in${i}(${offsetExpr(v, "c")});`);
+  const threads = packed ? Math.ceil(n / 2) : n;
+  const groups = Math.ceil(threads / WG);
+  const body = packed
+    ? `let lo = value(2u * idx);
+  let hi = select(0.0, value(2u * idx + 1u), 2u * idx + 1u < ${u32lit(n)});
+  out[${u32lit(out.offset / 2)} + idx] = bf16_bits(lo) | (bf16_bits(hi) << 16u);`
+    : `${coords(out.shape, "idx", "o")}
+  out[${offsetExpr(out, "o")}] = ${storeCast(out.dtype, "value(idx)")};`;
+  const wgsl = `${header([out.dtype, ...inputs.map((t) => t.dtype)])}${decls.join("\n")}
+${inputs.map((t, i) => loader(`in${i}`, t.dtype)).join("\n")}
+${MATH}
+${packed ? PACK_BF16 : ""}
+fn value(e: u32) -> f32 {
+  ${coords(out.shape, "e", "c")}
+  ${loads.join("\n  ")}
+  return ${expr};
+}
+@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = ${groupIndex(groups)} * ${WG}u + lid;
+  if (idx >= ${u32lit(threads)}) { return; }
+  ${body}
+}`;
+  const rt = out.storage.runtime;
+  rt.dispatch(wgsl, [out.storage.buffer, ...inputs.map((t) => t.storage.buffer)], grid(groups));
+  return out;
+}
+
+/** A new tensor of `expr` over the broadcast inputs (no autograd; ops below add it). */
+export function map(expr: string, inputs: Tensor[], dtype?: DType, shape?: readonly number[]): Tensor {
+  const outShape = shape ?? broadcastShapes(...inputs.map((t) => t.shape));
+  return mapInto(expr, inputs, empty(outShape, dtype ?? resultDType(inputs)));
+}
+
+/** A tensor filled with `value`. */
+export function fill(shape: readonly number[], value: number, dtype: DType = "f32"): Tensor {
+  return map(f32lit(value), [], dtype, shape);
+}
+
+export function zeros(shape: readonly number[], dtype: DType = "f32"): Tensor {
+  return fill(shape, 0, dtype);
+}
+
+export function ones(shape: readonly number[], dtype: DType = "f32"): Tensor {
+  return fill(shape, 1, dtype);
+}
+
+/** A contiguous copy (optionally converted to `dtype`); differentiable. */
+export function contiguous(x: Tensor, dtype: DType = x.dtype): Tensor {
+  const out = map("x0", [x], dtype, x.shape);
+  return track("contiguous", out, [x], [], (g) => [alias(g)]);
+}
+
+/** Converts to another dtype (bf16 and f16 round to nearest even; ints truncate). */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  return contiguous(x, dtype);
+}
+
+type Operand = Tensor | number;
+
+/** A new handle on the same view (so a gradient can be passed on while the caller disposes its own). */
+export function alias(t: Tensor): Tensor {
+  return t.view(t.shape, t.strides, t.offset);
+}
+
+/**
+ * Evaluates a template over named operands: `{name}` becomes the operand (a literal for numbers).
+ * The result has `shape` (the operands broadcast to it) and is f32.
+ */
+function evalTemplate(template: string, named: Record<string, Operand | undefined>, shape: readonly number[]): Tensor {
+  const inputs: Tensor[] = [];
+  const expr = template.replace(/\{(\w+)\}/g, (_, key: string) => {
+    const v = named[key];
+    if (v === undefined) throw new Error(`template operand {${key}} missing`);
+    if (typeof v === "number") return `(${f32lit(v)})`;
+    let i = inputs.indexOf(v);
+    if (i < 0) i = inputs.push(v) - 1;
+    return `x${i}`;
+  });
+  if (expr === "x0" && inputs.length === 1 && inputs[0]!.dtype === "f32" && inputs[0]!.shape.join() === shape.join()) {
+    return alias(inputs[0]!);
+  }
+  return map(expr, inputs, "f32", shape);
+}
+
+interface BinaryRule {
+  expr: string;
+  /** Gradients w.r.t. a and b as templates over {g}, {a}, {b}. */
+  da: string;
+  db: string;
+}
+
+const BINARY = {
+  add: { expr: "{a} + {b}", da: "{g}", db: "{g}" },
+  sub: { expr: "{a} - {b}", da: "{g}", db: "-{g}" },
+  mul: { expr: "{a} * {b}", da: "{g} * {b}", db: "{g} * {a}" },
+  div: { expr: "{a} / {b}", da: "{g} / {b}", db: "-{g} * {a} / ({b} * {b})" },
+} satisfies Record<string, BinaryRule>;
+
+function binary(op: keyof typeof BINARY, a: Operand, b: Operand): Tensor {
+  const rule: BinaryRule = BINARY[op];
+  if (typeof a === "number" && typeof b === "number") {
+    throw new A2VError("bad_operand", `${op}(): at least one operand must be a tensor`);
+  }
+  const tensors = [a, b].filter((v): v is Tensor => typeof v !== "number");
+  const shape = broadcastShapes(...tensors.map((t) => t.shape));
+  const inputs: Tensor[] = [];
+  const expr = rule.expr.replace(/\{(a|b)\}/g, (_, k: string) => {
+    const v = k === "a" ? a : b;
+    if (typeof v === "number") return `(${f32lit(v)})`;
+    return `x${inputs.push(v) - 1}`;
+  });
+  const out = map(expr, inputs, undefined, shape);
+  const needsA = rule.db.includes("{a}") || rule.da.includes("{a}");
+  const needsB = rule.da.includes("{b}") || rule.db.includes("{b}");
+  const saved = [needsA && typeof a !== "number" ? a : undefined, needsB && typeof b !== "number" ? b : undefined];
+  return track(
+    op,
+    out,
+    tensors,
+    saved.filter((t): t is Tensor => t !== undefined),
+    (g, s, needs) => {
+      let k = 0;
+      const sa = saved[0] ? s[k++] : a;
+      const sb = saved[1] ? s[k++] : b;
+      const named = { g, a: sa, b: sb };
+      const grads: Array<Tensor | undefined> = [];
+      if (typeof a !== "number")
+        grads.push(needs[0] ? sumTo(evalTemplate(rule.da, named, g.shape), a.shape) : undefined);
+      if (typeof b !== "number") {
+        grads.push(needs[grads.length] ? sumTo(evalTemplate(rule.db, named, g.shape), b.shape) : undefined);
+      }
+      return grads;
+    },
+  );
+}
+
+export const add = (a: Operand, b: Operand): Tensor => binary("add", a, b);
+export const sub = (a: Operand, b: Operand): Tensor => binary("sub", a, b);
+export const mul = (a: Operand, b: Operand): Tensor => binary("mul", a, b);
+export const div = (a: Operand, b: Operand): Tensor => binary("div", a, b);
+
+/** x · s for a constant s. */
+export function scale(x: Tensor, s: number): Tensor {
+  return mul(x, s);
+}
+
+/** Unary ops: forward over {x}, gradient over {g}, {x} (input) and {y} (output). */
+const UNARY = {
+  neg: { expr: "-{x}", grad: "-{g}" },
+  exp: { expr: "exp({x})", grad: "{g} * {y}" },
+  log: { expr: "log({x})", grad: "{g} / {x}" },
+  sqrt: { expr: "sqrt({x})", grad: "{g} * 0.5 / {y}" },
+  rsqrt: { expr: "inverseSqrt({x})", grad: "-0.5 * {g} * {y} * {y} * {y}" },
+  square: { expr: "{x} * {x}", grad: "2.0 * {g} * {x}" },
+  tanh: { expr: "tanh_f({x})", grad: "{g} * (1.0 - {y} * {y})" },
+  sigmoid: { expr: "sigmoid_f({x})", grad: "{g} * {y} * (1.0 - {y})" },
+  silu: { expr: "{x} * sigmoid_f({x})", grad: "{g} * (sigmoid_f({x}) * (1.0 + {x} * (1.0 - sigmoid_f({x}))))" },
+  gelu: { expr: "gelu_tanh_f({x})", grad: "{g} * gelu_tanh_grad_f({x})" },
+  relu: { expr: "max({x}, 0.0)", grad: "select(0.0, {g}, {x} > 0.0)" },
+  abs: { expr: "abs({x})", grad: "{g} * sign({x})" },
+} satisfies Record<string, { expr: string; grad: string }>;
+
+function unary(op: keyof typeof UNARY, x: Tensor): Tensor {
+  const rule = UNARY[op];
+  const out = map(rule.expr.replaceAll("{x}", "x0"), [x]);
+  const usesIn = rule.grad.includes("{x}");
+  const usesOut = rule.grad.includes("{y}");
+  const saved = [...(usesIn ? [x] : []), ...(usesOut ? [out] : [])];
+  return track(op, out, [x], saved, (g, s) => {
+    let k = 0;
+    const named = { g, x: usesIn ? s[k++] : undefined, y: usesOut ? s[k++] : undefined };
+    return [evalTemplate(rule.grad, named, g.shape)];
+  });
+}
+
+export const neg = (x: Tensor): Tensor => unary("neg", x);
+export const exp = (x: Tensor): Tensor => unary("exp", x);
+export const log = (x: Tensor): Tensor => unary("log", x);
+export const sqrt = (x: Tensor): Tensor => unary("sqrt", x);
+export const rsqrt = (x: Tensor): Tensor => unary("rsqrt", x);
+export const square = (x: Tensor): Tensor => unary("square", x);
+export const tanh = (x: Tensor): Tensor => unary("tanh", x);
+export const sigmoid = (x: Tensor): Tensor => unary("sigmoid", x);
+export const silu = (x: Tensor): Tensor => unary("silu", x);
+/** GELU, tanh approximation (as LTX's feed-forward uses). */
+export const gelu = (x: Tensor): Tensor => unary("gelu", x);
+export const relu = (x: Tensor): Tensor => unary("relu", x);
+export const abs = (x: Tensor): Tensor => unary("abs", x);
+
+/** cond ≠ 0 ? a : b (broadcast); differentiable in a and b. */
+export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  const out = map("select(x2, x1, x0 != 0.0)", [cond, a, b]);
+  return track("where", out, [cond, a, b], [cond], (g, [c], needs) => [
+    undefined,
+    needs[1] ? sumTo(map("select(0.0, x0, x1 != 0.0)", [g, c!], "f32", g.shape), a.shape) : undefined,
+    needs[2] ? sumTo(map("select(x0, 0.0, x1 != 0.0)", [g, c!], "f32", g.shape), b.shape) : undefined,
+  ]);
+}
+
+/** x·(1 + scale) + shift (adaLN modulation), broadcast. */
+export function modulate(x: Tensor, scaleT: Tensor, shift: Tensor): Tensor {
+  return add(mul(x, add(scaleT, 1)), shift);
+}

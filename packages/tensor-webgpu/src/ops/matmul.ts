@@ -1,0 +1,306 @@
+import { A2VError } from "@a2v/errors";
+import { track } from "../autograd.js";
+import { binding, coords, f32lit, header, loader, storeCast, u32lit, type View } from "../codegen.js";
+import { isFloat } from "../dtype.js";
+import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { alias, broadcastShapes } from "./elementwise.js";
+import { sumTo } from "./reduce.js";
+import { reshape, transpose } from "./shape.js";
+
+export interface MatmulOptions {
+  /** Added to every row: shape [N] (broadcast over rows and batch). */
+  bias?: Tensor;
+  /** Added to the result (broadcast to it), fused into the epilogue: out = alpha·A·B + bias + addTo. */
+  addTo?: Tensor;
+  /** Scale of the product. */
+  alpha?: number;
+}
+
+/** Register-tiled SIMT kernel shape: a BM×BN output tile per workgroup, TM×TN per thread, K steps of BK. */
+export interface TileConfig {
+  bm: number;
+  bn: number;
+  bk: number;
+  tm: number;
+  tn: number;
+}
+
+export const DEFAULT_TILE: TileConfig = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
+
+interface Operands {
+  a: Tensor;
+  b: Tensor;
+  bias: Tensor | undefined;
+  addTo: Tensor | undefined;
+  alpha: number;
+  batch: number[];
+  m: number;
+  n: number;
+  k: number;
+}
+
+function batchStrides(t: View, batch: readonly number[]): number[] {
+  const lead = batch.length - (t.shape.length - 2);
+  return batch.map((n, d) => {
+    if (d < lead) return 0;
+    const src = t.shape[d - lead]!;
+    return src === 1 && n !== 1 ? 0 : t.strides[d - lead]!;
+  });
+}
+
+function batchOffset(name: string, t: View, batch: readonly number[]): string {
+  const s = batchStrides(t, batch);
+  const terms = [u32lit(t.offset), ...s.flatMap((v, d) => (v ? [`z${d} * ${u32lit(v)}`] : []))];
+  return `let ${name} = ${terms.join(" + ")};`;
+}
+
+/** Epilogue statements writing value `v` at (gm, gn) of the output, adding bias and addTo. */
+function epilogue(ops: Operands): string {
+  const lines = [`var v = ${ops.alpha === 1 ? "acc_v" : `${f32lit(ops.alpha)} * acc_v`};`];
+  if (ops.bias) lines.push(`v += ld_bias(${u32lit(ops.bias.offset)} + gn * ${u32lit(ops.bias.strides[0]!)});`);
+  if (ops.addTo) {
+    const c = ops.addTo;
+    const rank = c.shape.length;
+    const sm = rank >= 2 && c.shape[rank - 2] !== 1 ? c.strides[rank - 2]! : 0;
+    const sn = rank >= 1 && c.shape[rank - 1] !== 1 ? c.strides[rank - 1]! : 0;
+    lines.push(`v += ld_c(cBase + gm * ${u32lit(sm)} + gn * ${u32lit(sn)});`);
+  }
+  lines.push(`out[oBase + gm * ${u32lit(ops.n)} + gn] = ${storeCast("f32", "v")};`);
+  return lines.join("\n        ");
+}
+
+function addToView(c: Tensor, ops: Operands): View {
+  // Pad addTo to [...batch, M, N] rank so batchStrides can read its leading dims.
+  const rank = ops.batch.length + 2;
+  const pad = rank - c.rank;
+  return {
+    dtype: c.dtype,
+    shape: [...new Array<number>(Math.max(0, pad)).fill(1), ...c.shape],
+    strides: [...new Array<number>(Math.max(0, pad)).fill(0), ...c.strides],
+    offset: c.offset,
+  };
+}
+
+function prelude(ops: Operands): { decls: string; buffers: GPUBuffer[]; bases: string } {
+  const { a, b, bias, addTo } = ops;
+  const decls = [
+    header([a.dtype, b.dtype, ...(bias ? [bias.dtype] : []), ...(addTo ? [addTo.dtype] : [])]),
+    binding(0, "out", "f32", true),
+    binding(1, "a", a.dtype, false),
+    binding(2, "b", b.dtype, false),
+    loader("a", a.dtype),
+    loader("b", b.dtype),
+  ];
+  const buffers = [a.storage.buffer, b.storage.buffer];
+  let next = 3;
+  if (bias) {
+    decls.push(binding(next++, "bias", bias.dtype, false), loader("bias", bias.dtype));
+    buffers.push(bias.storage.buffer);
+  }
+  if (addTo) {
+    decls.push(binding(next++, "c", addTo.dtype, false), loader("c", addTo.dtype));
+    buffers.push(addTo.storage.buffer);
+  }
+  const bases = [
+    coords(ops.batch, "wid.z", "z"),
+    batchOffset("aBase", a, ops.batch),
+    batchOffset("bBase", b, ops.batch),
+    ...(addTo ? [batchOffset("cBase", addToView(addTo, ops), ops.batch)] : []),
+    `let oBase = wid.z * ${u32lit(ops.m * ops.n)};`,
+  ].join("\n  ");
+  return { decls: decls.join("\n"), buffers, bases };
+}
+
+/** The register-tiled SIMT kernel. */
+function tiledWgsl(ops: Operands, t: TileConfig): string {
+  const { a, b, m, n, k } = ops;
+  const threads = (t.bm / t.tm) * (t.bn / t.tn);
+  const [sam, sak] = [a.strides[a.rank - 2]!, a.strides[a.rank - 1]!];
+  const [sbk, sbn] = [b.strides[b.rank - 2]!, b.strides[b.rank - 1]!];
+  // Walk the tile so consecutive threads read consecutive addresses of whichever axis is contiguous.
+  const aKFast = sak === 1;
+  const bNFast = sbn === 1 || sbk !== 1;
+  const { decls, bases } = prelude(ops);
+  return `${decls}
+var<workgroup> As: array<f32, ${t.bk * t.bm}>;
+var<workgroup> Bs: array<f32, ${t.bk * t.bn}>;
+@compute @workgroup_size(${threads}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  ${bases}
+  let tileM = wid.y * ${t.bm}u;
+  let tileN = wid.x * ${t.bn}u;
+  let tr = (lid / ${t.bn / t.tn}u) * ${t.tm}u;
+  let tc = (lid % ${t.bn / t.tn}u) * ${t.tn}u;
+  var acc: array<f32, ${t.tm * t.tn}>;
+  var ra: array<f32, ${t.tm}>;
+  var rb: array<f32, ${t.tn}>;
+  for (var k0 = 0u; k0 < ${u32lit(k)}; k0 += ${t.bk}u) {
+    for (var i = lid; i < ${t.bm * t.bk}u; i += ${threads}u) {
+      ${aKFast ? `let mm = i / ${t.bk}u; let kk = i % ${t.bk}u;` : `let kk = i / ${t.bm}u; let mm = i % ${t.bm}u;`}
+      let gm = tileM + mm; let gk = k0 + kk;
+      var v = 0.0;
+      if (gm < ${u32lit(m)} && gk < ${u32lit(k)}) { v = ld_a(aBase + gm * ${u32lit(sam)} + gk * ${u32lit(sak)}); }
+      As[kk * ${t.bm}u + mm] = v;
+    }
+    for (var i = lid; i < ${t.bn * t.bk}u; i += ${threads}u) {
+      ${bNFast ? `let kk = i / ${t.bn}u; let nn = i % ${t.bn}u;` : `let nn = i / ${t.bk}u; let kk = i % ${t.bk}u;`}
+      let gn = tileN + nn; let gk = k0 + kk;
+      var v = 0.0;
+      if (gn < ${u32lit(n)} && gk < ${u32lit(k)}) { v = ld_b(bBase + gk * ${u32lit(sbk)} + gn * ${u32lit(sbn)}); }
+      Bs[kk * ${t.bn}u + nn] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${t.bk}u; kk++) {
+      for (var i = 0u; i < ${t.tm}u; i++) { ra[i] = As[kk * ${t.bm}u + tr + i]; }
+      for (var j = 0u; j < ${t.tn}u; j++) { rb[j] = Bs[kk * ${t.bn}u + tc + j]; }
+      for (var i = 0u; i < ${t.tm}u; i++) {
+        for (var j = 0u; j < ${t.tn}u; j++) { acc[i * ${t.tn}u + j] = fma(ra[i], rb[j], acc[i * ${t.tn}u + j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < ${t.tm}u; i++) {
+    let gm = tileM + tr + i;
+    if (gm >= ${u32lit(m)}) { break; }
+    for (var j = 0u; j < ${t.tn}u; j++) {
+      let gn = tileN + tc + j;
+      if (gn < ${u32lit(n)}) {
+        let acc_v = acc[i * ${t.tn}u + j];
+        ${epilogue(ops)}
+      }
+    }
+  }
+}`;
+}
+
+/** One output per thread, straight from global memory: the baseline benchmarks compare against. */
+function naiveWgsl(ops: Operands): string {
+  const { a, b, m, n, k } = ops;
+  const { decls, bases } = prelude(ops);
+  return `${decls}
+@compute @workgroup_size(8, 8) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  ${bases}
+  let gm = wid.y * 8u + lid.y;
+  let gn = wid.x * 8u + lid.x;
+  if (gm >= ${u32lit(m)} || gn >= ${u32lit(n)}) { return; }
+  var acc_v = 0.0;
+  for (var kk = 0u; kk < ${u32lit(k)}; kk++) {
+    acc_v = fma(ld_a(aBase + gm * ${u32lit(a.strides[a.rank - 2]!)} + kk * ${u32lit(a.strides[a.rank - 1]!)}),
+                ld_b(bBase + kk * ${u32lit(b.strides[b.rank - 2]!)} + gn * ${u32lit(b.strides[b.rank - 1]!)}), acc_v);
+  }
+  ${epilogue(ops)}
+}`;
+}
+
+function operands(a: Tensor, b: Tensor, opts: MatmulOptions): Operands {
+  a.assertAlive();
+  b.assertAlive();
+  if (a.rank < 2 || b.rank < 2) {
+    throw new A2VError("bad_shape", `matmul needs rank >= 2, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+  }
+  const [m, k] = [a.shape[a.rank - 2]!, a.shape[a.rank - 1]!];
+  const [k2, n] = [b.shape[b.rank - 2]!, b.shape[b.rank - 1]!];
+  if (k !== k2) {
+    throw new A2VError("shape_mismatch", `matmul: inner dims differ in ${fmtShape(a.shape)} · ${fmtShape(b.shape)}`, {
+      status: 422,
+    });
+  }
+  if (!isFloat(a.dtype) || !isFloat(b.dtype)) throw new A2VError("bad_dtype", "matmul needs float tensors");
+  const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  if (opts.bias && (opts.bias.rank !== 1 || opts.bias.shape[0] !== n)) {
+    throw new A2VError("shape_mismatch", `matmul bias must be [${n}], got ${fmtShape(opts.bias.shape)}`);
+  }
+  if (opts.addTo) broadcastShapes(opts.addTo.shape, [...batch, m, n]);
+  return { a, b, bias: opts.bias, addTo: opts.addTo, alpha: opts.alpha ?? 1, batch, m, n, k };
+}
+
+/** Raw product (no autograd). `variant: "naive"` runs the one-output-per-thread baseline kernel. */
+export function matmulRaw(
+  a: Tensor,
+  b: Tensor,
+  opts: MatmulOptions = {},
+  variant: "tiled" | "naive" = "tiled",
+  tile: TileConfig = DEFAULT_TILE,
+): Tensor {
+  const ops = operands(a, b, opts);
+  const out = empty([...ops.batch, ops.m, ops.n], "f32");
+  const nb = ops.batch.reduce((x, y) => x * y, 1);
+  if (out.size === 0) return out;
+  const { buffers } = prelude(ops);
+  const wgsl = variant === "naive" ? naiveWgsl(ops) : tiledWgsl(ops, tile);
+  const [bx, by] = variant === "naive" ? [8, 8] : [tile.bn, tile.bm];
+  if (nb > 65535) throw new A2VError("too_many_batches", `matmul batch ${nb} exceeds 65535`);
+  out.storage.runtime.dispatch(
+    wgsl,
+    [out.storage.buffer, ...buffers],
+    [Math.ceil(ops.n / bx), Math.ceil(ops.m / by), nb],
+  );
+  return out;
+}
+
+/**
+ * out = alpha·(A·B) + bias + addTo with A [..., M, K], B [..., K, N] (batch dims broadcast). Any
+ * strides work, so transposed views give A·Bᵀ and Aᵀ·B without copies. Result f32, contiguous.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  // A batched activation times a 2-D weight is one big GEMM: fold the batch into M.
+  const outShape = [...a.shape.slice(0, -1), b.shape[1]!];
+  const addToFlat =
+    !opts.addTo || opts.addTo.rank <= 2 || (opts.addTo.isContiguous && opts.addTo.shape.join() === outShape.join());
+  if (a.rank > 2 && b.rank === 2 && a.isContiguous && addToFlat) {
+    const flat = reshape(a, [-1, a.shape[a.rank - 1]!]);
+    const c = opts.addTo && opts.addTo.rank > 2 ? reshape(opts.addTo, [-1, b.shape[1]!]) : opts.addTo;
+    const y = matmul(flat, b, { ...opts, ...(c ? { addTo: c } : {}) });
+    const out = reshape(y, outShape);
+    flat.dispose();
+    y.dispose();
+    if (c && c !== opts.addTo) c.dispose();
+    return out;
+  }
+  const out = matmulRaw(a, b, opts);
+  const inputs = [a, b, ...(opts.bias ? [opts.bias] : []), ...(opts.addTo ? [opts.addTo] : [])];
+  const alpha = opts.alpha ?? 1;
+  return track("matmul", out, inputs, [a, b], (g, [sa, sb], needs) => {
+    const grads: Array<Tensor | undefined> = [];
+    grads.push(needs[0] ? sumTo(matmulRaw(g, transpose(sb!), { alpha }), a.shape) : undefined);
+    grads.push(needs[1] ? sumTo(matmulRaw(transpose(sa!), g, { alpha }), b.shape) : undefined);
+    if (opts.bias) grads.push(needs[2] ? sumTo(alias(g), [1, opts.bias.shape[0]!]) : undefined);
+    if (opts.addTo) grads.push(needs[grads.length] ? sumTo(alias(g), opts.addTo.shape) : undefined);
+    if (opts.bias && grads[2]) grads[2] = reshapeTo(grads[2], opts.bias.shape);
+    return grads;
+  });
+}
+
+function reshapeTo(t: Tensor, shape: readonly number[]): Tensor {
+  const out = t.view(shape, shape.length === 1 ? [1] : t.strides, t.offset);
+  t.dispose();
+  return out;
+}
+
+/** PyTorch-style linear layer: x·Wᵀ + bias with W [out, in]. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  const wt = transpose(weight);
+  const out = matmul(x, wt, bias ? { bias } : {});
+  wt.dispose();
+  return out;
+}
+
+/**
+ * LoRA linear: y = x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ with A [r, in], B [out, r]. The low-rank product is added in
+ * the second GEMM's epilogue; backward gives dx, dA, dB (and no dW for a frozen W).
+ */
+export function loraLinear(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | undefined,
+  a: Tensor,
+  b: Tensor,
+  s: number,
+): Tensor {
+  const base = linear(x, weight, bias);
+  const at = transpose(a);
+  const bt = transpose(b);
+  const down = matmul(x, at);
+  const out = matmul(down, bt, { alpha: s, addTo: base });
+  for (const t of [base, at, bt, down]) t.dispose();
+  return out;
+}

@@ -1,0 +1,78 @@
+/**
+ * Size-bucketed GPU buffer pool. A released buffer may still be read or written by recorded commands
+ * that have not been submitted yet (and `queue.writeBuffer` would overtake them), so it is parked
+ * under the batch it was released in and only becomes reusable once that batch has been submitted.
+ */
+export const STORAGE_USAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
+
+/** Buckets: powers of two up to 1 MiB, then eight steps per power of two (at most 12.5% waste). */
+export function bucketSize(bytes: number): number {
+  const n = Math.max(16, Math.ceil(bytes / 16) * 16);
+  if (n <= 1 << 20) return 2 ** Math.ceil(Math.log2(n));
+  const p = 2 ** Math.floor(Math.log2(n));
+  const step = p / 8;
+  return Math.ceil(n / step) * step;
+}
+
+export interface PoolStats {
+  /** Bytes in buffers handed out and not released. */
+  liveBytes: number;
+  /** Bytes cached for reuse (free plus waiting for their batch to be submitted). */
+  cachedBytes: number;
+  created: number;
+  reused: number;
+}
+
+export class BufferPool {
+  private readonly free = new Map<number, GPUBuffer[]>();
+  private readonly parked = new Map<number, GPUBuffer[]>();
+  readonly stats: PoolStats = { liveBytes: 0, cachedBytes: 0, created: 0, reused: 0 };
+
+  constructor(private readonly device: GPUDevice) {}
+
+  acquire(bytes: number): GPUBuffer {
+    const size = bucketSize(bytes);
+    const cached = this.free.get(size)?.pop();
+    this.stats.liveBytes += size;
+    if (cached) {
+      this.stats.cachedBytes -= size;
+      this.stats.reused++;
+      return cached;
+    }
+    this.stats.created++;
+    return this.device.createBuffer({ size, usage: STORAGE_USAGE });
+  }
+
+  /** Returns a buffer; it is reused only after batch `batch` (the one being recorded) is submitted. */
+  release(buffer: GPUBuffer, batch: number): void {
+    this.stats.liveBytes -= buffer.size;
+    this.stats.cachedBytes += buffer.size;
+    const list = this.parked.get(batch) ?? [];
+    list.push(buffer);
+    this.parked.set(batch, list);
+  }
+
+  /** Called once batch `batch` and every earlier one have been submitted. */
+  submitted(batch: number): void {
+    for (const [b, list] of this.parked) {
+      if (b > batch) continue;
+      for (const buffer of list) {
+        const bucket = this.free.get(buffer.size) ?? [];
+        bucket.push(buffer);
+        this.free.set(buffer.size, bucket);
+      }
+      this.parked.delete(b);
+    }
+  }
+
+  /** Destroys every free cached buffer (parked ones stay until their batch is submitted). */
+  trim(): void {
+    for (const list of this.free.values()) {
+      for (const buffer of list) {
+        this.stats.cachedBytes -= buffer.size;
+        buffer.destroy();
+      }
+    }
+    this.free.clear();
+  }
+}

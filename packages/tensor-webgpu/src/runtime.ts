@@ -1,0 +1,250 @@
+import { A2VError } from "@a2v/errors";
+import { type Gpu, onGpuRelease, requestGpu } from "./device.js";
+import { BufferPool } from "./pool.js";
+
+interface DispatchRecord {
+  kind: "dispatch";
+  wgsl: string;
+  pipeline: CachedPipeline;
+  buffers: GPUBuffer[];
+  uniform?: ArrayBuffer;
+  workgroups: [number, number, number];
+}
+
+interface CopyRecord {
+  kind: "copy";
+  src: GPUBuffer;
+  srcOffset: number;
+  dst: GPUBuffer;
+  dstOffset: number;
+  size: number;
+}
+
+type CommandRecord = DispatchRecord | CopyRecord;
+
+interface CachedPipeline {
+  promise: Promise<GPUComputePipeline>;
+  ready?: GPUComputePipeline;
+}
+
+/** Records to batch into one command encoder before submitting. */
+const BATCH_DISPATCHES = 64;
+
+/**
+ * Owns the device-side state of the tensor library: the buffer pool, the pipeline cache (keyed by WGSL
+ * text; compiled asynchronously) and the command stream. Ops only record; `flush()` encodes a batch into
+ * one command encoder and submits it, synchronously when every pipeline it needs is compiled.
+ */
+export class Runtime {
+  readonly pool: BufferPool;
+  private readonly pipelines = new Map<string, CachedPipeline>();
+  private records: CommandRecord[] = [];
+  /** Number of the batch being recorded; buffers released now are parked under it. */
+  private batch = 0;
+  private inFlight = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  readonly stats = { dispatches: 0, submits: 0, pipelines: 0 };
+
+  constructor(readonly gpu: Gpu) {
+    this.pool = new BufferPool(gpu.device);
+  }
+
+  get device(): GPUDevice {
+    return this.gpu.device;
+  }
+
+  get currentBatch(): number {
+    return this.batch;
+  }
+
+  private pipeline(wgsl: string): CachedPipeline {
+    let cached = this.pipelines.get(wgsl);
+    if (cached) return cached;
+    const module = this.device.createShaderModule({ code: wgsl });
+    const promise = this.device
+      .createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main" } })
+      .catch(async (cause: unknown) => {
+        const info = await module.getCompilationInfo();
+        const messages = info.messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("\n");
+        throw new A2VError(
+          "wgsl_compile_failed",
+          `WGSL pipeline failed to compile:\n${messages}\n--- source ---\n${wgsl}`,
+          {
+            status: 500,
+            cause,
+          },
+        );
+      });
+    cached = { promise };
+    promise.then(
+      (p) => {
+        cached!.ready = p;
+      },
+      () => {},
+    );
+    this.pipelines.set(wgsl, cached);
+    this.stats.pipelines++;
+    return cached;
+  }
+
+  /** Records one compute dispatch; binding i is buffers[i], the optional uniform is the next binding. */
+  dispatch(wgsl: string, buffers: GPUBuffer[], workgroups: [number, number?, number?], uniform?: ArrayBuffer): void {
+    const [x, y = 1, z = 1] = workgroups;
+    if (x * y * z === 0) return;
+    const rec: DispatchRecord = {
+      kind: "dispatch",
+      wgsl,
+      pipeline: this.pipeline(wgsl),
+      buffers,
+      workgroups: [x, y, z],
+    };
+    if (uniform) rec.uniform = uniform;
+    this.records.push(rec);
+    this.stats.dispatches++;
+    if (this.records.length >= BATCH_DISPATCHES) void this.flush();
+  }
+
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.records.push({ kind: "copy", src, srcOffset, dst, dstOffset, size });
+  }
+
+  upload(buffer: GPUBuffer, data: ArrayBufferView): void {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength % 4 === 0) this.device.queue.writeBuffer(buffer, 0, bytes);
+    else {
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buffer, 0, padded);
+    }
+  }
+
+  /** Submits everything recorded so far (synchronously when its pipelines are compiled). */
+  flush(): Promise<void> {
+    const records = this.records;
+    const batch = this.batch++;
+    this.records = [];
+    const ready = records.every((r) => r.kind === "copy" || r.pipeline.ready);
+    if (this.inFlight === 0 && ready) {
+      try {
+        this.submit(records, batch);
+      } catch (error) {
+        this.failure ??= error;
+        this.pool.submitted(batch);
+      }
+      return this.chain;
+    }
+    this.inFlight++;
+    this.chain = this.chain
+      .then(async () => {
+        await Promise.all(records.map((r) => (r.kind === "dispatch" ? r.pipeline.promise : undefined)));
+        this.submit(records, batch);
+      })
+      .catch((error: unknown) => {
+        this.failure ??= error;
+        this.pool.submitted(batch);
+      })
+      .finally(() => {
+        this.inFlight--;
+      });
+    return this.chain;
+  }
+
+  /** Flushes and resolves once everything recorded is submitted; rethrows the first failure since the last call. */
+  async sync(): Promise<void> {
+    await this.flush();
+    if (this.failure !== undefined) {
+      const failure = this.failure;
+      this.failure = undefined;
+      throw failure;
+    }
+  }
+
+  private submit(records: CommandRecord[], batch: number): void {
+    const device = this.device;
+    const encoder = device.createCommandEncoder();
+    const transient: GPUBuffer[] = [];
+    let pass: GPUComputePassEncoder | undefined;
+    for (const rec of records) {
+      if (rec.kind === "copy") {
+        pass?.end();
+        pass = undefined;
+        encoder.copyBufferToBuffer(rec.src, rec.srcOffset, rec.dst, rec.dstOffset, rec.size);
+        continue;
+      }
+      pass ??= encoder.beginComputePass();
+      const pipeline = rec.pipeline.ready!;
+      const entries: GPUBindGroupEntry[] = rec.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+      if (rec.uniform) {
+        const ub = device.createBuffer({
+          size: Math.max(16, Math.ceil(rec.uniform.byteLength / 16) * 16),
+          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        });
+        device.queue.writeBuffer(ub, 0, rec.uniform);
+        transient.push(ub);
+        entries.push({ binding: rec.buffers.length, resource: { buffer: ub } });
+      }
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+      pass.dispatchWorkgroups(...rec.workgroups);
+    }
+    pass?.end();
+    device.queue.submit([encoder.finish()]);
+    for (const b of transient) b.destroy();
+    this.stats.submits++;
+    this.pool.submitted(batch);
+  }
+
+  /** Copies `size` bytes at `offset` of `buffer` to the host (waits for the GPU). */
+  async read(buffer: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
+    const start = Math.floor(offset / 4) * 4;
+    const end = Math.ceil((offset + size) / 4) * 4;
+    const staging = this.device.createBuffer({
+      size: Math.max(4, end - start),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    if (end > start) this.copy(buffer, start, staging, 0, end - start);
+    await this.sync();
+    await staging.mapAsync(GPUMapMode.READ);
+    const data = staging.getMappedRange().slice(offset - start, offset - start + size);
+    staging.unmap();
+    staging.destroy();
+    return data;
+  }
+
+  /** Waits until the GPU has finished all submitted work. */
+  async idle(): Promise<void> {
+    await this.sync();
+    await this.device.queue.onSubmittedWorkDone();
+  }
+}
+
+let runtime: Runtime | undefined;
+let pending: Promise<Runtime> | undefined;
+
+/** Acquires the GPU (see `requestGpu`) and the tensor runtime on it. Call once before using tensors. */
+export function init(): Promise<Runtime> {
+  pending ??= requestGpu().then((gpu) => {
+    runtime = new Runtime(gpu);
+    return runtime;
+  });
+  return pending;
+}
+
+onGpuRelease(() => {
+  runtime = undefined;
+  pending = undefined;
+});
+
+/** The runtime; throws when `await init()` has not been called. */
+export function rt(): Runtime {
+  if (!runtime) {
+    throw new A2VError("gpu_not_initialised", "Tensor ops need a device: call `await init()` first", { status: 500 });
+  }
+  return runtime;
+}
+
+/** Submits recorded work; resolves when it is submitted (not finished). */
+export function flush(): Promise<void> {
+  return rt().sync();
+}

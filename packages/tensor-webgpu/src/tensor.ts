@@ -1,0 +1,293 @@
+import { A2VError } from "@a2v/errors";
+import { contiguousStrides, isContiguous, size } from "./codegen.js";
+import {
+  BYTES,
+  bf16BitsToF32,
+  type DType,
+  f16BitsToF32,
+  f32ToBf16Bits,
+  f32ToF16Bits,
+  type HostArray,
+} from "./dtype.js";
+import { type Runtime, rt } from "./runtime.js";
+
+/** A reference-counted GPU allocation shared by a tensor and its views. */
+export class Storage {
+  private refs = 1;
+  constructor(
+    readonly runtime: Runtime,
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+  ) {}
+
+  retain(): void {
+    this.refs++;
+  }
+
+  release(): void {
+    if (--this.refs === 0 && this.runtime === currentRuntimeOrUndefined()) {
+      this.runtime.pool.release(this.buffer, this.runtime.currentBatch);
+    }
+  }
+}
+
+function currentRuntimeOrUndefined(): Runtime | undefined {
+  try {
+    return rt();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Backward function of an op: input gradients (undefined where not needed) from the output gradient. */
+export type GradFn = (grad: Tensor, saved: Tensor[], needs: boolean[]) => Array<Tensor | undefined>;
+
+/** A tape entry: the op that produced a tensor, kept alive by its outputs and by its consumers. */
+export class Node {
+  private refs = 0;
+  released = false;
+  constructor(
+    readonly op: string,
+    /** Per input: its producing node, the leaf tensor itself when it requires grad, or undefined. */
+    readonly parents: Array<Node | Tensor | undefined>,
+    readonly saved: Tensor[],
+    readonly backward: GradFn,
+  ) {
+    for (const p of parents) if (p instanceof Node) p.retain();
+  }
+
+  retain(): void {
+    this.refs++;
+  }
+
+  unref(): void {
+    if (--this.refs <= 0) this.release();
+  }
+
+  /** Frees saved tensors and drops the reference on the parents. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const t of this.saved) t.dispose();
+    for (const p of this.parents) if (p instanceof Node) p.unref();
+  }
+}
+
+let nextId = 1;
+const scopes: Array<Set<Tensor>> = [];
+
+/**
+ * An n-dimensional strided view of GPU memory. Ops are recorded, not run: results appear once
+ * `toArray()` is awaited (the only call that waits for the GPU).
+ */
+export class Tensor {
+  readonly id = nextId++;
+  /** Set on leaves whose gradient `backward()` should accumulate into `grad`. */
+  requiresGrad = false;
+  /** Accumulated gradient of a leaf with `requiresGrad` (same shape, f32, contiguous). */
+  grad: Tensor | undefined;
+  node: Node | undefined;
+  private disposed = false;
+
+  constructor(
+    readonly storage: Storage,
+    readonly dtype: DType,
+    readonly shape: readonly number[],
+    readonly strides: readonly number[] = contiguousStrides(shape),
+    /** Offset of element [0, ...] in elements. */
+    readonly offset = 0,
+  ) {
+    scopes[scopes.length - 1]?.add(this);
+  }
+
+  get size(): number {
+    return size(this.shape);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  get isContiguous(): boolean {
+    return isContiguous(this);
+  }
+
+  /** True when gradients flow through this tensor (a leaf that requires them, or an op result on the tape). */
+  get needsGrad(): boolean {
+    return this.requiresGrad || (this.node !== undefined && !this.node.released);
+  }
+
+  /** Marks a leaf as trainable; returns this. */
+  trainable(flag = true): this {
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  assertAlive(): void {
+    if (this.disposed) throw new A2VError("tensor_disposed", `Tensor #${this.id} ${fmtShape(this.shape)} was disposed`);
+  }
+
+  /** Downloads the values (row-major) to the host: f16/bf16 decode to f32. */
+  async toArray(): Promise<HostArray> {
+    this.assertAlive();
+    const { contiguous } = await import("./ops/elementwise.js");
+    const src = this.isContiguous ? this : contiguous(this);
+    try {
+      const bytes = BYTES[this.dtype];
+      const raw = await src.storage.runtime.read(src.storage.buffer, src.offset * bytes, this.size * bytes);
+      return decode(raw, this.dtype);
+    } finally {
+      if (src !== this) src.dispose();
+    }
+  }
+
+  /** Same as `toArray()`. */
+  download(): Promise<HostArray> {
+    return this.toArray();
+  }
+
+  /** The single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new A2VError("not_scalar", `item() needs one element, got ${fmtShape(this.shape)}`);
+    return (await this.toArray())[0]!;
+  }
+
+  /** Releases this handle (the memory goes back to the pool when no view or tape entry uses it). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.storage.release();
+    this.node?.unref();
+    this.grad?.dispose();
+    this.grad = undefined;
+    for (const s of scopes) s.delete(this);
+  }
+
+  /** A new handle on the same memory with another shape/strides (a view). */
+  view(shape: readonly number[], strides: readonly number[], offset: number): Tensor {
+    this.assertAlive();
+    this.storage.retain();
+    return new Tensor(this.storage, this.dtype, shape, strides, offset);
+  }
+
+  toString(): string {
+    return `Tensor#${this.id}(${this.dtype}${fmtShape(this.shape)})`;
+  }
+}
+
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+function decode(raw: ArrayBuffer, dtype: DType): HostArray {
+  switch (dtype) {
+    case "f32":
+      return new Float32Array(raw);
+    case "i32":
+      return new Int32Array(raw);
+    case "u32":
+      return new Uint32Array(raw);
+    case "f16":
+      return f16BitsToF32(new Uint16Array(raw));
+    case "bf16":
+      return bf16BitsToF32(new Uint16Array(raw));
+  }
+}
+
+function checkShape(shape: readonly number[]): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0)
+      throw new A2VError("bad_shape", `Invalid shape ${fmtShape(shape)}`, { status: 422 });
+  }
+}
+
+/** A new uninitialised contiguous tensor. */
+export function empty(shape: readonly number[], dtype: DType = "f32"): Tensor {
+  checkShape(shape);
+  const runtime = rt();
+  if (dtype === "f16" && !runtime.gpu.has("shader-f16")) {
+    throw new A2VError("f16_unsupported", "f16 tensors need the adapter feature shader-f16", { status: 422 });
+  }
+  const bytes = size(shape) * BYTES[dtype];
+  const storage = new Storage(runtime, runtime.pool.acquire(bytes), bytes);
+  return new Tensor(storage, dtype, [...shape]);
+}
+
+/**
+ * Uploads host data. Numbers are converted to the dtype (bf16/f16 with round-to-nearest-even); a
+ * Uint16Array with dtype bf16 or f16 is taken as raw bits. Shape defaults to 1-D.
+ */
+export function tensor(
+  data: ArrayLike<number>,
+  shape: readonly number[] = [data.length],
+  dtype: DType = "f32",
+): Tensor {
+  if (size(shape) !== data.length) {
+    throw new A2VError("bad_shape", `tensor(): ${data.length} values do not fill shape ${fmtShape(shape)}`, {
+      status: 422,
+    });
+  }
+  const t = empty(shape, dtype);
+  if (data.length === 0) return t;
+  let host: ArrayBufferView;
+  if ((dtype === "bf16" || dtype === "f16") && data instanceof Uint16Array) host = data;
+  else if (dtype === "bf16") host = f32ToBf16Bits(data);
+  else if (dtype === "f16") host = f32ToF16Bits(data);
+  else if (dtype === "i32") host = data instanceof Int32Array ? data : Int32Array.from(data);
+  else if (dtype === "u32") host = data instanceof Uint32Array ? data : Uint32Array.from(data);
+  else host = data instanceof Float32Array ? data : Float32Array.from(data);
+  t.storage.runtime.upload(t.storage.buffer, host);
+  return t;
+}
+
+/** Alias of `tensor()`. */
+export const fromArray = tensor;
+
+/**
+ * Runs `fn` and disposes every tensor created inside it except those in its result (a tensor, or
+ * arrays/objects of them), which move to the enclosing scope. Synchronous only.
+ */
+export function scope<T>(fn: () => T): T {
+  const tracked = new Set<Tensor>();
+  scopes.push(tracked);
+  let result: T;
+  try {
+    result = fn();
+  } catch (error) {
+    scopes.pop();
+    for (const t of tracked) t.dispose();
+    throw error;
+  }
+  scopes.pop();
+  if (result instanceof Promise) {
+    throw new A2VError("scope_async", "scope() takes a synchronous function; await outside of it");
+  }
+  const kept = new Set<Tensor>();
+  collect(result, kept);
+  const parent = scopes[scopes.length - 1];
+  for (const t of tracked) {
+    if (kept.has(t)) parent?.add(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+/** Removes tensors from every open scope so they outlive it. Returns its argument. */
+export function keep<T>(value: T): T {
+  const found = new Set<Tensor>();
+  collect(value, found);
+  for (const t of found) for (const s of scopes) s.delete(t);
+  return value;
+}
+
+function collect(value: unknown, into: Set<Tensor>): void {
+  if (value instanceof Tensor) into.add(value);
+  else if (Array.isArray(value)) for (const v of value) collect(v, into);
+  else if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collect(v, into);
+  }
+}

@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as ref from "../src/cpu/reference.js";
+import * as T from "../src/index.js";
+import { expectClose, expectTensor, gpu, gpuGrads, randNd } from "./helpers.js";
+
+beforeAll(() => T.init());
+afterAll(() => T.releaseGpu());
+
+describe("views and copies", () => {
+  it("reshape, permute, transpose, slice, expand, concat, split forward", async () => {
+    const x = randNd([2, 3, 4], 1);
+    const xg = gpu(x);
+    await expectTensor(T.reshape(xg, [4, -1]), { data: x.data, shape: [4, 6] });
+    await expectTensor(T.permute(xg, [2, 0, 1]), ref.permute(x, [2, 0, 1]));
+    await expectTensor(T.slice(xg, 2, 1, 4, 2), ref.slice(x, 2, 1, 4, 2));
+    await expectTensor(T.slice(xg, -1, -3), ref.slice(x, 2, 1, 4));
+    // reshape of a non-contiguous view copies
+    const p = T.permute(xg, [1, 0, 2]);
+    expect(p.isContiguous).toBe(false);
+    await expectTensor(T.reshape(p, [3, 8]), { ...ref.permute(x, [1, 0, 2]), shape: [3, 8] });
+    const y = randNd([2, 5, 4], 2);
+    await expectTensor(T.concat([xg, gpu(y)], 1), ref.concat([x, y], 1));
+    const [s0, s1] = T.split(gpu(y), [2, 3], 1);
+    await expectTensor(s1!, ref.slice(y, 1, 2, 5));
+    expect(s0!.shape).toEqual([2, 2, 4]);
+    const e = T.expand(gpu(ref.nd([1, 2, 3], [3, 1])), [2, 3, 4]);
+    await expectTensor(
+      e,
+      ref.zip([ref.nd([1, 2, 3], [3, 1]), ref.nd(new Array(24).fill(0), [2, 3, 4])], (a) => a),
+    );
+  });
+
+  it("gradients through permute, slice, concat, reshape and expand", async () => {
+    const a = randNd([2, 3, 4], 3);
+    const b = randNd([2, 2, 4], 4);
+    const ag = gpu(a, true);
+    const bg = gpu(b, true);
+    const f = (xs: ref.Nd[]): ref.Nd => {
+      const c = ref.concat([ref.slice(xs[0]!, 1, 0, 3, 2), xs[1]!], 1); // [2,4,4]
+      return ref.permute(c, [2, 0, 1]);
+    };
+    const c = T.concat([T.slice(ag, 1, 0, 3, 2), bg], 1);
+    const y = T.reshape(T.permute(c, [2, 0, 1]), [4, 8]);
+    const yy = T.mul(y, T.expand(T.tensor([1, 2, 3, 4], [4, 1]), [4, 8]));
+    const fw = (xs: ref.Nd[]): ref.Nd =>
+      ref.zip([{ ...f(xs), shape: [4, 8] }, ref.nd([1, 2, 3, 4], [4, 1])], (p, q) => p * q);
+    await expectTensor(yy, fw([a, b]));
+    const w = randNd([4, 8], 5);
+    const [ga, gb] = await gpuGrads(yy, w, [ag, bg]);
+    expectClose(
+      ga!,
+      ref.numericGrad((xs) => ref.dot(fw(xs), w), [a, b], 0),
+      1e-4,
+      1e-3,
+    );
+    expectClose(
+      gb!,
+      ref.numericGrad((xs) => ref.dot(fw(xs), w), [a, b], 1),
+      1e-4,
+      1e-3,
+    );
+  });
+});
+
+describe("autograd", () => {
+  it("records nothing for tensors that do not require gradients", () => {
+    const x = T.tensor([1, 2, 3]);
+    const y = T.exp(T.mul(x, x));
+    expect(y.node).toBeUndefined();
+    const p = T.tensor([1, 2, 3]).trainable();
+    const z = T.add(y, p);
+    expect(z.node?.op).toBe("add");
+    expect(T.noGrad(() => T.add(y, p)).node).toBeUndefined();
+  });
+
+  it("accumulates gradients over several backward calls and shared uses", async () => {
+    const p = T.tensor([1, -2, 3]).trainable();
+    for (let step = 0; step < 2; step++) {
+      const loss = T.sum(T.add(T.mul(p, p), p)); // d/dp = 2p + 1
+      T.backward(loss);
+      loss.dispose();
+    }
+    expectClose(await p.grad!.toArray(), [6, -6, 14]);
+  });
+
+  it("keeps saved tensors alive after scope() disposes the user's handles", async () => {
+    const p = T.tensor([0.5, 1.5]).trainable();
+    const loss = T.scope(() => {
+      const h = T.exp(T.mul(p, 2));
+      return T.sum(T.mul(h, h));
+    });
+    T.backward(loss);
+    // loss = Σ exp(4p); grad = 4 exp(4p)
+    expectClose(await p.grad!.toArray(), [4 * Math.exp(2), 4 * Math.exp(6)], 1e-3, 1e-5);
+    expect(() => T.backward(loss)).toThrow(/freed/);
+  });
+
+  it("checkpoint recomputes the block and matches the plain gradient", async () => {
+    const x = randNd([3, 4], 7);
+    const wt = randNd([4, 4], 8);
+    const run = async (useCheckpoint: boolean): Promise<Float32Array[]> => {
+      const xg = gpu(x, true);
+      const wg = gpu(wt, true);
+      const block = (h: T.Tensor): T.Tensor => T.gelu(T.matmul(T.rmsNorm(h), wg));
+      const y = useCheckpoint ? T.checkpoint(block, xg) : block(xg);
+      const loss = T.sum(T.mul(y, y));
+      T.backward(loss);
+      return [(await xg.grad!.toArray()) as Float32Array, (await wg.grad!.toArray()) as Float32Array];
+    };
+    const plain = await run(false);
+    const ckpt = await run(true);
+    expectClose(ckpt[0]!, plain[0]!, 1e-6, 1e-5);
+    expectClose(ckpt[1]!, plain[1]!, 1e-6, 1e-5);
+  });
+});
+
+describe("runtime", () => {
+  it("recycles pooled buffers only after the submit that used them", async () => {
+    const rt = T.rt();
+    await T.flush();
+    const x = T.tensor(Array.from({ length: 1000 }, (_, i) => i));
+    const y = T.scale(x, 2);
+    const buffer = x.storage.buffer;
+    x.dispose();
+    // Not submitted yet: a new allocation of the same size must not reuse x's buffer.
+    const z = T.tensor(new Array(1000).fill(7));
+    expect(z.storage.buffer).not.toBe(buffer);
+    await T.flush();
+    const reused = T.empty([1000]);
+    expect(reused.storage.buffer).toBe(buffer);
+    expectClose(
+      await y.toArray(),
+      Array.from({ length: 1000 }, (_, i) => 2 * i),
+    );
+    expectClose(await z.toArray(), new Array(1000).fill(7));
+    expect(rt.stats.pipelines).toBeGreaterThan(0);
+  });
+
+  it("scope disposes intermediates and keeps the result", () => {
+    let inner: T.Tensor | undefined;
+    const out = T.scope(() => {
+      inner = T.tensor([1, 2]);
+      return { y: T.add(inner, 1) };
+    });
+    expect(inner!.isDisposed).toBe(true);
+    expect(out.y.isDisposed).toBe(false);
+    expect(() => T.add(inner!, 1)).toThrow(/disposed/);
+  });
+
+  it("folds grids above 65535 workgroups", async () => {
+    const n = 65536 * 256 + 3;
+    const y = T.fill([n], 3);
+    const s = T.sum(y);
+    expectClose([await s.item()], [3 * n], 0, 1e-5);
+  });
+});

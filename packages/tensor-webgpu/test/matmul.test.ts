@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as ref from "../src/cpu/reference.js";
+import * as T from "../src/index.js";
+import { matmulRaw } from "../src/ops/matmul.js";
+import { expectClose, expectTensor, gpu, gpuGrads, randNd } from "./helpers.js";
+
+beforeAll(() => T.init());
+afterAll(() => T.releaseGpu());
+
+describe("matmul", () => {
+  for (const [m, k, n] of [
+    [1, 1, 1],
+    [5, 7, 3],
+    [65, 17, 70],
+    [33, 130, 9],
+  ]) {
+    it(`A·B ${m}x${k}·${k}x${n} (tiled and naive kernels)`, async () => {
+      const a = randNd([m!, k!], m! + k!);
+      const b = randNd([k!, n!], n! + 100);
+      const want = ref.matmul(a, b);
+      await expectTensor(T.matmul(gpu(a), gpu(b)), want, 1e-5, 1e-4);
+      await expectTensor(matmulRaw(gpu(a), gpu(b), {}, "naive"), want, 1e-5, 1e-4);
+    });
+  }
+
+  it("A·Bᵀ and Aᵀ·B through transposed views", async () => {
+    const a = randNd([6, 9], 1);
+    const b = randNd([11, 9], 2);
+    await expectTensor(T.matmul(gpu(a), T.transpose(gpu(b))), ref.matmul(a, ref.transpose(b)));
+    const c = randNd([6, 4], 3);
+    await expectTensor(T.matmul(T.transpose(gpu(a)), gpu(c)), ref.matmul(ref.transpose(a), c));
+  });
+
+  it("batched with broadcast batch dims, fused bias, alpha and addTo", async () => {
+    const a = randNd([2, 3, 5, 4], 4);
+    const b = randNd([3, 4, 6], 5);
+    const bias = randNd([6], 6);
+    const c = randNd([5, 6], 7);
+    const y = T.matmul(gpu(a), gpu(b), { bias: gpu(bias), alpha: 0.5, addTo: gpu(c) });
+    const prod = ref.matmul(a, b);
+    await expectTensor(
+      y,
+      ref.zip([prod, bias, c], (p, q, r) => 0.5 * p + q + r),
+      1e-5,
+      1e-4,
+    );
+  });
+
+  it("gradients of A, B (batched weight broadcast), bias and addTo", async () => {
+    const a = randNd([2, 3, 4], 8);
+    const b = randNd([4, 5], 9);
+    const bias = randNd([5], 10);
+    const c = randNd([2, 3, 5], 11);
+    const ins = [gpu(a, true), gpu(b, true), gpu(bias, true), gpu(c, true)];
+    const y = T.matmul(ins[0]!, ins[1]!, { bias: ins[2]!, addTo: ins[3]!, alpha: 1.5 });
+    const w = randNd([2, 3, 5], 12);
+    const grads = await gpuGrads(y, w, ins);
+    const loss = (xs: ref.Nd[]): number =>
+      ref.dot(
+        ref.zip([ref.matmul(xs[0]!, xs[1]!), xs[2]!, xs[3]!], (p, q, r) => 1.5 * p + q + r),
+        w,
+      );
+    const cpu = [a, b, bias, c];
+    grads.forEach((g, i) => {
+      expectClose(g, ref.numericGrad(loss, cpu, i), 1e-4, 1e-3);
+    });
+  });
+
+  it("batched A·B with both operands trainable and non-contiguous", async () => {
+    const a = randNd([3, 4, 2], 13);
+    const b = randNd([3, 5, 4], 14);
+    const ag = gpu(a, true);
+    const bg = gpu(b, true);
+    const y = T.matmul(T.transpose(ag), T.transpose(bg));
+    const f = (xs: ref.Nd[]): ref.Nd => ref.matmul(ref.transpose(xs[0]!), ref.transpose(xs[1]!));
+    await expectTensor(y, f([a, b]));
+    const w = randNd([3, 2, 5], 15);
+    const [ga, gb] = await gpuGrads(y, w, [ag, bg]);
+    expectClose(
+      ga!,
+      ref.numericGrad((xs) => ref.dot(f(xs), w), [a, b], 0),
+      1e-4,
+      1e-3,
+    );
+    expectClose(
+      gb!,
+      ref.numericGrad((xs) => ref.dot(f(xs), w), [a, b], 1),
+      1e-4,
+      1e-3,
+    );
+  });
+
+  it("reads bf16 weights directly", async () => {
+    const a = randNd([4, 6], 16);
+    const b = randNd([6, 3], 17);
+    const bq = T.bf16BitsToF32(T.f32ToBf16Bits(b.data));
+    const y = T.matmul(gpu(a), T.tensor(b.data, b.shape, "bf16"));
+    await expectTensor(y, ref.matmul(a, ref.nd(bq, b.shape)), 1e-5, 1e-4);
+  });
+
+  it("loraLinear gives dx, dA, dB and no gradient for the frozen weight", async () => {
+    const [tok, din, dout, r, s] = [5, 6, 4, 2, 0.75];
+    const x = randNd([1, tok, din], 20);
+    const wt = randNd([dout, din], 21);
+    const bias = randNd([dout], 22);
+    const la = randNd([r, din], 23);
+    const lb = randNd([dout, r], 24);
+    const xg = gpu(x, true);
+    const wg = gpu(wt);
+    const ag = gpu(la, true);
+    const bgp = gpu(lb, true);
+    const y = T.loraLinear(xg, wg, gpu(bias), ag, bgp, s);
+    const f = (xs: ref.Nd[]): ref.Nd => {
+      const base = ref.matmul(xs[0]!, ref.transpose(wt));
+      const low = ref.matmul(ref.matmul(xs[0]!, ref.transpose(xs[1]!)), ref.transpose(xs[2]!));
+      return ref.zip([base, low, bias], (p, q, c) => p + s * q + c);
+    };
+    await expectTensor(y, f([x, la, lb]), 1e-5, 1e-4);
+    const w = randNd([1, tok, dout], 25);
+    const grads = await gpuGrads(y, w, [xg, ag, bgp]);
+    grads.forEach((g, i) => {
+      expectClose(
+        g,
+        ref.numericGrad((xs) => ref.dot(f(xs), w), [x, la, lb], i),
+        1e-4,
+        1e-3,
+      );
+    });
+    expect(wg.grad).toBeUndefined();
+  });
+});
