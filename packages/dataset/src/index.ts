@@ -15,6 +15,7 @@ export {
   DEFAULT_NUMBER_OF_FRAMES,
   snapNumberOfFrames,
 } from "./options.js";
+export * from "./preprocess/index.js";
 export { type ProbeMediaOptions, probeMedia } from "./probe.js";
 export type {
   ArchiveCaps,

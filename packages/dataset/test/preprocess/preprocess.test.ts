@@ -3,7 +3,10 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mediaTools } from "@a2v/audio";
 import unzipper from "unzipper";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { groupsFromManifest, type PreprocessGroup, preprocess } from "../../src/preprocess/index.js";
+import { loadDataset } from "../../src/load.js";
+import { groupsFromManifest, type ManifestLike, type PreprocessGroup, preprocess } from "../../src/preprocess/index.js";
+import type { DatasetManifest } from "../../src/types.js";
+import { writeZip } from "../helpers/zip.js";
 import { ffmpeg, lavfiVideo, tempDir } from "./fixtures.js";
 
 const tmp = tempDir("preprocess");
@@ -118,7 +121,38 @@ describe("preprocess (CLI entry point)", () => {
     expect(again.debugDataset).toBeUndefined();
   });
 
+  it("runs on what loadDataset extracted from a zip", async () => {
+    const zip = await writeZip(tmp.path("ds.zip"), [
+      { name: "a_start.jpg", file: groups[0]!.startFile },
+      { name: "a_audio.mp3", file: groups[0]!.audioFile! },
+      { name: "a_end.mp4", file: groups[0]!.endFile },
+      { name: "a.txt", content: "a test pattern" },
+      { name: "b_start.mov", file: groups[1]!.startFile },
+      { name: "b_end.mp4", file: groups[1]!.endFile },
+      { name: "b.txt", content: "a fractal" },
+    ]);
+    const manifest = await loadDataset(zip, {
+      extractTo: tmp.path("extracted"),
+      triggerPhrase: "trig",
+      numberOfFrames: 9,
+    });
+    const summary = await preprocess({
+      groups: manifest,
+      outDir: tmp.path("from-zip"),
+      bucket: { width: 32, height: 32 },
+      numberOfFrames: 9,
+      frameRate: 24,
+    });
+    expect(summary.groups.map((g) => [g.name, g.samples.length, g.samples[0]!.caption])).toEqual([
+      ["a", 1, "trig a test pattern"],
+      ["b", 1, "trig a fractal"],
+    ]);
+  });
+
   it("takes a loadDataset manifest, skipping skipped groups", () => {
+    // Type-level: loadDataset's manifest is accepted as is.
+    const accepts = (m: DatasetManifest): ManifestLike => m;
+    expect(accepts).toBeTypeOf("function");
     const file = (p: string) => ({ archivePath: p, localPath: `/x/${p}` });
     const manifest = {
       groups: [
