@@ -192,10 +192,13 @@ function bestAtLevel(
   const { step, signal: g, energy } = level;
   const span = Math.floor(hop / step);
   const reference = Math.floor(previous / step);
+  // The decimated reference starts `phase` samples before `previous`, so guide index j stands for the
+  // candidate starting at j·step + phase: both sides are shifted alike and the match is unbiased.
+  const phase = previous - reference * step;
   const length = g.length;
   if (reference + span > length) return fallback;
-  const first = Math.ceil((minCentre - hop) / step);
-  const last = Math.min(Math.floor((maxCentre - hop) / step), length - span);
+  const first = Math.max(0, Math.ceil((minCentre - hop - phase) / step));
+  const last = Math.min(Math.floor((maxCentre - hop - phase) / step), length - span);
   let best = fallback;
   let bestScore = Number.NEGATIVE_INFINITY;
   for (let j = first; j <= last; j++) {
@@ -204,7 +207,7 @@ function bestAtLevel(
     const score = dot / Math.sqrt(energy[j + span]! - energy[j]! + 1e-12);
     if (score > bestScore) {
       bestScore = score;
-      best = j * step + hop;
+      best = j * step + phase + hop;
     }
   }
   return best;

@@ -23,13 +23,14 @@ function naiveStretch(x: Float32Array, factor: number): Float32Array {
 describe("fitToDuration with preservePitch (WSOLA)", () => {
   describe.each([220, 440])("%d Hz tone", (frequency) => {
     const tone = sine(frequency, 1.5, SR);
-    it.each(FACTORS)("stretch x%f keeps the pitch within 1%; plain resampling moves it", (factor) => {
+    it.each(FACTORS)("stretch x%f keeps the pitch within 0.1%; plain resampling moves it", (factor) => {
       const seconds = (tone.length / SR) * factor;
       const [out] = fitToDuration([tone], SR, seconds);
       expect(out!.length).toBe(Math.round(seconds * SR));
       expect(out!.every(Number.isFinite)).toBe(true);
       const fitted = dominantFrequency(middle(out!, SR), SR, 100, 1000);
-      expect(Math.abs(fitted / frequency - 1)).toBeLessThan(0.01);
+      // The brief asks for 1 %; a pure tone allows a much tighter check (a biased alignment shows here).
+      expect(Math.abs(fitted / frequency - 1)).toBeLessThan(0.001);
 
       const naive = dominantFrequency(middle(naiveStretch(tone, factor), SR), SR, 50, 1000);
       expect(naive / frequency).toBeCloseTo(1 / factor, 2);
