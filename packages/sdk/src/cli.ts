@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { A2VError, isA2VError } from "@a2v/errors";
 import { billing } from "./billing.js";
+import { VALIDATE_USAGE, validateCommand } from "./cli-validate.js";
 import { doctor, formatDoctor } from "./doctor.js";
 import { parseTrainInput, trainInputJsonSchema } from "./input.js";
 
@@ -15,6 +16,8 @@ Usage:
   a2v schema                       the training input JSON Schema
   a2v cost --steps N               billable units and price of a run
   a2v input <file.json> [--json]   validate a training request: defaults applied, frames snapped
+  ${VALIDATE_USAGE}
+                                   check a dataset archive (local path, file:// or http(s) URL) like the service
   a2v help                         this text
 `;
 
@@ -56,6 +59,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<number>> = 
     out.stdout(JSON.stringify(input, null, values.json ? undefined : 2));
     return EXIT.ok;
   },
+  validate: validateCommand,
   async help(_args, out) {
     out.stdout(USAGE);
     return EXIT.ok;

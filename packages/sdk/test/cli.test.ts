@@ -106,3 +106,41 @@ describe("a2v doctor (built binary, real adapter)", () => {
     expect(failure?.stdout).toContain("NOT READY");
   });
 });
+
+describe("a2v validate", () => {
+  const example = fileURLToPath(new URL("../../../examples/dataset/a2v-example.zip", import.meta.url));
+
+  it("accepts the example dataset: exit 0, the manifest as JSON", async () => {
+    const r = await cli("validate", example, "--trigger-phrase", "sks", "--json");
+    expect(r.code).toBe(EXIT.ok);
+    const manifest = JSON.parse(r.stdout);
+    expect(manifest.counts).toEqual({ groups: 3, ok: 3, skipped: 0 });
+    for (const group of manifest.groups) expect(group.caption.startsWith("sks")).toBe(true);
+    expect(r.stderr).toBe("");
+  });
+
+  it("prints a human summary with progress on stderr", async () => {
+    const r = await cli("validate", example);
+    expect(r.code).toBe(EXIT.ok);
+    expect(r.stdout).toMatch(/3 groups \(3 ok, 0 skipped\)/);
+  });
+
+  it("rejects a file that is not a zip with exit 3 and the error object", async () => {
+    const notZip = join(dir, "dataset.zip");
+    await writeFile(notZip, "this is not an archive");
+    const r = await cli("validate", notZip, "--json");
+    expect(r.code).toBe(EXIT.rejected);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 422, code: "not_a_zip" });
+  });
+
+  it("skips every too-short target at 121 frames and fails with all_targets_too_short", async () => {
+    const r = await cli("validate", example, "--number-of-frames", "121", "--json");
+    expect(r.code).toBe(EXIT.rejected);
+    expect(JSON.parse(r.stdout).code).toBe("all_targets_too_short");
+  });
+
+  it("a non-integer frame count or a missing archive is refused before any work", async () => {
+    expect((await cli("validate", example, "--number-of-frames", "8.5")).code).toBe(EXIT.rejected);
+    expect((await cli("validate")).code).toBe(EXIT.usage);
+  });
+});
