@@ -44,7 +44,7 @@ export function embeddingsProcessorParameters(config: TextConnectorsConfig): Par
  */
 export const EMBEDDINGS_PROCESSOR_KEY_LAYOUTS: KeyLayout[] = [
   (key) => key,
-  ...["model.diffusion_model.", "diffusion_model.", ""].map((dit) =>
+  ...["", "diffusion_model.", "model.diffusion_model."].map((dit) =>
     prefixLayout([
       ["feature_extractor.", "text_embedding_projection."],
       ["video_connector.", `${dit}video_embeddings_connector.`],

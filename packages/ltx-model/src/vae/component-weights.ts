@@ -43,11 +43,12 @@ export async function loadComponentWeights(
   params: ParamSpec[],
   layouts: KeyLayout[],
 ): Promise<ComponentWeights> {
+  // Ties (e.g. no key found at all) go to the last layout: the released checkpoint's names.
   let best = layouts[0]!;
   let bestCount = -1;
   for (const layout of layouts) {
     const count = params.filter((p) => source.shape(layout(p.key)) !== undefined).length;
-    if (count > bestCount) [best, bestCount] = [layout, count];
+    if (count >= bestCount) [best, bestCount] = [layout, count];
   }
   const missing = params.filter((p) => source.shape(best(p.key)) === undefined).map((p) => best(p.key));
   if (bestCount === 0) {
