@@ -240,3 +240,57 @@ export function dot(y: Nd, w: Nd): number {
   for (let i = 0; i < y.data.length; i++) s += y.data[i]! * w.data[i]!;
   return s;
 }
+
+/** softmax(q·kᵀ·scale + mask)·v for q [B,H,Lq,D], k/v [B,H,Lk,D], mask broadcast to [B,H,Lq,Lk]. */
+export function attention(q: Nd, k: Nd, v: Nd, scale: number, mask?: Nd): Nd {
+  let s = matmul(q, transpose(k));
+  s = { data: s.data.map((x) => x * scale), shape: s.shape };
+  if (mask) s = zip([s, mask], (x, m) => x + m);
+  const p = softmax(s);
+  return matmul(p, v);
+}
+
+/**
+ * Analytic attention gradients (dQ, dK, dV) for the loss Σ out·dout, in plain f64 loops:
+ * P = softmax(S), dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − rowsum(dP∘P)), dQ = s·dS·K, dK = s·dSᵀ·Q.
+ */
+export function attentionGrad(q: Nd, k: Nd, v: Nd, scale: number, mask: Nd | undefined, dout: Nd): [Nd, Nd, Nd] {
+  const [b, h, lq, d] = q.shape as [number, number, number, number];
+  const lk = k.shape[2]!;
+  let s = matmul(q, transpose(k));
+  s = { data: s.data.map((x) => x * scale), shape: s.shape };
+  if (mask) s = zip([s, mask], (x, m) => x + m);
+  const p = softmax(s).data;
+  const dq = new Float64Array(q.data.length);
+  const dk = new Float64Array(k.data.length);
+  const dv = new Float64Array(v.data.length);
+  for (let z = 0; z < b * h; z++) {
+    const qo = z * lq * d;
+    const ko = z * lk * d;
+    const po = z * lq * lk;
+    for (let i = 0; i < lq; i++) {
+      const dp = new Float64Array(lk);
+      let rowDot = 0;
+      for (let j = 0; j < lk; j++) {
+        let acc = 0;
+        for (let c = 0; c < d; c++) acc += dout.data[qo + i * d + c]! * v.data[ko + j * d + c]!;
+        dp[j] = acc;
+        rowDot += acc * p[po + i * lk + j]!;
+      }
+      for (let j = 0; j < lk; j++) {
+        const pij = p[po + i * lk + j]!;
+        const ds = pij * (dp[j]! - rowDot) * scale;
+        for (let c = 0; c < d; c++) {
+          dv[ko + j * d + c]! += pij * dout.data[qo + i * d + c]!;
+          dq[qo + i * d + c]! += ds * k.data[ko + j * d + c]!;
+          dk[ko + j * d + c]! += ds * q.data[qo + i * d + c]!;
+        }
+      }
+    }
+  }
+  return [
+    { data: dq, shape: [...q.shape] },
+    { data: dk, shape: [...k.shape] },
+    { data: dv, shape: [...v.shape] },
+  ];
+}

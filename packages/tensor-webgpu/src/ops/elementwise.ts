@@ -40,7 +40,7 @@ export function broadcastShapes(...shapes: Array<readonly number[]>): number[] {
 }
 
 /** The view of `t` broadcast to `shape` (stride 0 along broadcast dims), as the kernels read it. */
-function broadcastView(t: View, shape: readonly number[]): View {
+export function broadcastView(t: View, shape: readonly number[]): View {
   const lead = shape.length - t.shape.length;
   const strides = shape.map((n, d) => {
     if (d < lead) return 0;
