@@ -59,8 +59,10 @@ function runDecoder(file: string, args: string[], channels: number, signal?: Abo
     child.stderr.on("data", (chunk: Buffer) => {
       stderr = (stderr + chunk.toString("utf8")).slice(-4000);
     });
-    child.on("error", (cause) => reject(decodeError(file, cause.message, cause)));
+    // An abort is the caller's decision, not a property of the file: reject with the AbortError itself.
+    child.on("error", (cause) => reject(signal?.aborted ? cause : decodeError(file, cause.message, cause)));
     child.on("close", (code) => {
+      if (signal?.aborted) return;
       if (code === 0) return resolve(sink.finish());
       const reason = stderr.trim().split("\n").slice(-3).join(" | ") || `ffmpeg exited with code ${code}`;
       if (/matches no streams|does not contain any stream/i.test(reason)) {

@@ -73,6 +73,10 @@ export function melSpectrogram(
   return spectrogram;
 }
 
+/** Centre/surround gain of the upstream down-mix, written there as this literal (not exactly √½). */
+// biome-ignore lint/suspicious/noApproximativeNumericConstant: parity with the upstream literal 0.707.
+const SURROUND_GAIN = 0.707;
+
 /**
  * LTX-2's channel handling before the mel transform (`process_videos.py:_encode_audio`): the audio VAE
  * takes exactly two channels. Mono is duplicated; 5.1 (L,R,C,LFE,Ls,Rs) and 7.1 (…,Lb,Rb) are
@@ -96,7 +100,7 @@ export function toLtxStereo(pcm: readonly Float32Array[]): Float32Array[] {
       return [ch(0).slice(), ch(1).slice()];
     case 6: {
       const main = 1 / 2.414;
-      const other = 0.707 / 2.414;
+      const other = SURROUND_GAIN / 2.414;
       return [
         mix([
           [ch(0), main],
@@ -112,7 +116,7 @@ export function toLtxStereo(pcm: readonly Float32Array[]): Float32Array[] {
     }
     case 8: {
       const main = 1 / 3.121;
-      const other = 0.707 / 3.121;
+      const other = SURROUND_GAIN / 3.121;
       return [
         mix([
           [ch(0), main],

@@ -88,6 +88,11 @@ describe("probeAudio", () => {
     const expected = /\.(wav|mp3|ogg|flac|aac)$/.test(file) ? "music-metadata" : "ffprobe";
     expect(probe.source).toBe(expected);
   });
+  it("reports unreadable and audio-less files", async () => {
+    await expect(probeAudio(path("garbage.mp3"))).rejects.toMatchObject({ code: "corrupt_media", status: 422 });
+    await expect(probeAudio(path("silent.mp4"))).rejects.toMatchObject({ code: "no_audio_stream", status: 422 });
+    await expect(probeAudio(path("missing.flac"))).rejects.toMatchObject({ code: "media_not_found", status: 422 });
+  });
 });
 
 describe("decodeAudio", () => {
@@ -117,6 +122,13 @@ describe("decodeAudio", () => {
     expect(pcm[0]!.length).toBe(24_000);
     expect(dominantFrequency(pcm[0]!, 48_000, 300, 800)).toBeCloseTo(440, 0);
     expect(dominantFrequency(pcm[1]!, 48_000, 300, 800)).toBeCloseTo(660, 0);
+  });
+
+  it("stops ffmpeg and rejects with the AbortError when aborted", async () => {
+    const controller = new AbortController();
+    const decoding = decodeAudio(path("clip.mkv"), { sampleRate: 48_000, channels: 1, signal: controller.signal });
+    controller.abort();
+    await expect(decoding).rejects.toMatchObject({ name: "AbortError" });
   });
 
   it("names the file and the problem when it cannot decode", async () => {

@@ -127,8 +127,10 @@ describe("mel spectrogram (self-contained checks)", () => {
 
     const surround = Array.from({ length: 6 }, (_, c) => Float32Array.from({ length: 4 }, () => c + 1));
     const [left, right] = toLtxStereo(surround);
-    expect(left![0]).toBeCloseTo((1 + 0.707 * 3 + 0.707 * 5) / 2.414, 6);
-    expect(right![0]).toBeCloseTo((2 + 0.707 * 3 + 0.707 * 6) / 2.414, 6);
+    // biome-ignore lint/suspicious/noApproximativeNumericConstant: the upstream literal, not √½.
+    const g = 0.707;
+    expect(left![0]).toBeCloseTo((1 + g * 3 + g * 5) / 2.414, 6);
+    expect(right![0]).toBeCloseTo((2 + g * 3 + g * 6) / 2.414, 6);
     const quad = toLtxStereo(Array.from({ length: 4 }, (_, c) => Float32Array.of(c)));
     expect([quad[0]![0], quad[1]![0]]).toEqual([1.5, 1.5]);
   });
