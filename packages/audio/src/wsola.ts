@@ -22,7 +22,7 @@ const PROGRESS_EVERY = 256;
  * so no gain normalisation is needed). Each frame's read position may move by ±search to maximise
  * the normalised cross-correlation with the natural continuation of the previous frame, so pitch
  * periods line up across the overlap and no phase jumps (clicks) occur. One alignment, computed from
- * all channels together, is applied to every channel so the stereo image stays phase-coherent.
+ * the sum of all channels, is applied to every channel so the stereo image stays phase-coherent.
  *
  * The search runs coarse-to-fine (see `FrameAligner`).
  */
@@ -40,13 +40,22 @@ export function timeStretch(
   if (!(sampleRate > 0)) {
     throw new A2VError("invalid_option", `sampleRate must be positive, got ${sampleRate}.`, { status: 422 });
   }
+  const frameSeconds = options.frameSeconds ?? 0.04;
+  const searchSeconds = options.searchSeconds ?? 0.01;
+  if (!(frameSeconds > 0 && Number.isFinite(frameSeconds) && searchSeconds >= 0 && Number.isFinite(searchSeconds))) {
+    throw new A2VError(
+      "invalid_option",
+      `frameSeconds must be > 0 and searchSeconds >= 0, got ${frameSeconds} and ${searchSeconds}.`,
+      { status: 422 },
+    );
+  }
   const inLength = frameCount(pcm);
   const out = pcm.map(() => new Float32Array(outLength));
   if (outLength === 0 || inLength === 0) return out;
 
-  const hop = Math.max(1, Math.round(((options.frameSeconds ?? 0.04) * sampleRate) / 2));
+  const hop = Math.max(1, Math.round((frameSeconds * sampleRate) / 2));
   const frame = 2 * hop;
-  const search = Math.max(0, Math.round((options.searchSeconds ?? 0.01) * sampleRate));
+  const search = Math.round(searchSeconds * sampleRate);
   const analysisHop = (hop * inLength) / outLength;
   const window = risingHalfHann(hop);
   const aligner = new FrameAligner(pcm, hop, search, sampleRate);

@@ -127,6 +127,13 @@ describe("fitToDuration with preservePitch (WSOLA)", () => {
     expect(silence!.every((v) => v === 0)).toBe(true);
   });
 
+  it("rejects unusable frame and search lengths", () => {
+    const tone = [sine(440, 0.2, SR)];
+    expect(() => timeStretch(tone, 100, SR, { frameSeconds: 0 })).toThrow(/frameSeconds/);
+    expect(() => timeStretch(tone, 100, SR, { searchSeconds: -0.01 })).toThrow(/searchSeconds/);
+    expect(() => timeStretch(tone, 1.5, SR)).toThrow(/outLength/);
+  });
+
   it("reports progress up to 1", () => {
     const seen: number[] = [];
     timeStretch([sine(440, 4, SR)], 8 * SR, SR, { onProgress: (f) => seen.push(f) });
