@@ -79,7 +79,8 @@ export interface CliIo {
 const USAGE = `usage: a2v audio fit <in> <out.wav> --duration S [--no-preserve-pitch] [--no-normalize] [--target-dbfs D] [--json]`;
 
 /**
- * `a2v audio <command> ...` (argv after "audio"). Returns the exit code: 0 ok, 1 failed, 2 usage.
+ * `a2v audio <command> ...` (argv after "audio"). Returns the exit code, as the a2v CLI does: 0 ok,
+ * 1 failure, 2 usage, 3 input rejected (an `A2VError` with status 422, e.g. an unreadable file).
  * With --json, prints the report (or the error's JSON form) as one JSON document on stdout.
  */
 export async function audioCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
@@ -105,7 +106,7 @@ export async function audioCli(argv: string[], io: CliIo = defaultIo): Promise<n
     if (!isA2VError(error)) throw error;
     if (json) io.stdout(JSON.stringify({ error: error.toJSON() }));
     else io.stderr(`error [${error.code}]: ${error.message}`);
-    return 1;
+    return error.status === 422 ? 3 : 1;
   }
 }
 

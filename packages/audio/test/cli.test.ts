@@ -47,7 +47,7 @@ describe("a2v audio fit", () => {
     expect(peakOf(pcm)).toBeCloseTo(0.25, 3);
   });
 
-  it("exits 2 with usage on bad arguments and 1 with the error on a missing file", async () => {
+  it("exits 2 with usage on bad arguments and 3 (rejected) with the error on a missing file", async () => {
     const bad = capture();
     expect(await audioCli(["fit", input, "x.wav"], bad.io)).toBe(2);
     expect(bad.err.join("\n")).toMatch(/--duration must be a positive number/);
@@ -58,7 +58,7 @@ describe("a2v audio fit", () => {
       ["fit", join(dir, "nope.wav"), join(dir, "o.wav"), "--duration", "1", "--json"],
       missing.io,
     );
-    expect(code).toBe(1);
+    expect(code).toBe(3);
     const { error } = JSON.parse(missing.out.join("")) as { error: { code: string; status: number; message: string } };
     expect(error).toMatchObject({ code: "media_not_found", status: 422 });
     expect(error.message).toContain("nope.wav");
