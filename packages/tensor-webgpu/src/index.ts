@@ -42,6 +42,7 @@ export {
 export { linear, loraLinear, type MatmulOptions, matmul } from "./ops/matmul.js";
 export { layerNorm, type RmsNormOptions, rmsNorm, softmax } from "./ops/norm.js";
 export { max, mean, sum } from "./ops/reduce.js";
+export { type RopeLayout, rope } from "./ops/rope.js";
 export { concat, expand, flatten, permute, reshape, slice, split, squeeze, transpose, unsqueeze } from "./ops/shape.js";
 export { BufferPool, bucketSize, type PoolStats } from "./pool.js";
 export { flush, init, type Runtime, rt } from "./runtime.js";

@@ -294,3 +294,26 @@ export function attentionGrad(q: Nd, k: Nd, v: Nd, scale: number, mask: Nd | und
     { data: dv, shape: [...v.shape] },
   ];
 }
+
+/** RoPE reference: x [..., dh], cos/sin broadcast to [..., dh/2]. */
+export function rope(x: Nd, cos: Nd, sin: Nd, layout: "split" | "interleaved"): Nd {
+  const dh = x.shape[x.shape.length - 1]!;
+  const half = dh / 2;
+  const table = [...x.shape.slice(0, -1), half];
+  const zeros = { data: new Float64Array(numel(table)), shape: table };
+  const c = zip([cos, zeros], (a) => a).data;
+  const s = zip([sin, zeros], (a) => a).data;
+  const out = new Float64Array(x.data.length);
+  for (let r = 0; r < x.data.length / dh; r++) {
+    for (let i = 0; i < half; i++) {
+      const [a, b] = layout === "split" ? [i, i + half] : [2 * i, 2 * i + 1];
+      const x1 = x.data[r * dh + a]!;
+      const x2 = x.data[r * dh + b]!;
+      const cv = c[r * half + i]!;
+      const sv = s[r * half + i]!;
+      out[r * dh + a] = x1 * cv - x2 * sv;
+      out[r * dh + b] = x2 * cv + x1 * sv;
+    }
+  }
+  return { data: out, shape: [...x.shape] };
+}
