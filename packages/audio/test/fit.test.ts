@@ -103,6 +103,33 @@ describe("fitToDuration with preservePitch (WSOLA)", () => {
     }
   });
 
+  it("keeps the inter-channel delay of a stereo image", () => {
+    // Broadband harmonic complex (F0 120 Hz, 30 partials, fixed pseudo-random phases), right channel 0.5 ms late.
+    const delay = 24;
+    const n = SR;
+    const source = new Float32Array(n + delay);
+    for (let h = 1; h <= 30; h++) {
+      const phase = (h * 2.399) % (2 * Math.PI);
+      for (let i = 0; i < source.length; i++) source[i]! += Math.sin((2 * Math.PI * 120 * h * i) / SR + phase) / 30;
+    }
+    const left = source.subarray(delay);
+    const right = source.subarray(0, n);
+    for (const factor of FACTORS) {
+      const [l, r] = fitToDuration([left, right], SR, factor);
+      let bestLag = 0;
+      let best = Number.NEGATIVE_INFINITY;
+      for (let lag = -60; lag <= 60; lag++) {
+        let dot = 0;
+        for (let i = 4800; i < l!.length - 4800; i++) dot += l![i]! * r![i + lag]!;
+        if (dot > best) {
+          best = dot;
+          bestLag = lag;
+        }
+      }
+      expect(bestLag).toBe(delay);
+    }
+  });
+
   it("returns exactly round(seconds × rate) samples for random lengths, including tiny ones", () => {
     let seed = 12345;
     const random = () => {
