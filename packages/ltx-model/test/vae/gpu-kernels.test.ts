@@ -53,8 +53,8 @@ const down = async (t: GpuTensor) => cpuTensor([1, ...t.shape], await gpuDownloa
 
 function gpuConv(weight: CpuTensor, bias: CpuTensor): GpuConv {
   return {
-    weight: gpuUpload(device, weight.data, weight.shape).buffer,
-    bias: gpuUpload(device, bias.data, bias.shape).buffer,
+    weight: gpuUpload(device, weight.data, weight.shape),
+    bias: gpuUpload(device, bias.data, bias.shape),
     inChannels: weight.shape[1]!,
     outChannels: weight.shape[0]!,
   };

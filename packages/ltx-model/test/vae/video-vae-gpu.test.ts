@@ -2,8 +2,10 @@ import { join } from "node:path";
 import { releaseGpu, requestGpu } from "@a2v/tensor-webgpu";
 import { afterAll, describe, expect, it } from "vitest";
 import { videoVaeConfig } from "../../src/vae/config.js";
+import { gpuMemory } from "../../src/vae/gpu/runtime.js";
 import { GpuVideoVae } from "../../src/vae/gpu/video-vae.js";
 import { loadVideoVae } from "../../src/vae/load.js";
+import { planVideoVaeMemory } from "../../src/vae/memory.js";
 import type { CpuTensor } from "../../src/vae/reference/tensor.js";
 import { goldenSet, maxAbsErr, openWeights, readConfig, readTensors, tensor } from "./golden.js";
 
@@ -26,6 +28,13 @@ describe.skipIf(!dir)("video VAE on the GPU vs golden video_vae", () => {
       };
       const [input, output, tol] = part === "encoder" ? ["video", "latent", 1e-4] : ["latent", "decoded", 2e-4];
       errors[output] = maxAbsErr(await vae.run(tensor(tensors, input), trace), tensor(tensors, output));
+      // The memory plan replays the runner's allocations: its peak is what the run really held.
+      const baseline = gpuMemory.live;
+      gpuMemory.peak = baseline;
+      await vae.run(tensor(tensors, input));
+      const plan = planVideoVaeMemory(vae.vae.layout, config.patchSize, part, tensor(tensors, input).shape.slice(1));
+      expect(gpuMemory.peak - baseline).toBe(plan.peakActivationBytes);
+      expect(gpuMemory.live).toBe(baseline);
       vae.destroy();
       for (const [name, err] of Object.entries(errors)) expect(err, name).toBeLessThanOrEqual(tol as number);
       expect(Object.keys(errors).length).toBeGreaterThanOrEqual(13);

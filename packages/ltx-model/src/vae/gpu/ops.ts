@@ -12,8 +12,8 @@ import { dispatch, type GpuTensor, gpuEmpty, linearGroups, numelOf } from "./run
 
 /** A conv's parameters on the GPU: weight [O, C·27] (the [O, C, 3, 3, 3] layout as is) and bias [O]. */
 export interface GpuConv {
-  weight: GPUBuffer;
-  bias: GPUBuffer;
+  weight: GpuTensor;
+  bias: GpuTensor;
   inChannels: number;
   outChannels: number;
 }
@@ -37,7 +37,7 @@ export function conv3dGpu(
   const gx = Math.min(tilesN, MAX_GROUPS_X);
   dispatch(device, {
     code: CONV3D_WGSL,
-    buffers: [x.buffer, conv.weight, conv.bias, residual?.buffer ?? conv.bias, out.buffer],
+    buffers: [x.buffer, conv.weight.buffer, conv.bias.buffer, residual?.buffer ?? conv.bias.buffer, out.buffer],
     params: [c, d, h, w, conv.outChannels, dOut, padBefore, residual ? 1 : 0, tilesN],
     groups: [gx, Math.ceil(conv.outChannels / CONV_TILE), Math.ceil(tilesN / gx)],
   });

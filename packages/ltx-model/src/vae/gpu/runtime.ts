@@ -30,6 +30,17 @@ function pipeline(device: GPUDevice, code: string): GPUComputePipeline {
   return p;
 }
 
+/** Bytes of GPU buffers allocated through this module and not yet freed, and their high-water mark. */
+export const gpuMemory = { live: 0, peak: 0 };
+
+/** Frees a tensor's buffer (work already submitted that reads it still completes). */
+export function gpuFree(...tensors: GpuTensor[]): void {
+  for (const t of tensors) {
+    gpuMemory.live -= t.buffer.size;
+    t.buffer.destroy();
+  }
+}
+
 /** Allocates an uninitialised activation, failing clearly past the device's buffer limits. */
 export function gpuEmpty(device: GPUDevice, shape: number[]): GpuTensor {
   const bytes = Math.max(4, numelOf(shape) * 4);
@@ -41,7 +52,10 @@ export function gpuEmpty(device: GPUDevice, shape: number[]): GpuTensor {
       { status: 422 },
     );
   }
-  return { buffer: device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: STORAGE }), shape };
+  const buffer = device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: STORAGE });
+  gpuMemory.live += buffer.size;
+  gpuMemory.peak = Math.max(gpuMemory.peak, gpuMemory.live);
+  return { buffer, shape };
 }
 
 export function gpuUpload(device: GPUDevice, data: Float32Array, shape: number[]): GpuTensor {

@@ -1,10 +1,12 @@
 import { A2VError } from "@a2v/errors";
 import { param } from "../component-weights.js";
+import { videoScaleFactors } from "../config.js";
 import type { ConvSpec, VaeStage } from "../layout.js";
 import { MEAN_OF_MEANS, STD_OF_MEANS } from "../layout.js";
 import type { LoadedVideoVae } from "../load.js";
 import { type CpuTensor, cpuTensor } from "../reference/tensor.js";
 import type { Trace } from "../reference/video-vae.js";
+import { DEFAULT_SPATIAL_TILING, runSpatialTiles, type SpatialTiling } from "../tiling.js";
 import {
   channelStatsGpu,
   conv3dGpu,
@@ -14,7 +16,7 @@ import {
   pixelNormSiluGpu,
   spaceToDepthGpu,
 } from "./ops.js";
-import { type GpuTensor, gpuDownload, gpuUpload, numelOf } from "./runtime.js";
+import { type GpuTensor, gpuDownload, gpuFree, gpuUpload, numelOf } from "./runtime.js";
 
 const PIXEL_NORM_EPS = 1e-8;
 
@@ -28,8 +30,8 @@ export class GpuVideoVae {
     readonly vae: LoadedVideoVae,
     private readonly part: "encoder" | "decoder",
     private readonly convs: Map<string, GpuConv>,
-    private readonly mean: GPUBuffer,
-    private readonly std: GPUBuffer,
+    private readonly mean: GpuTensor,
+    private readonly std: GpuTensor,
   ) {}
 
   /** Uploads the weights of a loaded encoder or decoder. */
@@ -37,7 +39,7 @@ export class GpuVideoVae {
     const convs = new Map<string, GpuConv>();
     const upload = (key: string) => {
       const t = param(vae.weights, key);
-      return gpuUpload(device, t.data, t.shape).buffer;
+      return gpuUpload(device, t.data, t.shape);
     };
     const add = (spec: ConvSpec) =>
       convs.set(spec.key, {
@@ -72,11 +74,23 @@ export class GpuVideoVae {
       const y = this.part === "encoder" ? await this.encodeItem(x, trace) : await this.decodeItem(x, trace);
       outputs.push(await gpuDownload(this.device, y));
       outShape = y.shape;
-      y.buffer.destroy();
+      gpuFree(y);
     }
     const out = cpuTensor([b, ...outShape]);
     for (const [n, o] of outputs.entries()) out.data.set(o, n * o.length);
     return out;
+  }
+
+  /**
+   * `run` on overlapping spatial tiles (sizes in pixels, multiples of 32) blended with linear ramps:
+   * GPU memory is that of one tile (see `planVideoVaeMemory`); the output is assembled on the host.
+   */
+  async runTiled(input: CpuTensor, tiling: SpatialTiling = DEFAULT_SPATIAL_TILING): Promise<CpuTensor> {
+    const factor = videoScaleFactors(this.vae.config).height;
+    const run = (tile: CpuTensor) => this.run(tile);
+    return this.part === "encoder"
+      ? runSpatialTiles(input, run, tiling.tileSize, tiling.overlap, 1 / factor)
+      : runSpatialTiles(input, run, tiling.tileSize / factor, tiling.overlap / factor, factor);
   }
 
   private conv(x: GpuTensor, spec: ConvSpec, causal: boolean, residual?: GpuTensor): GpuTensor {
@@ -91,17 +105,17 @@ export class GpuVideoVae {
   /** Runs one stage, consuming (freeing) x. */
   private stage(x: GpuTensor, stage: VaeStage, causal: boolean): GpuTensor {
     const d = this.device;
-    const free = (...ts: GpuTensor[]) => {
-      for (const t of ts) t.buffer.destroy();
-    };
     switch (stage.kind) {
       case "res":
+        // Each temporary is freed right after its consumer is submitted: at most 3 activations live.
         for (const layer of stage.layers) {
           const h1 = pixelNormSiluGpu(d, x, PIXEL_NORM_EPS);
           const h2 = this.conv(h1, layer.conv1, causal);
+          gpuFree(h1);
           const h3 = pixelNormSiluGpu(d, h2, PIXEL_NORM_EPS);
+          gpuFree(h2);
           const next = this.conv(h3, layer.conv2, causal, x);
-          free(h1, h2, h3, x);
+          gpuFree(h3, x);
           x = next;
         }
         return x;
@@ -110,13 +124,13 @@ export class GpuVideoVae {
         const dup = stage.stride[0] === 2 ? 1 : 0;
         const conv = conv3dGpu(d, x, this.convs.get(stage.conv.key)!, 2 + dup, 0);
         const out = spaceToDepthGpu(d, x, conv, stage.stride, stage.outChannels, stage.groupSize);
-        free(conv, x);
+        gpuFree(conv, x);
         return out;
       }
       case "up": {
         const conv = this.conv(x, stage.conv, causal);
         const out = depthToSpaceGpu(d, x, conv, stage.stride, stage.outChannels, stage.residual);
-        free(conv, x);
+        gpuFree(conv, x);
         return out;
       }
     }
@@ -135,10 +149,10 @@ export class GpuVideoVae {
       );
     }
     let x = patchifyGpu(this.device, video, config.patchSize, false);
-    video.buffer.destroy();
+    gpuFree(video);
     await this.emit(trace, "enc_patchified", x);
     let next = this.conv(x, layout.convIn, true);
-    x.buffer.destroy();
+    gpuFree(x);
     x = next;
     await this.emit(trace, "enc_conv_in", x);
     for (const [i, stage] of layout.stages.entries()) {
@@ -146,12 +160,12 @@ export class GpuVideoVae {
       await this.emit(trace, `enc_down_${i}`, x);
     }
     next = pixelNormSiluGpu(this.device, x, PIXEL_NORM_EPS);
-    x.buffer.destroy();
+    gpuFree(x);
     x = this.conv(next, layout.convOut, true);
-    next.buffer.destroy();
+    gpuFree(next);
     await this.emit(trace, "enc_conv_out", x);
-    const latent = channelStatsGpu(this.device, x, layout.latentChannels, this.mean, this.std, false);
-    x.buffer.destroy();
+    const latent = channelStatsGpu(this.device, x, layout.latentChannels, this.mean.buffer, this.std.buffer, false);
+    gpuFree(x);
     return latent;
   }
 
@@ -162,11 +176,11 @@ export class GpuVideoVae {
         status: 422,
       });
     }
-    let x = channelStatsGpu(this.device, latent, layout.latentChannels, this.mean, this.std, true);
-    latent.buffer.destroy();
+    let x = channelStatsGpu(this.device, latent, layout.latentChannels, this.mean.buffer, this.std.buffer, true);
+    gpuFree(latent);
     await this.emit(trace, "dec_unnormalized", x);
     let next = this.conv(x, layout.convIn, layout.causal);
-    x.buffer.destroy();
+    gpuFree(x);
     x = next;
     await this.emit(trace, "dec_conv_in", x);
     for (const [i, stage] of layout.stages.entries()) {
@@ -174,22 +188,18 @@ export class GpuVideoVae {
       await this.emit(trace, `dec_up_${i}`, x);
     }
     next = pixelNormSiluGpu(this.device, x, PIXEL_NORM_EPS);
-    x.buffer.destroy();
+    gpuFree(x);
     x = this.conv(next, layout.convOut, layout.causal);
-    next.buffer.destroy();
+    gpuFree(next);
     await this.emit(trace, "dec_conv_out", x);
     const video = patchifyGpu(this.device, x, config.patchSize, true);
-    x.buffer.destroy();
+    gpuFree(x);
     return video;
   }
 
   /** Frees the weights on the GPU. */
   destroy(): void {
-    for (const c of this.convs.values()) {
-      c.weight.destroy();
-      c.bias.destroy();
-    }
-    this.mean.destroy();
-    this.std.destroy();
+    for (const c of this.convs.values()) gpuFree(c.weight, c.bias);
+    gpuFree(this.mean, this.std);
   }
 }
