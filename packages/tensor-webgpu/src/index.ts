@@ -22,7 +22,9 @@ export {
   fill,
   gelu,
   log,
+  type MapExtras,
   map,
+  mapInto,
   modulate,
   mul,
   neg,
@@ -39,8 +41,10 @@ export {
   where,
   zeros,
 } from "./ops/elementwise.js";
+export { mseLoss } from "./ops/loss.js";
 export { linear, loraLinear, type MatmulOptions, matmul } from "./ops/matmul.js";
 export { layerNorm, type RmsNormOptions, rmsNorm, softmax } from "./ops/norm.js";
+export { rand, randn } from "./ops/random.js";
 export { max, mean, sum } from "./ops/reduce.js";
 export { type RopeLayout, rope } from "./ops/rope.js";
 export { concat, expand, flatten, permute, reshape, slice, split, squeeze, transpose, unsqueeze } from "./ops/shape.js";

@@ -317,3 +317,20 @@ export function rope(x: Nd, cos: Nd, sin: Nd, layout: "split" | "interleaved"): 
   }
   return { data: out, shape: [...x.shape] };
 }
+
+function pcg(v: number): number {
+  const s = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
+  const w = Math.imul(((s >>> ((s >>> 28) + 4)) ^ s) >>> 0, 277803737) >>> 0;
+  return ((w >>> 22) ^ w) >>> 0;
+}
+
+/** The GPU generator's uniform draw for element e (bit-exact integer part). */
+export function randUnit(e: number, seed: number, stream: number, lane = 0): number {
+  const r = pcg((pcg((pcg((e ^ stream) >>> 0) + seed) >>> 0) ^ Math.imul(lane, 0x9e3779b9)) >>> 0);
+  // Rounded like the shader: (f32(r >> 8) + 0.5) in f32, then exactly scaled by 2^-24.
+  return Math.fround((r >>> 8) + 0.5) / 16777216;
+}
+
+export function randNormal(e: number, seed: number, stream: number): number {
+  return Math.sqrt(-2 * Math.log(randUnit(e, seed, stream, 0))) * Math.cos(2 * Math.PI * randUnit(e, seed, stream, 1));
+}

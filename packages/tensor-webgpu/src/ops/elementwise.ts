@@ -56,11 +56,21 @@ function resultDType(inputs: Tensor[]): DType {
   return floats.length > 0 && floats.every((t) => t.dtype === "f16") ? "f16" : "f32";
 }
 
+export interface MapExtras {
+  /** u32 words the expression reads as `U(i)` (bound as a uniform, so changing them never recompiles). */
+  uniform?: Uint32Array;
+  /** Extra WGSL functions the expression calls. */
+  prelude?: string;
+}
+
 /**
  * Writes `expr` (WGSL over f32 values x0..x{n-1}, the inputs broadcast to the output shape) into the
- * view `out`. bf16 outputs must be contiguous: each thread then writes one packed word.
+ * view `out`. The expression may also use `e` (the row-major output index) and `U(i)` (word i of
+ * `uniform`, a u32; values that change every call go there so the pipeline is reused). bf16 outputs
+ * must be contiguous: each thread then writes one packed word.
  */
-export function mapInto(expr: string, inputs: Tensor[], out: Tensor): Tensor {
+export function mapInto(expr: string, inputs: Tensor[], out: Tensor, extra: MapExtras = {}): Tensor {
+  const { uniform, prelude = "" } = extra;
   for (const t of [...inputs, out]) t.assertAlive();
   const n = out.size;
   if (n === 0) return out;
@@ -79,9 +89,15 @@ export function mapInto(expr: string, inputs: Tensor[], out: Tensor): Tensor {
   out[${u32lit(out.offset / 2)} + idx] = bf16_bits(lo) | (bf16_bits(hi) << 16u);`
     : `${coords(out.shape, "idx", "o")}
   out[${offsetExpr(out, "o")}] = ${storeCast(out.dtype, "value(idx)")};`;
+  if (uniform) {
+    const words = Math.max(1, Math.ceil(uniform.length / 4));
+    decls.push(`@group(0) @binding(${inputs.length + 1}) var<uniform> params: array<vec4<u32>, ${words}>;`);
+    decls.push("fn U(i: u32) -> u32 { return params[i >> 2u][i & 3u]; }");
+  }
   const wgsl = `${header([out.dtype, ...inputs.map((t) => t.dtype)])}${decls.join("\n")}
 ${inputs.map((t, i) => loader(`in${i}`, t.dtype)).join("\n")}
 ${MATH}
+${prelude}
 ${packed ? PACK_BF16 : ""}
 fn value(e: u32) -> f32 {
   ${coords(out.shape, "e", "c")}
@@ -94,14 +110,22 @@ fn value(e: u32) -> f32 {
   ${body}
 }`;
   const rt = out.storage.runtime;
-  rt.dispatch(wgsl, [out.storage.buffer, ...inputs.map((t) => t.storage.buffer)], grid(groups));
+  const words = uniform ? new Uint32Array(Math.max(4, Math.ceil(uniform.length / 4) * 4)) : undefined;
+  words?.set(uniform!);
+  rt.dispatch(wgsl, [out.storage.buffer, ...inputs.map((t) => t.storage.buffer)], grid(groups), words?.buffer);
   return out;
 }
 
 /** A new tensor of `expr` over the broadcast inputs (no autograd; ops below add it). */
-export function map(expr: string, inputs: Tensor[], dtype?: DType, shape?: readonly number[]): Tensor {
+export function map(
+  expr: string,
+  inputs: Tensor[],
+  dtype?: DType,
+  shape?: readonly number[],
+  extra: MapExtras = {},
+): Tensor {
   const outShape = shape ?? broadcastShapes(...inputs.map((t) => t.shape));
-  return mapInto(expr, inputs, empty(outShape, dtype ?? resultDType(inputs)));
+  return mapInto(expr, inputs, empty(outShape, dtype ?? resultDType(inputs)), extra);
 }
 
 /** A tensor filled with `value`. */
@@ -272,5 +296,10 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
 
 /** x·(1 + scale) + shift (adaLN modulation), broadcast. */
 export function modulate(x: Tensor, scaleT: Tensor, shift: Tensor): Tensor {
-  return add(mul(x, add(scaleT, 1)), shift);
+  const onePlus = add(scaleT, 1);
+  const scaled = mul(x, onePlus);
+  const out = add(scaled, shift);
+  onePlus.dispose();
+  scaled.dispose();
+  return out;
 }
