@@ -22,7 +22,7 @@ describe("random", () => {
 
   it("normal draws match the CPU generator and have standard moments", async () => {
     const n = 20000;
-    const z = await T.randn([n], 7).toArray();
+    const z = (await T.randn([n], 7).toArray()) as Float32Array;
     expectClose(
       z.subarray(0, 500),
       Array.from({ length: 500 }, (_, e) => ref.randNormal(e, 7, 0)),
