@@ -90,14 +90,34 @@ export class Tensor {
   private disposed = false;
 
   constructor(
-    readonly storage: Storage,
+    private store: Storage,
     readonly dtype: DType,
     readonly shape: readonly number[],
     readonly strides: readonly number[] = contiguousStrides(shape),
     /** Offset of element [0, ...] in elements. */
-    readonly offset = 0,
+    private elementOffset = 0,
   ) {
     scopes[scopes.length - 1]?.add(this);
+  }
+
+  get storage(): Storage {
+    return this.store;
+  }
+
+  get offset(): number {
+    return this.elementOffset;
+  }
+
+  /**
+   * Moves this tensor's contents' home to `offset` elements into `storage` (the caller copies the
+   * data). Used to pack parameters into one buffer for the fused optimizer.
+   */
+  rebind(storage: Storage, offset: number): void {
+    this.assertAlive();
+    storage.retain();
+    this.store.release();
+    this.store = storage;
+    this.elementOffset = offset;
   }
 
   get size(): number {
