@@ -117,8 +117,6 @@ function crossFade(
 interface GuideLevel {
   step: number;
   signal: Float32Array;
-  /** Prefix sums of signal², for O(1) window energies. */
-  energy: Float64Array;
 }
 
 /**
@@ -139,8 +137,7 @@ class FrameAligner {
     private readonly search: number,
     sampleRate: number,
   ) {
-    const guide = channelSum(pcm);
-    this.levels = [{ step: 1, signal: guide, energy: energyPrefix(guide) }];
+    this.levels = [{ step: 1, signal: channelSum(pcm) }];
     // Halve while the rate stays >= 10 kHz, then a third (about 4 kHz) and a last half (about 2 kHz).
     let rate = sampleRate;
     for (const [factor, minRate] of PYRAMID) {
@@ -198,7 +195,7 @@ function bestAtLevel(
   maxCentre: number,
   fallback: number,
 ): number {
-  const { step, signal: g, energy } = level;
+  const { step, signal: g } = level;
   const span = Math.floor(hop / step);
   const reference = Math.floor(previous / step);
   // The decimated reference starts `phase` samples before `previous`, so guide index j stands for the
@@ -208,12 +205,16 @@ function bestAtLevel(
   if (reference + span > length) return fallback;
   const first = Math.max(0, Math.ceil((minCentre - hop - phase) / step));
   const last = Math.min(Math.floor((maxCentre - hop - phase) / step), length - span);
+  // Candidate energies slide along with j: one full sum, then one sample in and one out per step.
+  let energy = 0;
+  for (let i = first; i < first + span && i < length; i++) energy += g[i]! * g[i]!;
   let best = fallback;
   let bestScore = Number.NEGATIVE_INFINITY;
   for (let j = first; j <= last; j++) {
+    if (j > first) energy += g[j + span - 1]! * g[j + span - 1]! - g[j - 1]! * g[j - 1]!;
     let dot = 0;
     for (let i = 0; i < span; i++) dot += g[j + i]! * g[reference + i]!;
-    const score = dot / Math.sqrt(energy[j + span]! - energy[j]! + 1e-12);
+    const score = dot / Math.sqrt(Math.max(energy, 0) + 1e-12);
     if (score > bestScore) {
       bestScore = score;
       best = j * step + phase + hop;
@@ -227,31 +228,24 @@ function decimate(level: GuideLevel, factor: number): GuideLevel {
   const x = level.signal;
   const length = Math.floor(x.length / factor);
   const g = new Float32Array(length);
-  const scale = 1 / factor;
-  for (let j = 0, i = 0; j < length; j++) {
-    let sum = 0;
-    for (const end = i + factor; i < end; i++) sum += x[i]!;
-    g[j] = sum * scale;
+  if (factor === 2) {
+    for (let j = 0; j < length; j++) g[j] = 0.5 * (x[2 * j]! + x[2 * j + 1]!);
+  } else {
+    const scale = 1 / factor;
+    for (let j = 0, i = 0; j < length; j++) {
+      let sum = 0;
+      for (const end = i + factor; i < end; i++) sum += x[i]!;
+      g[j] = sum * scale;
+    }
   }
-  return { step: level.step * factor, signal: g, energy: energyPrefix(g) };
+  return { step: level.step * factor, signal: g };
 }
 
 function channelSum(pcm: readonly Float32Array[]): Float32Array {
   if (pcm.length === 1) return pcm[0]!;
-  const sum = pcm[0]!.slice();
-  for (let c = 1; c < pcm.length; c++) {
-    const x = pcm[c]!;
+  const sum = new Float32Array(pcm[0]!.length);
+  for (const x of pcm) {
     for (let i = 0; i < sum.length; i++) sum[i]! += x[i]!;
   }
   return sum;
-}
-
-function energyPrefix(g: Float32Array): Float64Array {
-  const prefix = new Float64Array(g.length + 1);
-  let running = 0;
-  for (let j = 0; j < g.length; j++) {
-    running += g[j]! * g[j]!;
-    prefix[j + 1] = running;
-  }
-  return prefix;
 }
