@@ -9,15 +9,16 @@ export interface GroupMember extends SafeEntry {
 
 export interface GroupFiles {
   name: string;
+  /** The first file seen for each role. */
   members: Partial<Record<Role, GroupMember>>;
-  /** Set when the group has a duplicate or ambiguous file: it is reported, not probed. */
-  conflicted: boolean;
+  /** `duplicate_name` / `ambiguous_group` problems; such a group is reported, not probed. */
+  conflicts: DatasetIssue[];
 }
 
 export interface Grouping {
   /** Groups sorted by name. */
   groups: GroupFiles[];
-  problems: DatasetIssue[];
+  /** `unknown_file` warnings. */
   warnings: DatasetIssue[];
   /** Paths not used: unknown files and OS metadata. */
   ignored: string[];
@@ -29,7 +30,6 @@ const ROLE_WORD: Record<Role, string> = { start: "start", audio: "audio", target
 export function groupEntries(files: SafeEntry[]): Grouping {
   const byName = new Map<string, GroupFiles>();
   const seen = new Map<string, GroupMember>();
-  const problems: DatasetIssue[] = [];
   const warnings: DatasetIssue[] = [];
   const ignored: string[] = [];
   for (const file of files) {
@@ -48,15 +48,14 @@ export function groupEntries(files: SafeEntry[]): Grouping {
       continue;
     }
     const { group: name, role, extension } = kind;
-    const group = byName.get(name) ?? { name, members: {}, conflicted: false };
+    const group: GroupFiles = byName.get(name) ?? { name, members: {}, conflicts: [] };
     byName.set(name, group);
     const member: GroupMember = { ...file, extension };
     // The same name with only the case of the suffix or extension changed counts as the same name.
     const key = `${name}\u0000${role}\u0000${extension}`;
     const twin = seen.get(key);
     if (twin) {
-      group.conflicted = true;
-      problems.push({
+      group.conflicts.push({
         code: DatasetErrorCodes.duplicateName,
         group: name,
         file: file.path,
@@ -67,8 +66,7 @@ export function groupEntries(files: SafeEntry[]): Grouping {
     seen.set(key, member);
     const existing = group.members[role];
     if (existing) {
-      group.conflicted = true;
-      problems.push({
+      group.conflicts.push({
         code: DatasetErrorCodes.ambiguousGroup,
         group: name,
         file: file.path,
@@ -79,5 +77,5 @@ export function groupEntries(files: SafeEntry[]): Grouping {
     group.members[role] = member;
   }
   const groups = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { groups, problems, warnings, ignored };
+  return { groups, warnings, ignored };
 }

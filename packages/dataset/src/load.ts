@@ -70,23 +70,26 @@ async function validateArchive(
   const mediaGroups: GroupFiles[] = [];
   for (const group of grouping.groups) {
     const { start, audio, target, caption } = group.members;
-    if (start || audio || target || group.conflicted) {
+    if (start || audio || target) {
       mediaGroups.push(group);
     } else if (caption) {
-      ignored.push(caption.path);
-      warnings.push({
-        code: DatasetWarningCodes.orphanCaption,
-        group: group.name,
-        file: caption.path,
-        message: `${caption.path} is ignored: no ${group.name}_start, _audio or _end file goes with it`,
-      });
+      // Stray text files (a README.txt, even in two folders) are not dataset groups.
+      for (const path of [caption.path, ...group.conflicts.map((c) => c.file!)]) {
+        ignored.push(path);
+        warnings.push({
+          code: DatasetWarningCodes.orphanCaption,
+          group: group.name,
+          file: path,
+          message: `${path} is ignored: no ${group.name}_start, _audio or _end file goes with it`,
+        });
+      }
     }
   }
   if (mediaGroups.length === 0) throw emptyDataset(files.length, ignored.length);
 
   // Conflicted groups are already reported; the others are extracted and probed so that one run
   // reports every problem at once.
-  const checkable = mediaGroups.filter((g) => !g.conflicted);
+  const checkable = mediaGroups.filter((g) => g.conflicts.length === 0);
   const members = checkable.flatMap((g) => Object.values(g.members));
   await mkdir(extractDir, { recursive: true });
   const localPaths = await extractEntries(members, extractDir, options.caps, options.onProgress);
@@ -96,7 +99,7 @@ async function validateArchive(
     options,
   );
 
-  const problems: DatasetIssue[] = [...grouping.problems];
+  const problems: DatasetIssue[] = mediaGroups.flatMap((g) => g.conflicts);
   const groups: DatasetGroup[] = [];
   for (const files of checkable) {
     const caption = files.members.caption ? await readCaption(localPaths.get(files.members.caption)!) : undefined;

@@ -99,11 +99,15 @@ describe("grouping", () => {
       { name: "notes.md", content: "hello" },
       { name: "a_start.webp", content: "unsupported extension" },
       { name: "lonely.txt", content: "a caption without media" },
+      { name: "README.txt", content: "about this dataset" },
+      { name: "docs/README.txt", content: "a second readme" },
       { name: "empty-folder/", content: "" },
     ]);
     expect(manifest.groups.map((g) => g.name)).toEqual(["a"]);
     const warned = manifest.warnings.filter((w) => w.code !== DatasetWarningCodes.fewGroups);
     expect(warned.map((w) => `${w.code} ${w.file}`).sort()).toEqual([
+      "orphan_caption README.txt",
+      "orphan_caption docs/README.txt",
       "orphan_caption lonely.txt",
       "unknown_file a_start.webp",
       "unknown_file notes.md",
@@ -113,9 +117,11 @@ describe("grouping", () => {
     );
     expect(manifest.ignored).toEqual([
       "._a_audio.wav",
+      "README.txt",
       "__MACOSX/._a_start.png",
       "__MACOSX/a_end.mp4",
       "a_start.webp",
+      "docs/README.txt",
       "lonely.txt",
       "notes.md",
       "sub/.DS_Store",
