@@ -1,4 +1,15 @@
 export { type A2VPreparedStep, type A2VStepData, a2vLoss, prepareA2VStep } from "./a2v-step.js";
+// VAEs and text (issue 8)
+export {
+  type AudioVaeEncoderConfig,
+  audioLatentDownsample,
+  audioVaeEncoderConfig,
+  audioVaeEncoderConfigFromMetadata,
+} from "./audio-vae/config.js";
+export { type AudioEncoderLayout, audioEncoderLayout, audioEncoderParameters } from "./audio-vae/layout.js";
+export { type LoadedAudioEncoder, loadAudioEncoder } from "./audio-vae/load.js";
+export { encodeAudioReference } from "./audio-vae/reference/audio-encoder.js";
+export { audioTimingFor, audioTokens } from "./audio-vae/tokens.js";
 export type { Backend } from "./backend.js";
 export {
   adalnRows,
@@ -81,6 +92,24 @@ export {
   videoTokenCount,
 } from "./positions.js";
 export { CpuBackend, CpuTensor } from "./reference/cpu-backend.js";
+export { CaptionCache, type CaptionFeatures } from "./text/caption-cache.js";
+export {
+  type ConnectorConfig,
+  type TextConnectorsConfig,
+  textConnectorsConfig,
+  textConnectorsConfigFromMetadata,
+} from "./text/config.js";
+export { EMBEDDINGS_PROCESSOR_KEY_LAYOUTS, embeddingsProcessorParameters } from "./text/layout.js";
+export { loadEmbeddingsProcessor } from "./text/load.js";
+export { connectorReference, connectorRope } from "./text/reference/connector.js";
+export {
+  additiveMask,
+  createEmbeddingsReference,
+  processHiddenStatesReference,
+  rightPadOrder,
+  type TextContexts,
+} from "./text/reference/embeddings.js";
+export { extractFeaturesReference, normalizeHiddenStates } from "./text/reference/feature-extractor.js";
 export {
   type ActiveLora,
   type ForwardOptions,
@@ -88,6 +117,37 @@ export {
   type ModalityInput,
   type Perturbations,
 } from "./transformer.js";
+export {
+  type ComponentWeights,
+  type KeyLayout,
+  loadComponentWeights,
+  type ParamSpec,
+  prefixLayout,
+} from "./vae/component-weights.js";
+export {
+  type LatentLogVar,
+  type VaeBlockSpec,
+  type VideoVaeConfig,
+  videoScaleFactors,
+  videoVaeConfig,
+  videoVaeConfigFromMetadata,
+} from "./vae/config.js";
+export { gpuMemory } from "./vae/gpu/runtime.js";
+export { GpuVideoVae } from "./vae/gpu/video-vae.js";
+export {
+  type ConvSpec,
+  layoutParameters,
+  type VaeLayout,
+  type VaeStage,
+  videoDecoderLayout,
+  videoEncoderLayout,
+  videoVaeKeyLayouts,
+} from "./vae/layout.js";
+export { type LoadedVideoVae, loadVideoVae } from "./vae/load.js";
+export { planVideoVaeMemory, type VaeMemoryPlan } from "./vae/memory.js";
+export { type HostTensor, hostTensor } from "./vae/reference/tensor.js";
+export { decodeVideoReference, encodeVideoReference, type Trace } from "./vae/reference/video-vae.js";
+export { DEFAULT_SPATIAL_TILING, runSpatialTiles, type SpatialTiling, tileStarts } from "./vae/tiling.js";
 export {
   canonicalTransformerKey,
   type LoadReport,

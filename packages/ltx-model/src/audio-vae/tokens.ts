@@ -1,5 +1,5 @@
 import { type AudioTiming, audioPositions, patchifyAudio } from "../positions.js";
-import { type CpuTensor, cpuTensor } from "../vae/reference/tensor.js";
+import { type HostTensor, hostTensor } from "../vae/reference/tensor.js";
 import { type AudioVaeEncoderConfig, audioLatentDownsample } from "./config.js";
 
 /** The timing the encoder's latents have: what the transformer's audio positions assume. */
@@ -18,9 +18,9 @@ export function audioTimingFor(config: AudioVaeEncoderConfig): AudioTiming {
  * [start, end) times in seconds [B, 1, T, 2].
  */
 export function audioTokens(
-  latent: CpuTensor,
+  latent: HostTensor,
   config: AudioVaeEncoderConfig,
-): { tokens: CpuTensor; positions: CpuTensor } {
+): { tokens: HostTensor; positions: HostTensor } {
   const [b, c, t, f] = latent.shape as [number, number, number, number];
   const tokens = new Float32Array(latent.data.length);
   const positions = new Float32Array(b * t * 2);
@@ -30,5 +30,5 @@ export function audioTokens(
     tokens.set(patchifyAudio(latent.data.subarray(n * size, (n + 1) * size), c, t, f), n * size);
     positions.set(times, n * t * 2);
   }
-  return { tokens: cpuTensor([b, t, c * f], tokens), positions: cpuTensor([b, 1, t, 2], positions) };
+  return { tokens: hostTensor([b, t, c * f], tokens), positions: hostTensor([b, 1, t, 2], positions) };
 }

@@ -1,6 +1,6 @@
 import { A2VError } from "@a2v/errors";
 import type { WeightSource } from "../weights/checkpoint.js";
-import { type CpuTensor, cpuTensor } from "./reference/tensor.js";
+import { type HostTensor, hostTensor } from "./reference/tensor.js";
 
 /** A parameter a component expects, under its upstream module key. */
 export interface ParamSpec {
@@ -13,7 +13,7 @@ export interface ParamSpec {
 export type KeyLayout = (moduleKey: string) => string;
 
 /** A component's parameters by upstream module key, as float32. */
-export type ComponentWeights = Map<string, CpuTensor>;
+export type ComponentWeights = Map<string, HostTensor>;
 
 /** Maps keys starting with one of `prefixes` (first match wins) to a new prefix; "" matches everything. */
 export function prefixLayout(rules: [from: string, to: string][]): KeyLayout {
@@ -72,13 +72,13 @@ export async function loadComponentWeights(
   const weights: ComponentWeights = new Map();
   for (const p of params) {
     const shape = p.shape ?? source.shape(best(p.key))!;
-    weights.set(p.key, cpuTensor([...shape], await source.readFloat32(best(p.key))));
+    weights.set(p.key, hostTensor([...shape], await source.readFloat32(best(p.key))));
   }
   return weights;
 }
 
 /** A parameter that must be present (the loaders guarantee it; a miss is a programming error). */
-export function param(weights: ComponentWeights, key: string): CpuTensor {
+export function param(weights: ComponentWeights, key: string): HostTensor {
   const t = weights.get(key);
   if (!t) throw new A2VError("weights_key_missing", `weight ${key} was not loaded`);
   return t;

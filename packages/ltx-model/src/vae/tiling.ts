@@ -1,5 +1,5 @@
 import { A2VError } from "@a2v/errors";
-import { type CpuTensor, cpuTensor } from "./reference/tensor.js";
+import { type HostTensor, hostTensor } from "./reference/tensor.js";
 
 /** Spatial tiles in pixels (multiples of the VAE's spatial factor): upstream defaults 512 and 64. */
 export interface SpatialTiling {
@@ -43,12 +43,12 @@ function axisWeights(size: number, starts: number[], tile: number, k: number): F
  * output cells. Peak GPU memory is that of one tile.
  */
 export async function runSpatialTiles(
-  x: CpuTensor,
-  run: (tile: CpuTensor) => Promise<CpuTensor>,
+  x: HostTensor,
+  run: (tile: HostTensor) => Promise<HostTensor>,
   tile: number,
   overlap: number,
   scale: number,
-): Promise<CpuTensor> {
+): Promise<HostTensor> {
   const [b, c, f, h, w] = x.shape as [number, number, number, number, number];
   if (!Number.isInteger(tile * scale) || !Number.isInteger(overlap * scale) || overlap * 2 > tile) {
     throw new A2VError(
@@ -66,7 +66,7 @@ export async function runSpatialTiles(
     for (const [ci, c0] of cols.entries()) {
       const th = Math.min(tile, h - r0);
       const tw = Math.min(tile, w - c0);
-      const piece = cpuTensor([b, c, f, th, tw]);
+      const piece = hostTensor([b, c, f, th, tw]);
       for (let plane = 0; plane < b * c * f; plane++)
         for (let y = 0; y < th; y++) {
           const src = (plane * h + r0 + y) * w + c0;
@@ -102,7 +102,7 @@ export async function runSpatialTiles(
           }
     }
   }
-  const result = cpuTensor(outShape);
+  const result = hostTensor(outShape);
   const area = weight!.length;
   for (let i = 0; i < result.data.length; i++) result.data[i] = acc![i]! / weight![i % area]!;
   return result;

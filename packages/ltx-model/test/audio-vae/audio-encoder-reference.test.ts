@@ -4,7 +4,7 @@ import { audioVaeEncoderConfig } from "../../src/audio-vae/config.js";
 import { loadAudioEncoder } from "../../src/audio-vae/load.js";
 import { encodeAudioReference } from "../../src/audio-vae/reference/audio-encoder.js";
 import { audioTokens } from "../../src/audio-vae/tokens.js";
-import type { CpuTensor } from "../../src/vae/reference/tensor.js";
+import type { HostTensor } from "../../src/vae/reference/tensor.js";
 import { goldenSet, maxAbsErr, openWeights, readConfig, readTensors, tensor } from "../vae/golden.js";
 
 const dir = goldenSet("audio_features_and_vae");
@@ -24,7 +24,7 @@ describe.skipIf(!dir)("audio VAE encoder CPU reference vs golden audio_features_
     const encoder = await loadAudioEncoder(source, config, file);
     await source.close();
     const errors: Record<string, number> = {};
-    const trace = (name: string, value: CpuTensor) => {
+    const trace = (name: string, value: HostTensor) => {
       if (tensors.has(name)) errors[name] = maxAbsErr(value, tensor(tensors, name));
     };
     const latent = encodeAudioReference(tensor(tensors, "mel"), encoder.layout, encoder.weights, trace);

@@ -7,7 +7,7 @@ import {
   createEmbeddingsReference,
   processHiddenStatesReference,
 } from "../../src/text/reference/embeddings.js";
-import type { CpuTensor } from "../../src/vae/reference/tensor.js";
+import type { HostTensor } from "../../src/vae/reference/tensor.js";
 import { goldenSet, maxAbsErr, openWeights, readConfig, readTensors, tensor } from "../vae/golden.js";
 
 const dir = goldenSet("text_connector");
@@ -26,7 +26,7 @@ describe.skipIf(!dir)("text path CPU reference vs golden text_connector", () => 
   it("hidden states -> features -> contexts, every intermediate within 1e-5, masks exact", async () => {
     const { config, tensors, weights } = await setup();
     const errors: Record<string, number> = {};
-    const trace = (name: string, value: CpuTensor) => {
+    const trace = (name: string, value: HostTensor) => {
       if (tensors.has(name)) errors[name] = maxAbsErr(value, tensor(tensors, name));
     };
     const mask = tensor(tensors, "attention_mask");

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { CpuTensor } from "../../src/vae/reference/tensor.js";
+import type { HostTensor } from "../../src/vae/reference/tensor.js";
 import type { WeightSource } from "../../src/weights/checkpoint.js";
 import { SafetensorsFile } from "../../src/weights/safetensors.js";
 
@@ -33,10 +33,10 @@ export async function openWeights(path: string): Promise<WeightSource & { close(
   };
 }
 
-export async function readTensors(path: string): Promise<Map<string, CpuTensor>> {
+export async function readTensors(path: string): Promise<Map<string, HostTensor>> {
   const file = await SafetensorsFile.open(path);
   try {
-    const out = new Map<string, CpuTensor>();
+    const out = new Map<string, HostTensor>();
     for (const key of file.keys())
       out.set(key, { shape: [...file.entry(key).shape], data: await file.readFloat32(key) });
     return out;
@@ -45,14 +45,14 @@ export async function readTensors(path: string): Promise<Map<string, CpuTensor>>
   }
 }
 
-export function tensor(map: Map<string, CpuTensor>, key: string): CpuTensor {
+export function tensor(map: Map<string, HostTensor>, key: string): HostTensor {
   const t = map.get(key);
   if (!t) throw new Error(`golden tensor ${key} missing`);
   return t;
 }
 
 /** Largest |a - b| / (1 + |b|): the golden README's "max abs error ≤ tol × (1 + |reference|)". */
-export function maxRelErr(actual: CpuTensor, expected: CpuTensor): number {
+export function maxRelErr(actual: HostTensor, expected: HostTensor): number {
   if (String(actual.shape) !== String(expected.shape)) {
     throw new Error(`shape [${actual.shape}] differs from expected [${expected.shape}]`);
   }
@@ -65,7 +65,7 @@ export function maxRelErr(actual: CpuTensor, expected: CpuTensor): number {
   return worst;
 }
 
-export function maxAbsErr(actual: CpuTensor, expected: CpuTensor): number {
+export function maxAbsErr(actual: HostTensor, expected: HostTensor): number {
   if (String(actual.shape) !== String(expected.shape)) {
     throw new Error(`shape [${actual.shape}] differs from expected [${expected.shape}]`);
   }

@@ -21,8 +21,8 @@ import {
 } from "../../src/vae/reference/rearrange.js";
 import {
   add,
-  type CpuTensor,
-  cpuTensor,
+  type HostTensor,
+  hostTensor,
   perChannelStatistics,
   pixelNorm,
   reshape,
@@ -38,9 +38,9 @@ beforeAll(async () => {
 afterAll(() => releaseGpu());
 
 /** Deterministic values in [-1, 1). */
-function random(shape: number[], seed: number): CpuTensor {
+function random(shape: number[], seed: number): HostTensor {
   let s = seed >>> 0;
-  const t = cpuTensor(shape);
+  const t = hostTensor(shape);
   for (let i = 0; i < t.data.length; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     t.data[i] = s / 2 ** 31 - 1;
@@ -48,10 +48,10 @@ function random(shape: number[], seed: number): CpuTensor {
   return t;
 }
 
-const up = (t: CpuTensor) => gpuUpload(device, t.data, t.shape.slice(1));
-const down = async (t: GpuTensor) => cpuTensor([1, ...t.shape], await gpuDownload(device, t));
+const up = (t: HostTensor) => gpuUpload(device, t.data, t.shape.slice(1));
+const down = async (t: GpuTensor) => hostTensor([1, ...t.shape], await gpuDownload(device, t));
 
-function gpuConv(weight: CpuTensor, bias: CpuTensor): GpuConv {
+function gpuConv(weight: HostTensor, bias: HostTensor): GpuConv {
   return {
     weight: gpuUpload(device, weight.data, weight.shape),
     bias: gpuUpload(device, bias.data, bias.shape),
@@ -131,10 +131,10 @@ describe("video VAE WGSL kernels vs their CPU references", () => {
       const mult = 2;
       const x = random([1, cin, 3, 2, 3], 9);
       const conv = random([1, (prod * cin) / mult, 3, 2, 3], 10);
-      const drop = (t: CpuTensor) => (stride[0] === 2 ? sliceFrames(t, 1, t.shape[2]!) : t);
+      const drop = (t: HostTensor) => (stride[0] === 2 ? sliceFrames(t, 1, t.shape[2]!) : t);
       const main = drop(depthToSpace(conv, stride));
       const skip = drop(depthToSpace(x, stride));
-      const tiled = cpuTensor([1, cin / mult, ...skip.shape.slice(2)]);
+      const tiled = hostTensor([1, cin / mult, ...skip.shape.slice(2)]);
       for (let r = 0; r < prod / mult; r++) tiled.data.set(skip.data, r * skip.data.length);
       expect(maxAbsErr(await down(depthToSpaceGpu(device, up(x), up(conv), stride, cin / mult, false)), main)).toBe(0);
       const got = await down(depthToSpaceGpu(device, up(x), up(conv), stride, cin / mult, true));

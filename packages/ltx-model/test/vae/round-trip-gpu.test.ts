@@ -7,14 +7,14 @@ import { gpuMemory } from "../../src/vae/gpu/runtime.js";
 import { GpuVideoVae } from "../../src/vae/gpu/video-vae.js";
 import { loadVideoVae } from "../../src/vae/load.js";
 import { planVideoVaeMemory } from "../../src/vae/memory.js";
-import { type CpuTensor, cpuTensor } from "../../src/vae/reference/tensor.js";
+import { type HostTensor, hostTensor } from "../../src/vae/reference/tensor.js";
 import { goldenSet, maxAbsErr, openWeights, readConfig } from "./golden.js";
 
 const dir = goldenSet("video_vae");
 afterAll(() => releaseGpu());
 
 /** A generated clip: ffmpeg's testsrc2 pattern as [1, 3, F, H, W] in [-1, 1]. */
-function testClip(frames: number, size: number): CpuTensor {
+function testClip(frames: number, size: number): HostTensor {
   const ff = spawnSync(
     "ffmpeg",
     [
@@ -35,7 +35,7 @@ function testClip(frames: number, size: number): CpuTensor {
     { maxBuffer: 1 << 26 },
   );
   if (ff.status !== 0) throw new Error(`ffmpeg failed: ${ff.stderr}`);
-  const clip = cpuTensor([1, 3, frames, size, size]);
+  const clip = hostTensor([1, 3, frames, size, size]);
   const plane = size * size;
   for (let f = 0; f < frames; f++)
     for (let p = 0; p < plane; p++)
@@ -57,7 +57,7 @@ describe.skipIf(!dir)("tiny video VAE round trip of a generated clip on the GPU"
     };
     const [encoder, decoder] = [await load("encoder"), await load("decoder")];
     const clip = testClip(9, 96);
-    const peakOf = async (f: () => Promise<CpuTensor>) => {
+    const peakOf = async (f: () => Promise<HostTensor>) => {
       gpuMemory.peak = gpuMemory.live;
       const base = gpuMemory.live;
       const out = await f();

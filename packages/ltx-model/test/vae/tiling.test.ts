@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { type CpuTensor, cpuTensor } from "../../src/vae/reference/tensor.js";
+import { type HostTensor, hostTensor } from "../../src/vae/reference/tensor.js";
 import { runSpatialTiles, tileStarts } from "../../src/vae/tiling.js";
 import { maxAbsErr } from "./golden.js";
 
 /** A purely local op (nearest-neighbour ×k upsampling): tiling must not change it at all. */
-async function upsample(x: CpuTensor, k: number): Promise<CpuTensor> {
+async function upsample(x: HostTensor, k: number): Promise<HostTensor> {
   const [b, c, f, h, w] = x.shape as [number, number, number, number, number];
-  const out = cpuTensor([b, c, f, h * k, w * k]);
+  const out = hostTensor([b, c, f, h * k, w * k]);
   for (let p = 0; p < b * c * f; p++)
     for (let y = 0; y < h * k; y++)
       for (let t = 0; t < w * k; t++)
@@ -22,7 +22,7 @@ describe("spatial tiling", () => {
   });
 
   it("leaves a local op unchanged and blends to a partition of unity (up- and downscaling)", async () => {
-    const x = cpuTensor([1, 2, 3, 10, 14]);
+    const x = hostTensor([1, 2, 3, 10, 14]);
     for (let i = 0; i < x.data.length; i++) x.data[i] = Math.sin(i * 0.37);
     const tiled = await runSpatialTiles(x, (t) => upsample(t, 4), 4, 2, 4);
     expect(maxAbsErr(tiled, await upsample(x, 4))).toBeLessThan(1e-6);
@@ -41,7 +41,7 @@ describe("spatial tiling", () => {
   });
 
   it("rejects tiles that do not map to whole output cells", async () => {
-    const x = cpuTensor([1, 1, 1, 64, 64]);
+    const x = hostTensor([1, 1, 1, 64, 64]);
     await expect(runSpatialTiles(x, async (t) => t, 48, 8, 1 / 32)).rejects.toThrow(/whole latent cells/);
   });
 });

@@ -6,7 +6,7 @@ import { gpuMemory } from "../../src/vae/gpu/runtime.js";
 import { GpuVideoVae } from "../../src/vae/gpu/video-vae.js";
 import { loadVideoVae } from "../../src/vae/load.js";
 import { planVideoVaeMemory } from "../../src/vae/memory.js";
-import type { CpuTensor } from "../../src/vae/reference/tensor.js";
+import type { HostTensor } from "../../src/vae/reference/tensor.js";
 import { goldenSet, maxAbsErr, openWeights, readConfig, readTensors, tensor } from "./golden.js";
 
 const dir = goldenSet("video_vae");
@@ -23,7 +23,7 @@ describe.skipIf(!dir)("video VAE on the GPU vs golden video_vae", () => {
       const vae = GpuVideoVae.create(device, await loadVideoVae(part, source, config, file), part);
       await source.close();
       const errors: Record<string, number> = {};
-      const trace = (name: string, value: CpuTensor) => {
+      const trace = (name: string, value: HostTensor) => {
         if (tensors.has(name)) errors[name] = maxAbsErr(value, tensor(tensors, name));
       };
       const [input, output, tol] = part === "encoder" ? ["video", "latent", 1e-4] : ["latent", "decoded", 2e-4];

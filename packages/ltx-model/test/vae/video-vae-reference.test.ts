@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type VideoVaeConfig, videoScaleFactors, videoVaeConfig } from "../../src/vae/config.js";
 import { loadVideoVae } from "../../src/vae/load.js";
-import type { CpuTensor } from "../../src/vae/reference/tensor.js";
+import type { HostTensor } from "../../src/vae/reference/tensor.js";
 import { decodeVideoReference, encodeVideoReference } from "../../src/vae/reference/video-vae.js";
 import { goldenSet, maxAbsErr, openWeights, readConfig, readTensors, tensor } from "./golden.js";
 
@@ -25,7 +25,7 @@ describe.skipIf(!dir)("video VAE CPU reference vs golden video_vae", () => {
     const encoder = await loadVideoVae("encoder", source, config, file);
     await source.close();
     const errors: Record<string, number> = {};
-    const trace = (name: string, value: CpuTensor) => {
+    const trace = (name: string, value: HostTensor) => {
       if (tensors.has(name)) errors[name] = maxAbsErr(value, tensor(tensors, name));
     };
     const latent = encodeVideoReference(
@@ -48,7 +48,7 @@ describe.skipIf(!dir)("video VAE CPU reference vs golden video_vae", () => {
     const decoder = await loadVideoVae("decoder", source, config, file);
     await source.close();
     const errors: Record<string, number> = {};
-    const trace = (name: string, value: CpuTensor) => {
+    const trace = (name: string, value: HostTensor) => {
       if (tensors.has(name)) errors[name] = maxAbsErr(value, tensor(tensors, name));
     };
     const decoded = decodeVideoReference(

@@ -1,7 +1,15 @@
 import { A2VError } from "@a2v/errors";
 import { type ComponentWeights, param } from "../../vae/component-weights.js";
 import { conv3d } from "../../vae/reference/conv.js";
-import { add, type CpuTensor, cpuTensor, pixelNorm, reshape, silu, sliceChannels } from "../../vae/reference/tensor.js";
+import {
+  add,
+  type HostTensor,
+  hostTensor,
+  pixelNorm,
+  reshape,
+  silu,
+  sliceChannels,
+} from "../../vae/reference/tensor.js";
 import type { Trace } from "../../vae/reference/video-vae.js";
 import type { AudioEncoderLayout, AudioResBlock, Conv2dSpec } from "../layout.js";
 
@@ -12,7 +20,7 @@ const PIXEL_NORM_EPS = 1e-6;
  * Conv2d on [B, C, time, mel] as a depth-1 conv3d. Causal in time: a k×k conv pads time k-1 before
  * and 0 after, mel (k-1)/2 each side; the stride-2 downsample pads time 2/0 and mel 0/1.
  */
-function conv2d(x: CpuTensor, spec: Conv2dSpec, weights: ComponentWeights, downsample = false): CpuTensor {
+function conv2d(x: HostTensor, spec: Conv2dSpec, weights: ComponentWeights, downsample = false): HostTensor {
   const [b, c, t, m] = x.shape as [number, number, number, number];
   const w = param(weights, `${spec.key}.weight`);
   const k = spec.kernel;
@@ -29,7 +37,7 @@ function conv2d(x: CpuTensor, spec: Conv2dSpec, weights: ComponentWeights, downs
   return reshape(y, [b, spec.outChannels, y.shape[3]!, y.shape[4]!]);
 }
 
-function resBlock(x: CpuTensor, block: AudioResBlock, weights: ComponentWeights): CpuTensor {
+function resBlock(x: HostTensor, block: AudioResBlock, weights: ComponentWeights): HostTensor {
   let h = conv2d(silu(pixelNorm(x, PIXEL_NORM_EPS)), block.conv1, weights);
   h = conv2d(silu(pixelNorm(h, PIXEL_NORM_EPS)), block.conv2, weights);
   return add(block.shortcut ? conv2d(x, block.shortcut, weights) : x, h);
@@ -39,7 +47,7 @@ function resBlock(x: CpuTensor, block: AudioResBlock, weights: ComponentWeights)
  * Per-channel statistics over patchified tokens: channel c, mel bin f of a [B, C, T, F] latent is
  * token feature c·F + f, normalised as (x - mean) / std.
  */
-function normalizeLatent(means: CpuTensor, mean: Float32Array, std: Float32Array): CpuTensor {
+function normalizeLatent(means: HostTensor, mean: Float32Array, std: Float32Array): HostTensor {
   const [b, c, t, f] = means.shape as [number, number, number, number];
   const out = new Float32Array(means.data.length);
   for (let n = 0; n < b; n++)
@@ -49,7 +57,7 @@ function normalizeLatent(means: CpuTensor, mean: Float32Array, std: Float32Array
           const idx = ((n * c + k) * t + i) * f + j;
           out[idx] = (means.data[idx]! - mean[k * f + j]!) / std[k * f + j]!;
         }
-  return cpuTensor([b, c, t, f], out);
+  return hostTensor([b, c, t, f], out);
 }
 
 /**
@@ -57,11 +65,11 @@ function normalizeLatent(means: CpuTensor, mean: Float32Array, std: Float32Array
  * [B, z, T', mel/4] (T' = ceil(T/4) with the default 3 levels). Never samples.
  */
 export function encodeAudioReference(
-  mel: CpuTensor,
+  mel: HostTensor,
   layout: AudioEncoderLayout,
   weights: ComponentWeights,
   trace?: Trace,
-): CpuTensor {
+): HostTensor {
   if (mel.shape.length !== 4 || mel.shape[1] !== layout.convIn.inChannels) {
     throw new A2VError("audio_vae_input_shape", `mel [${mel.shape}] must be [B, ${layout.convIn.inChannels}, T, mel]`, {
       status: 422,

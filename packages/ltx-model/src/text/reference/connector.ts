@@ -1,7 +1,7 @@
 import { A2VError } from "@a2v/errors";
 import { type RopeTables, splitRopeTables } from "../../embeddings.js";
 import { type ComponentWeights, param } from "../../vae/component-weights.js";
-import { add, type CpuTensor, cpuTensor } from "../../vae/reference/tensor.js";
+import { add, type HostTensor, hostTensor } from "../../vae/reference/tensor.js";
 import type { Trace } from "../../vae/reference/video-vae.js";
 import type { ConnectorConfig } from "../config.js";
 import { geluTanh, linear, rmsNorm } from "./ops.js";
@@ -22,7 +22,7 @@ export function connectorRope(config: ConnectorConfig, seqLen: number): RopeTabl
 }
 
 /** Split RoPE in place on [B, T, heads·headDim]: each head's first half rotates with its second half. */
-function applySplitRope(x: CpuTensor, heads: number, { cos, sin, width }: RopeTables): void {
+function applySplitRope(x: HostTensor, heads: number, { cos, sin, width }: RopeTables): void {
   const [b, t, dim] = x.shape as [number, number, number];
   const hd = dim / heads;
   const half = hd / 2;
@@ -42,17 +42,17 @@ function applySplitRope(x: CpuTensor, heads: number, { cos, sin, width }: RopeTa
 }
 
 /** Head-major [1, heads, T, headDim/2] view of a RoPE table, the layout upstream traces. */
-function headMajor(table: Float32Array, config: ConnectorConfig, t: number): CpuTensor {
+function headMajor(table: Float32Array, config: ConnectorConfig, t: number): HostTensor {
   const half = config.headDim / 2;
   const out = new Float32Array(table.length);
   for (let i = 0; i < t; i++)
     for (let h = 0; h < config.heads; h++)
       for (let j = 0; j < half; j++) out[(h * t + i) * half + j] = table[(i * config.heads + h) * half + j]!;
-  return cpuTensor([1, config.heads, t, half], out);
+  return hostTensor([1, config.heads, t, half], out);
 }
 
 /** Softmax attention per head, every position attending to every position (registers fill the pads). */
-function attention(q: CpuTensor, k: CpuTensor, v: CpuTensor, heads: number): CpuTensor {
+function attention(q: HostTensor, k: HostTensor, v: HostTensor, heads: number): HostTensor {
   const [b, t, dim] = q.shape as [number, number, number];
   const hd = dim / heads;
   const scale = 1 / Math.sqrt(hd);
@@ -81,10 +81,10 @@ function attention(q: CpuTensor, k: CpuTensor, v: CpuTensor, heads: number): Cpu
           out[qo + e] = acc / sum;
         }
       }
-  return cpuTensor([b, t, dim], out);
+  return hostTensor([b, t, dim], out);
 }
 
-function gate(out: CpuTensor, logits: CpuTensor, heads: number): CpuTensor {
+function gate(out: HostTensor, logits: HostTensor, heads: number): HostTensor {
   const [b, t, dim] = out.shape as [number, number, number];
   const hd = dim / heads;
   const y = new Float32Array(out.data.length);
@@ -93,7 +93,7 @@ function gate(out: CpuTensor, logits: CpuTensor, heads: number): CpuTensor {
       const g = 2 / (1 + Math.exp(-logits.data[r * heads + h]!));
       for (let e = 0; e < hd; e++) y[r * dim + h * hd + e] = out.data[r * dim + h * hd + e]! * g;
     }
-  return cpuTensor([b, t, dim], y);
+  return hostTensor([b, t, dim], y);
 }
 
 /**
@@ -102,13 +102,13 @@ function gate(out: CpuTensor, logits: CpuTensor, heads: number): CpuTensor {
  * blocks with 1-D split RoPE; output rms-normed. Returns the output and the connector's mask.
  */
 export function connectorReference(
-  features: CpuTensor,
+  features: HostTensor,
   additiveMask: Float32Array,
   config: ConnectorConfig,
   weights: ComponentWeights,
   prefix: string,
   trace?: Trace,
-): { output: CpuTensor; mask: Float32Array } {
+): { output: HostTensor; mask: Float32Array } {
   const [b, t, dim] = features.shape as [number, number, number];
   const w = (key: string) => param(weights, `${prefix}.${key}`);
   const registers = w("learnable_registers");
@@ -124,7 +124,7 @@ export function connectorReference(
       status: 422,
     });
   }
-  let x = cpuTensor([b, t, dim], new Float32Array(features.data));
+  let x = hostTensor([b, t, dim], new Float32Array(features.data));
   for (let n = 0; n < b; n++)
     for (let i = 0; i < t; i++)
       if (additiveMask[n * t + i]! < 0)

@@ -1,5 +1,5 @@
 import type { ComponentWeights } from "../../vae/component-weights.js";
-import { type CpuTensor, cpuTensor } from "../../vae/reference/tensor.js";
+import { type HostTensor, hostTensor } from "../../vae/reference/tensor.js";
 import type { Trace } from "../../vae/reference/video-vae.js";
 import type { TextConnectorsConfig } from "../config.js";
 import { connectorReference } from "./connector.js";
@@ -8,7 +8,7 @@ import { extractFeaturesReference } from "./feature-extractor.js";
 const F32_MAX = 3.4028234663852886e38;
 
 /** `convert_to_additive_mask`: 0 where valid, -finfo(float32).max where padded. */
-export function additiveMask(mask: CpuTensor): Float32Array {
+export function additiveMask(mask: HostTensor): Float32Array {
   return Float32Array.from(mask.data, (m) => (m - 1) * F32_MAX);
 }
 
@@ -25,7 +25,7 @@ export function rightPadOrder(additive: Float32Array, batch: number): Int32Array
   return order;
 }
 
-function gatherRows(x: CpuTensor, order: Int32Array): CpuTensor {
+function gatherRows(x: HostTensor, order: Int32Array): HostTensor {
   const [b, t, d] = x.shape as [number, number, number];
   const out = new Float32Array(x.data.length);
   for (let n = 0; n < b; n++)
@@ -33,16 +33,16 @@ function gatherRows(x: CpuTensor, order: Int32Array): CpuTensor {
       const src = (n * t + order[n * t + i]!) * d;
       out.set(x.data.subarray(src, src + d), (n * t + i) * d);
     }
-  return cpuTensor([b, t, d], out);
+  return hostTensor([b, t, d], out);
 }
 
 export interface TextContexts {
   /** Transformer video context [B, T, videoDim] (multiplied by the returned mask). */
-  video: CpuTensor;
+  video: HostTensor;
   /** Transformer audio context [B, T, audioDim] (not masked, as upstream). */
-  audio: CpuTensor;
+  audio: HostTensor;
   /** Binary context mask [B, T] (all ones when registers fill the pads). */
-  mask: CpuTensor;
+  mask: HostTensor;
 }
 
 /**
@@ -50,9 +50,9 @@ export interface TextContexts {
  * the contexts the transformer attends to. Run every training step (the connectors are part of the DiT).
  */
 export function createEmbeddingsReference(
-  videoFeatures: CpuTensor,
-  audioFeatures: CpuTensor,
-  mask: CpuTensor,
+  videoFeatures: HostTensor,
+  audioFeatures: HostTensor,
+  mask: HostTensor,
   config: TextConnectorsConfig,
   weights: ComponentWeights,
   trace?: Trace,
@@ -61,8 +61,8 @@ export function createEmbeddingsReference(
   const additive = additiveMask(mask);
   const order = rightPadOrder(additive, b);
   const sortedMask = Float32Array.from(order, (src, i) => additive[Math.floor(i / t) * t + src]!);
-  trace?.("sort_idx", cpuTensor([b, t], Float32Array.from(order)));
-  trace?.("sorted_additive_mask", cpuTensor([b, 1, 1, t], sortedMask));
+  trace?.("sort_idx", hostTensor([b, t], Float32Array.from(order)));
+  trace?.("sorted_additive_mask", hostTensor([b, 1, 1, t], sortedMask));
   const videoSorted = gatherRows(videoFeatures, order);
   const audioSorted = gatherRows(audioFeatures, order);
   trace?.("video_features_sorted", videoSorted);
@@ -73,13 +73,13 @@ export function createEmbeddingsReference(
   const videoOut = new Float32Array(video.output.data.length);
   const dim = video.output.shape[2]!;
   for (let i = 0; i < videoOut.length; i++) videoOut[i] = video.output.data[i]! * binary[Math.floor(i / dim)]!;
-  return { video: cpuTensor([b, t, dim], videoOut), audio: audio.output, mask: cpuTensor([b, t], binary) };
+  return { video: hostTensor([b, t, dim], videoOut), audio: audio.output, mask: hostTensor([b, t], binary) };
 }
 
 /** `process_hidden_states`: Gemma hidden states [B, T, D, L] + mask -> contexts (feature extractor + connectors). */
 export function processHiddenStatesReference(
-  hiddenStates: CpuTensor,
-  mask: CpuTensor,
+  hiddenStates: HostTensor,
+  mask: HostTensor,
   config: TextConnectorsConfig,
   weights: ComponentWeights,
   trace?: Trace,

@@ -1,6 +1,6 @@
 import { A2VError } from "@a2v/errors";
 import { type ComponentWeights, param } from "../../vae/component-weights.js";
-import { type CpuTensor, cpuTensor } from "../../vae/reference/tensor.js";
+import { type HostTensor, hostTensor } from "../../vae/reference/tensor.js";
 import { linear } from "./ops.js";
 
 /**
@@ -8,7 +8,7 @@ import { linear } from "./ops.js";
  * flattened to [B, T, D·L] (index d·L + l), padded tokens zeroed.
  * `hiddenStates` is [B, T, D, L] (states stacked last, index 0 = embeddings); `mask` is [B, T] 0/1.
  */
-export function normalizeHiddenStates(hiddenStates: CpuTensor, mask: CpuTensor): CpuTensor {
+export function normalizeHiddenStates(hiddenStates: HostTensor, mask: HostTensor): HostTensor {
   const [b, t, d, l] = hiddenStates.shape as [number, number, number, number];
   const out = new Float32Array(hiddenStates.data.length);
   for (let n = 0; n < b; n++) {
@@ -23,13 +23,13 @@ export function normalizeHiddenStates(hiddenStates: CpuTensor, mask: CpuTensor):
       }
     }
   }
-  return cpuTensor([b, t, d * l], out);
+  return hostTensor([b, t, d * l], out);
 }
 
-function scaled(x: CpuTensor, factor: number): CpuTensor {
+function scaled(x: HostTensor, factor: number): HostTensor {
   const out = new Float32Array(x.data.length);
   for (let i = 0; i < out.length; i++) out[i] = x.data[i]! * factor;
-  return cpuTensor([...x.shape], out);
+  return hostTensor([...x.shape], out);
 }
 
 /**
@@ -37,10 +37,10 @@ function scaled(x: CpuTensor, factor: number): CpuTensor {
  * video [B, T, videoDim] and audio [B, T, audioDim], each `W(n · sqrt(out/D)) + b`.
  */
 export function extractFeaturesReference(
-  hiddenStates: CpuTensor,
-  mask: CpuTensor,
+  hiddenStates: HostTensor,
+  mask: HostTensor,
   weights: ComponentWeights,
-): { normed: CpuTensor; video: CpuTensor; audio: CpuTensor } {
+): { normed: HostTensor; video: HostTensor; audio: HostTensor } {
   const [, , d, l] = hiddenStates.shape as [number, number, number, number];
   const normed = normalizeHiddenStates(hiddenStates, mask);
   const project = (name: "video" | "audio") => {

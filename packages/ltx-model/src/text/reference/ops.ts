@@ -1,7 +1,7 @@
-import { type CpuTensor, cpuTensor } from "../../vae/reference/tensor.js";
+import { type HostTensor, hostTensor } from "../../vae/reference/tensor.js";
 
 /** y = x Wᵀ + b over the last axis; W is [out, in]. Float64 accumulation. */
-export function linear(x: CpuTensor, weight: CpuTensor, bias?: CpuTensor): CpuTensor {
+export function linear(x: HostTensor, weight: HostTensor, bias?: HostTensor): HostTensor {
   const [out, inp] = weight.shape as [number, number];
   const rows = x.data.length / inp;
   const y = new Float32Array(rows * out);
@@ -14,11 +14,11 @@ export function linear(x: CpuTensor, weight: CpuTensor, bias?: CpuTensor): CpuTe
       y[r * out + o] = s;
     }
   }
-  return cpuTensor([...x.shape.slice(0, -1), out], y);
+  return hostTensor([...x.shape.slice(0, -1), out], y);
 }
 
 /** RMS norm over the last axis: x · rsqrt(mean(x²) + eps) (· weight when given). */
-export function rmsNorm(x: CpuTensor, eps: number, weight?: CpuTensor): CpuTensor {
+export function rmsNorm(x: HostTensor, eps: number, weight?: HostTensor): HostTensor {
   const d = x.shape.at(-1)!;
   const out = new Float32Array(x.data.length);
   for (let r = 0; r < x.data.length / d; r++) {
@@ -27,16 +27,16 @@ export function rmsNorm(x: CpuTensor, eps: number, weight?: CpuTensor): CpuTenso
     const inv = 1 / Math.sqrt(s / d + eps);
     for (let i = 0; i < d; i++) out[r * d + i] = x.data[r * d + i]! * inv * (weight ? weight.data[i]! : 1);
   }
-  return cpuTensor([...x.shape], out);
+  return hostTensor([...x.shape], out);
 }
 
 /** GELU with the tanh approximation (`gelu_approx`). */
-export function geluTanh(x: CpuTensor): CpuTensor {
+export function geluTanh(x: HostTensor): HostTensor {
   const out = new Float32Array(x.data.length);
   const c = Math.sqrt(2 / Math.PI);
   for (let i = 0; i < out.length; i++) {
     const v = x.data[i]!;
     out[i] = 0.5 * v * (1 + Math.tanh(c * (v + 0.044715 * v * v * v)));
   }
-  return cpuTensor([...x.shape], out);
+  return hostTensor([...x.shape], out);
 }

@@ -4,7 +4,7 @@ import { videoScaleFactors } from "../config.js";
 import type { ConvSpec, VaeStage } from "../layout.js";
 import { MEAN_OF_MEANS, STD_OF_MEANS } from "../layout.js";
 import type { LoadedVideoVae } from "../load.js";
-import { type CpuTensor, cpuTensor } from "../reference/tensor.js";
+import { type HostTensor, hostTensor } from "../reference/tensor.js";
 import type { Trace } from "../reference/video-vae.js";
 import { DEFAULT_SPATIAL_TILING, runSpatialTiles, type SpatialTiling } from "../tiling.js";
 import {
@@ -63,7 +63,7 @@ export class GpuVideoVae {
   }
 
   /** Encoder: video [B, 3, F, H, W] -> normalised latent mean. Decoder: latent -> video (unclamped). */
-  async run(input: CpuTensor, trace?: Trace): Promise<CpuTensor> {
+  async run(input: HostTensor, trace?: Trace): Promise<HostTensor> {
     const [b] = input.shape as [number];
     const itemShape = input.shape.slice(1);
     const outputs: Float32Array[] = [];
@@ -76,7 +76,7 @@ export class GpuVideoVae {
       outShape = y.shape;
       gpuFree(y);
     }
-    const out = cpuTensor([b, ...outShape]);
+    const out = hostTensor([b, ...outShape]);
     for (const [n, o] of outputs.entries()) out.data.set(o, n * o.length);
     return out;
   }
@@ -85,9 +85,9 @@ export class GpuVideoVae {
    * `run` on overlapping spatial tiles (sizes in pixels, multiples of 32) blended with linear ramps:
    * GPU memory is that of one tile (see `planVideoVaeMemory`); the output is assembled on the host.
    */
-  async runTiled(input: CpuTensor, tiling: SpatialTiling = DEFAULT_SPATIAL_TILING): Promise<CpuTensor> {
+  async runTiled(input: HostTensor, tiling: SpatialTiling = DEFAULT_SPATIAL_TILING): Promise<HostTensor> {
     const factor = videoScaleFactors(this.vae.config).height;
-    const run = (tile: CpuTensor) => this.run(tile);
+    const run = (tile: HostTensor) => this.run(tile);
     return this.part === "encoder"
       ? runSpatialTiles(input, run, tiling.tileSize, tiling.overlap, 1 / factor)
       : runSpatialTiles(input, run, tiling.tileSize / factor, tiling.overlap / factor, factor);
@@ -99,7 +99,7 @@ export class GpuVideoVae {
   }
 
   private async emit(trace: Trace | undefined, name: string, t: GpuTensor): Promise<void> {
-    if (trace) trace(name, cpuTensor([1, ...t.shape], await gpuDownload(this.device, t)));
+    if (trace) trace(name, hostTensor([1, ...t.shape], await gpuDownload(this.device, t)));
   }
 
   /** Runs one stage, consuming (freeing) x. */

@@ -1,12 +1,12 @@
 import { A2VError } from "@a2v/errors";
-import { type CpuTensor, cpuTensor, expectRank } from "./tensor.js";
+import { expectRank, type HostTensor, hostTensor } from "./tensor.js";
 
 /** Zero padding per axis as [before, after] for (depth, height, width). */
 export type Padding3d = [[number, number], [number, number], [number, number]];
 
 export interface Conv3dWeights {
   /** [O, C, kd, kh, kw] */
-  weight: CpuTensor;
+  weight: HostTensor;
   /** [O] */
   bias: Float32Array;
 }
@@ -20,7 +20,7 @@ export function conv3dOutputSize(size: number, kernel: number, stride: number, p
  * The reference every GPU kernel and every VAE layer is checked against.
  */
 export function conv3d(
-  x: CpuTensor,
+  x: HostTensor,
   { weight, bias }: Conv3dWeights,
   stride: [number, number, number] = [1, 1, 1],
   padding: Padding3d = [
@@ -28,7 +28,7 @@ export function conv3d(
     [0, 0],
     [0, 0],
   ],
-): CpuTensor {
+): HostTensor {
   expectRank(x, 5, "conv3d input");
   expectRank(weight, 5, "conv3d weight");
   const [b, c, d, h, w] = x.shape as [number, number, number, number, number];
@@ -79,11 +79,11 @@ export function conv3d(
       out.set(acc, (n * o + oc) * od * oh * ow);
     }
   }
-  return cpuTensor([b, o, od, oh, ow], out);
+  return hostTensor([b, o, od, oh, ow], out);
 }
 
 /** Repeats the first frame `before` times and the last frame `after` times along axis 2 of [B, C, D, H, W]. */
-export function replicateFrames(x: CpuTensor, before: number, after: number): CpuTensor {
+export function replicateFrames(x: HostTensor, before: number, after: number): HostTensor {
   const [b, c, d, h, w] = x.shape as [number, number, number, number, number];
   const plane = h * w;
   const nd = d + before + after;
@@ -94,5 +94,5 @@ export function replicateFrames(x: CpuTensor, before: number, after: number): Cp
       out.set(x.data.subarray((bc * d + src) * plane, (bc * d + src + 1) * plane), (bc * nd + z) * plane);
     }
   }
-  return cpuTensor([b, c, nd, h, w], out);
+  return hostTensor([b, c, nd, h, w], out);
 }

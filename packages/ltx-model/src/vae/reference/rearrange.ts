@@ -1,4 +1,4 @@
-import { type CpuTensor, cpuTensor } from "./tensor.js";
+import { type HostTensor, hostTensor } from "./tensor.js";
 
 type Factors = [number, number, number];
 
@@ -7,7 +7,7 @@ type Factors = [number, number, number];
  * channel order is (c p1 p3 p2), i.e. the width offset before the height offset, as the VAE's
  * patchify does (`b c (f p) (h q) (w r) -> b (c p r q) f h w`).
  */
-function depthShuffle(x: CpuTensor, [p1, p2, p3]: Factors, inverse: boolean, swapHw: boolean): CpuTensor {
+function depthShuffle(x: HostTensor, [p1, p2, p3]: Factors, inverse: boolean, swapHw: boolean): HostTensor {
   const [b, cIn, dIn, hIn, wIn] = x.shape as [number, number, number, number, number];
   const group = p1 * p2 * p3;
   const [c, d, h, w] = inverse ? [cIn / group, dIn, hIn, wIn] : [cIn, dIn / p1, hIn / p2, wIn / p3];
@@ -37,28 +37,28 @@ function depthShuffle(x: CpuTensor, [p1, p2, p3]: Factors, inverse: boolean, swa
     }
   }
   const shape = inverse ? [b, c, big[0], big[1], big[2]] : [b, c * group, d, h, w];
-  return cpuTensor(shape, out);
+  return hostTensor(shape, out);
 }
 
-export function spaceToDepth(x: CpuTensor, factors: Factors): CpuTensor {
+export function spaceToDepth(x: HostTensor, factors: Factors): HostTensor {
   return depthShuffle(x, factors, false, false);
 }
 
-export function depthToSpace(x: CpuTensor, factors: Factors): CpuTensor {
+export function depthToSpace(x: HostTensor, factors: Factors): HostTensor {
   return depthShuffle(x, factors, true, false);
 }
 
 /** The VAE patchify: [B, C, F, H, W] -> [B, C·p², F, H/p, W/p], channel = c·p² + wOffset·p + hOffset. */
-export function patchifyVideo(x: CpuTensor, patch: number): CpuTensor {
+export function patchifyVideo(x: HostTensor, patch: number): HostTensor {
   return depthShuffle(x, [1, patch, patch], false, true);
 }
 
-export function unpatchifyVideo(x: CpuTensor, patch: number): CpuTensor {
+export function unpatchifyVideo(x: HostTensor, patch: number): HostTensor {
   return depthShuffle(x, [1, patch, patch], true, true);
 }
 
 /** Mean over groups of `group` consecutive channels: [B, C·g, ...] -> [B, C, ...]. */
-export function groupMeanChannels(x: CpuTensor, group: number): CpuTensor {
+export function groupMeanChannels(x: HostTensor, group: number): HostTensor {
   const [b, cg] = x.shape as [number, number];
   const inner = x.data.length / (b * cg);
   const c = cg / group;
@@ -72,11 +72,11 @@ export function groupMeanChannels(x: CpuTensor, group: number): CpuTensor {
       }
     }
   }
-  return cpuTensor([b, c, ...x.shape.slice(2)], out);
+  return hostTensor([b, c, ...x.shape.slice(2)], out);
 }
 
 /** Frames [from, to) of [B, C, D, H, W]. */
-export function sliceFrames(x: CpuTensor, from: number, to: number): CpuTensor {
+export function sliceFrames(x: HostTensor, from: number, to: number): HostTensor {
   const [b, c, d, h, w] = x.shape as [number, number, number, number, number];
   const plane = h * w;
   const nd = to - from;
@@ -84,5 +84,5 @@ export function sliceFrames(x: CpuTensor, from: number, to: number): CpuTensor {
   for (let bc = 0; bc < b * c; bc++) {
     out.set(x.data.subarray((bc * d + from) * plane, (bc * d + to) * plane), bc * nd * plane);
   }
-  return cpuTensor([b, c, nd, h, w], out);
+  return hostTensor([b, c, nd, h, w], out);
 }

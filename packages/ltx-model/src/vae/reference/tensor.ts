@@ -1,7 +1,7 @@
 import { A2VError } from "@a2v/errors";
 
-/** A dense row-major float32 tensor on the CPU: the currency of the reference implementations. */
-export interface CpuTensor {
+/** A dense row-major float32 tensor in host memory: what the reference implementations compute on and the GPU paths take and return. */
+export interface HostTensor {
   shape: number[];
   data: Float32Array;
 }
@@ -10,7 +10,7 @@ export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-export function cpuTensor(shape: number[], data?: Float32Array): CpuTensor {
+export function hostTensor(shape: number[], data?: Float32Array): HostTensor {
   const n = numel(shape);
   if (data && data.length !== n) {
     throw new A2VError("tensor_shape_mismatch", `tensor data has ${data.length} elements, shape [${shape}] needs ${n}`);
@@ -19,38 +19,38 @@ export function cpuTensor(shape: number[], data?: Float32Array): CpuTensor {
 }
 
 /** Same data, new shape (sizes must agree). */
-export function reshape(x: CpuTensor, shape: number[]): CpuTensor {
-  return cpuTensor(shape, x.data);
+export function reshape(x: HostTensor, shape: number[]): HostTensor {
+  return hostTensor(shape, x.data);
 }
 
-export function expectRank(x: CpuTensor, rank: number, what: string): void {
+export function expectRank(x: HostTensor, rank: number, what: string): void {
   if (x.shape.length !== rank) {
     throw new A2VError("tensor_rank_mismatch", `${what}: expected a rank-${rank} tensor, got shape [${x.shape}]`);
   }
 }
 
-export function add(a: CpuTensor, b: CpuTensor): CpuTensor {
+export function add(a: HostTensor, b: HostTensor): HostTensor {
   if (a.data.length !== b.data.length) {
     throw new A2VError("tensor_shape_mismatch", `add: shapes [${a.shape}] and [${b.shape}] differ`);
   }
   const out = new Float32Array(a.data.length);
   for (let i = 0; i < out.length; i++) out[i] = a.data[i]! + b.data[i]!;
-  return cpuTensor([...a.shape], out);
+  return hostTensor([...a.shape], out);
 }
 
-export function silu(x: CpuTensor): CpuTensor {
+export function silu(x: HostTensor): HostTensor {
   const out = new Float32Array(x.data.length);
   for (let i = 0; i < out.length; i++) {
     const v = x.data[i]!;
     out[i] = v / (1 + Math.exp(-v));
   }
-  return cpuTensor([...x.shape], out);
+  return hostTensor([...x.shape], out);
 }
 
 /**
  * Pixel norm over the channel axis (axis 1) of a [B, C, ...] tensor: x / sqrt(mean_c(x²) + eps).
  */
-export function pixelNorm(x: CpuTensor, eps: number): CpuTensor {
+export function pixelNorm(x: HostTensor, eps: number): HostTensor {
   const [b, c] = x.shape as [number, number];
   const inner = numel(x.shape.slice(2));
   const out = new Float32Array(x.data.length);
@@ -66,22 +66,27 @@ export function pixelNorm(x: CpuTensor, eps: number): CpuTensor {
       for (let k = 0; k < c; k++) out[base + k * inner + i] = x.data[base + k * inner + i]! * inv;
     }
   }
-  return cpuTensor([...x.shape], out);
+  return hostTensor([...x.shape], out);
 }
 
 /** Channels [from, to) of a [B, C, ...] tensor. */
-export function sliceChannels(x: CpuTensor, from: number, to: number): CpuTensor {
+export function sliceChannels(x: HostTensor, from: number, to: number): HostTensor {
   const [b, c] = x.shape as [number, number];
   const inner = numel(x.shape.slice(2));
   const out = new Float32Array(b * (to - from) * inner);
   for (let n = 0; n < b; n++) {
     out.set(x.data.subarray((n * c + from) * inner, (n * c + to) * inner), n * (to - from) * inner);
   }
-  return cpuTensor([b, to - from, ...x.shape.slice(2)], out);
+  return hostTensor([b, to - from, ...x.shape.slice(2)], out);
 }
 
 /** Per-channel statistics on axis 1: (x - mean[c]) / std[c] (normalize) or x * std[c] + mean[c] (inverse). */
-export function perChannelStatistics(x: CpuTensor, mean: Float32Array, std: Float32Array, inverse: boolean): CpuTensor {
+export function perChannelStatistics(
+  x: HostTensor,
+  mean: Float32Array,
+  std: Float32Array,
+  inverse: boolean,
+): HostTensor {
   const [b, c] = x.shape as [number, number];
   const inner = numel(x.shape.slice(2));
   const out = new Float32Array(x.data.length);
@@ -96,5 +101,5 @@ export function perChannelStatistics(x: CpuTensor, mean: Float32Array, std: Floa
       }
     }
   }
-  return cpuTensor([...x.shape], out);
+  return hostTensor([...x.shape], out);
 }

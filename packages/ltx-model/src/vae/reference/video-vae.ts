@@ -10,19 +10,19 @@ import {
   spaceToDepth,
   unpatchifyVideo,
 } from "./rearrange.js";
-import { add, type CpuTensor, cpuTensor, perChannelStatistics, pixelNorm, silu, sliceChannels } from "./tensor.js";
+import { add, type HostTensor, hostTensor, perChannelStatistics, pixelNorm, silu, sliceChannels } from "./tensor.js";
 
 /** Pixel norm epsilon of the video VAE (ltx-core `PixelNorm` default). */
 const PIXEL_NORM_EPS = 1e-8;
 
 /** Named intermediates, for finding where a mismatch starts. */
-export type Trace = (name: string, value: CpuTensor) => void;
+export type Trace = (name: string, value: HostTensor) => void;
 
 /**
  * CausalConv3d (k=3): time padded by replicating frames (causal: the first frame twice in front;
  * otherwise first and last once each), zero padding 1 in height and width.
  */
-export function causalConv3d(x: CpuTensor, spec: ConvSpec, weights: ComponentWeights, causal: boolean): CpuTensor {
+export function causalConv3d(x: HostTensor, spec: ConvSpec, weights: ComponentWeights, causal: boolean): HostTensor {
   const padded = causal ? replicateFrames(x, 2, 0) : replicateFrames(x, 1, 1);
   return conv3d(
     padded,
@@ -36,7 +36,7 @@ export function causalConv3d(x: CpuTensor, spec: ConvSpec, weights: ComponentWei
   );
 }
 
-function repeatChannels(x: CpuTensor, times: number): CpuTensor {
+function repeatChannels(x: HostTensor, times: number): HostTensor {
   const [b, c] = x.shape as [number, number];
   const inner = x.data.length / (b * c);
   const out = new Float32Array(x.data.length * times);
@@ -44,10 +44,10 @@ function repeatChannels(x: CpuTensor, times: number): CpuTensor {
     const src = x.data.subarray(n * c * inner, (n + 1) * c * inner);
     for (let r = 0; r < times; r++) out.set(src, (n * times + r) * c * inner);
   }
-  return cpuTensor([b, c * times, ...x.shape.slice(2)], out);
+  return hostTensor([b, c * times, ...x.shape.slice(2)], out);
 }
 
-function runStage(x: CpuTensor, stage: VaeStage, weights: ComponentWeights, causal: boolean): CpuTensor {
+function runStage(x: HostTensor, stage: VaeStage, weights: ComponentWeights, causal: boolean): HostTensor {
   switch (stage.kind) {
     case "res":
       for (const layer of stage.layers) {
@@ -63,7 +63,7 @@ function runStage(x: CpuTensor, stage: VaeStage, weights: ComponentWeights, caus
       return add(spaceToDepth(causalConv3d(x, stage.conv, weights, true), stage.stride), skip);
     }
     case "up": {
-      const dropFirst = (t: CpuTensor) => (stage.stride[0] === 2 ? sliceFrames(t, 1, t.shape[2]!) : t);
+      const dropFirst = (t: HostTensor) => (stage.stride[0] === 2 ? sliceFrames(t, 1, t.shape[2]!) : t);
       const main = dropFirst(depthToSpace(causalConv3d(x, stage.conv, weights, causal), stage.stride));
       if (!stage.residual) return main;
       return add(main, dropFirst(repeatChannels(depthToSpace(x, stage.stride), stage.residualRepeat)));
@@ -71,7 +71,7 @@ function runStage(x: CpuTensor, stage: VaeStage, weights: ComponentWeights, caus
   }
 }
 
-function checkVideo(video: CpuTensor, channels: number, timeFactor: number, spatialFactor: number): void {
+function checkVideo(video: HostTensor, channels: number, timeFactor: number, spatialFactor: number): void {
   const [, c, f, h, w] = video.shape as number[];
   if (
     video.shape.length !== 5 ||
@@ -93,13 +93,13 @@ function checkVideo(video: CpuTensor, channels: number, timeFactor: number, spat
  * -> normalised posterior mean [B, C, 1 + (F-1)/8, H/32, W/32]. Never samples.
  */
 export function encodeVideoReference(
-  video: CpuTensor,
+  video: HostTensor,
   layout: VaeLayout,
   weights: ComponentWeights,
   patchSize: number,
   scale: { time: number; height: number },
   trace?: Trace,
-): CpuTensor {
+): HostTensor {
   checkVideo(video, layout.convIn.inChannels / (patchSize * patchSize), scale.time, scale.height);
   let x = patchifyVideo(video, patchSize);
   trace?.("enc_patchified", x);
@@ -118,12 +118,12 @@ export function encodeVideoReference(
 
 /** The LTX-2.3 conv video VAE decoder on the CPU: normalised latent -> video [B, 3, F, H, W] (unclamped). */
 export function decodeVideoReference(
-  latent: CpuTensor,
+  latent: HostTensor,
   layout: VaeLayout,
   weights: ComponentWeights,
   patchSize: number,
   trace?: Trace,
-): CpuTensor {
+): HostTensor {
   if (latent.shape.length !== 5 || latent.shape[1] !== layout.latentChannels) {
     throw new A2VError("vae_input_shape", `latent [${latent.shape}] must be [B, ${layout.latentChannels}, F, H, W]`, {
       status: 422,
