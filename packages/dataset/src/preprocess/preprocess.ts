@@ -3,7 +3,7 @@ import { basename, join, resolve } from "node:path";
 import { A2VError } from "@a2v/errors";
 import { DebugDatasetWriter } from "./debug.js";
 import { resolveOptions } from "./group.js";
-import { preprocessSamples } from "./stream.js";
+import { streamSamples } from "./stream.js";
 import type { GroupReport, PreprocessGroup, PreprocessWarning, SampleOptions } from "./types.js";
 
 /** The subset of `loadDataset`'s manifest that preprocessing reads (it must be loaded with `extractTo`). */
@@ -92,15 +92,13 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
   const debug = debugDataset ? new DebugDatasetWriter(join(outDir, "debug_dataset.zip")) : undefined;
   let samples = 0;
   try {
-    const stream = preprocessSamples(groups, {
-      ...sampleOptions,
-      cacheDir,
-      onGroup: (report) => {
-        reports.push(report);
-        onProgress?.({ group: report.name, groupsDone: reports.length, groupsTotal: groups.length, samples });
-      },
-    });
-    for await (const sample of stream) {
+    const onGroup = (report: GroupReport) => {
+      if (report.cached && !debug) samples += report.samples.length;
+      reports.push(report);
+      onProgress?.({ group: report.name, groupsDone: reports.length, groupsTotal: groups.length, samples });
+    };
+    // Cache hits are only read back when the debug archive needs their pixels.
+    for await (const sample of streamSamples(groups, { ...sampleOptions, cacheDir, onGroup }, Boolean(debug))) {
       samples++;
       await debug?.add(sample);
     }

@@ -19,9 +19,21 @@ function sampleInfo(sample: TrainingSample): GroupReport["samples"][number] {
  * not by the dataset. With `cacheDir`, groups seen before (same bytes, same settings) are read back
  * without decoding, and new ones are written there as they stream.
  */
-export async function* preprocessSamples(
+export function preprocessSamples(
   groups: Iterable<PreprocessGroup> | AsyncIterable<PreprocessGroup>,
   options: SampleStreamOptions,
+): AsyncGenerator<TrainingSample> {
+  return streamSamples(groups, options, true);
+}
+
+/**
+ * `preprocessSamples`, except that with `readCacheHits` false a cached group is only reported, not read
+ * back (`preprocess` without the debug archive needs the reports, not the pixels).
+ */
+export async function* streamSamples(
+  groups: Iterable<PreprocessGroup> | AsyncIterable<PreprocessGroup>,
+  options: SampleStreamOptions,
+  readCacheHits: boolean,
 ): AsyncGenerator<TrainingSample> {
   const resolved = resolveOptions(options);
   const { cacheDir } = resolved;
@@ -33,7 +45,7 @@ export async function* preprocessSamples(
     if (cacheDir && key && hit) {
       Object.assign(hit, { cached: true, files });
       for (const warning of hit.warnings) resolved.onWarning?.(warning);
-      for (let i = 0; i < hit.samples.length; i++) yield await readSample(cacheDir, key, hit, i);
+      for (let i = 0; readCacheHits && i < hit.samples.length; i++) yield await readSample(cacheDir, key, hit, i);
       options.onGroup?.(hit);
       continue;
     }

@@ -99,7 +99,9 @@ export async function decodeStartImage(file: string, bucket: Bucket): Promise<Ui
         .extract({ left: g.left, top: g.top, width: bucket.width, height: bucket.height })
         .raw()
         .toBuffer({ resolveWithObject: true });
-      if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+      if (info.channels !== 3 || data.length !== frameBytes(bucket)) {
+        throw new Error(`decoded to ${info.channels} channels, ${data.length} bytes`);
+      }
       return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     } catch (cause) {
       const message = `start image could not be decoded: ${(cause as Error).message}`;

@@ -118,6 +118,7 @@ describe("preprocess (CLI entry point)", () => {
       frameRate: 24,
     });
     expect(again.cachedGroups).toBe(2);
+    expect(again.samples).toBe(2);
     expect(again.debugDataset).toBeUndefined();
   });
 

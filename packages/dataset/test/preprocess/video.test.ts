@@ -82,6 +82,16 @@ describe("decodeStartImage", () => {
     expect(near(pixel(image, 64, 64, 0, 32, 56), BLUE)).toBe(true);
   });
 
+  it("decodes 16-bit, grayscale and alpha PNGs to 8-bit RGB", async () => {
+    for (const pixFmt of ["rgb48be", "gray", "rgba"]) {
+      const file = tmp.path(`${pixFmt}.png`);
+      ffmpeg("-f", "lavfi", "-i", "color=white:s=40x30", "-frames:v", "1", "-pix_fmt", pixFmt, file);
+      const image = await decodeStartImage(file, { width: 16, height: 16 });
+      expect(image.length).toBe(16 * 16 * 3);
+      expect(near(pixel(image, 16, 16, 0, 8, 8), WHITE)).toBe(true);
+    }
+  });
+
   it("uses the first frame of a start video", async () => {
     // Frame 0 is white, later frames red: only the first must come out.
     const src = tmp.path("start.mp4");
