@@ -1,5 +1,4 @@
 export { type A2VPreparedStep, type A2VStepData, a2vLoss, prepareA2VStep } from "./a2v-step.js";
-// VAEs and text (issue 8)
 export {
   type AudioVaeEncoderConfig,
   audioLatentDownsample,
