@@ -6,24 +6,9 @@ import { A2VError } from "@a2v/errors";
 
 const execFileAsync = promisify(execFile);
 
-/** The fields of `ffprobe -show_streams -show_format` that preprocessing uses. */
-export interface VideoProbe {
-  /** Seconds: the video stream's duration, else the container's (mkv has no per-stream duration). */
-  duration: number;
-  /** Native frame rate (avg_frame_rate, else r_frame_rate). */
-  fps: number;
-  hasAudio: boolean;
-}
-
 interface FfprobeJson {
-  streams?: { codec_type?: string; duration?: string; avg_frame_rate?: string; r_frame_rate?: string }[];
+  streams?: { codec_type?: string; duration?: string }[];
   format?: { duration?: string };
-}
-
-function rational(text: string | undefined): number {
-  if (!text) return Number.NaN;
-  const [num, den] = text.split("/").map(Number);
-  return den === undefined ? num! : num! / den;
 }
 
 function decodeError(file: string, message: string, cause?: unknown): A2VError {
@@ -34,7 +19,11 @@ function decodeError(file: string, message: string, cause?: unknown): A2VError {
   });
 }
 
-export async function probeVideo(file: string): Promise<VideoProbe> {
+/**
+ * A video's duration in seconds: the video stream's, else the container's (mkv has no per-stream
+ * duration). This is the "synthesized clip's duration" the audio is fitted to.
+ */
+export async function videoDuration(file: string): Promise<number> {
   let json: FfprobeJson;
   try {
     const { stdout } = await execFileAsync(
@@ -49,10 +38,8 @@ export async function probeVideo(file: string): Promise<VideoProbe> {
   const video = json.streams?.find((s) => s.codec_type === "video");
   if (!video) throw decodeError(file, "no video stream");
   const duration = [video.duration, json.format?.duration].map(Number).find((d) => Number.isFinite(d) && d > 0);
-  let fps = rational(video.avg_frame_rate);
-  if (!(fps > 0)) fps = rational(video.r_frame_rate);
-  if (duration === undefined || !(fps > 0)) throw decodeError(file, "no usable duration or frame rate");
-  return { duration, fps, hasAudio: json.streams?.some((s) => s.codec_type === "audio") ?? false };
+  if (duration === undefined) throw decodeError(file, "no usable duration");
+  return duration;
 }
 
 /**
@@ -102,17 +89,5 @@ export async function* ffmpegRecords(args: string[], recordBytes: number, file: 
       proc.kill("SIGKILL");
       await exited.catch(() => undefined);
     }
-  }
-}
-
-/** Runs ffmpeg to completion (used for encoding), failing with its stderr. */
-export async function runFfmpeg(args: string[], file: string): Promise<void> {
-  try {
-    await execFileAsync(mediaTools().ffmpeg.path, ["-hide_banner", "-loglevel", "error", "-nostdin", ...args], {
-      maxBuffer: 16 << 20,
-    });
-  } catch (cause) {
-    const message = (cause as { stderr?: string }).stderr?.trim() || String(cause);
-    throw new A2VError("ffmpeg_failed", `ffmpeg failed writing ${file}: ${message}`, { cause });
   }
 }

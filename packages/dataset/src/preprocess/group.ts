@@ -1,6 +1,6 @@
 import { decodeAudio, fitToDuration, peakNormalize, samplesForDuration } from "@a2v/audio";
 import { A2VError } from "@a2v/errors";
-import { probeVideo } from "./ffmpeg.js";
+import { videoDuration } from "./ffmpeg.js";
 import { ContentDetector, DETECTION_LONG_SIDE, scenesFromCuts } from "./scenes.js";
 import type { GroupReport, PreprocessGroup, PreprocessWarning, SampleOptions, TrainingSample } from "./types.js";
 import { type Bucket, decodeFrames, decodeStartImage, frameBytes } from "./video.js";
@@ -170,8 +170,7 @@ export async function* groupSamples(
     report.warnings.push(warning);
     options.onWarning?.(warning);
   };
-  const probe = await probeVideo(group.endFile);
-  const clipSeconds = probe.duration;
+  const clipSeconds = await videoDuration(group.endFile);
   report.clipSeconds = clipSeconds;
 
   const audioFile = group.audioFile ?? group.startFile;

@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GroupReport, PreprocessGroup, SampleStreamOptions, TrainingSample } from "../../src/preprocess/index.js";
 import { preprocessSamples } from "../../src/preprocess/stream.js";
@@ -161,5 +162,22 @@ describe("preprocessSamples", () => {
       const s = samples[0]!;
       expect([s.width, s.height, s.pixels.length]).toEqual([width, height, 9 * width * height * 3]);
     }
+  });
+});
+
+describe("bad media", () => {
+  it("fails with a 422 naming the file when the target is not a video", async () => {
+    const bogus = tmp.path("bogus_end.mp4");
+    writeFileSync(bogus, "not a video");
+    await expect(run([{ ...group, endFile: bogus }], base)).rejects.toMatchObject({
+      code: "corrupt_media",
+      status: 422,
+      details: [{ file: bogus }],
+    });
+  });
+
+  it("fails with a 422 when neither an audio file nor a start video track exists", async () => {
+    const { audioFile: _a, ...noAudio } = group;
+    await expect(run([noAudio], base)).rejects.toMatchObject({ status: 422 });
   });
 });
