@@ -23,6 +23,23 @@ describe("matmul", () => {
     });
   }
 
+  it("every tile shape handles ragged edges, including transposed operands", async () => {
+    const a = randNd([131, 19], 30);
+    const b = randNd([19, 70], 31);
+    const want = ref.matmul(a, b);
+    const tiles = [
+      { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
+      { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 },
+      { bm: 64, bn: 32, bk: 8, tm: 4, tn: 4 },
+    ];
+    for (const tile of tiles) {
+      await expectTensor(matmulRaw(gpu(a), gpu(b), {}, "tiled", tile), want, 1e-5, 1e-4);
+      const at = T.transpose(gpu(ref.transpose(a)));
+      const bt = T.transpose(gpu(ref.transpose(b)));
+      await expectTensor(matmulRaw(at, bt, {}, "tiled", tile), want, 1e-5, 1e-4);
+    }
+  });
+
   it("A·Bᵀ and Aᵀ·B through transposed views", async () => {
     const a = randNd([6, 9], 1);
     const b = randNd([11, 9], 2);

@@ -25,7 +25,19 @@ export interface TileConfig {
   tn: number;
 }
 
-export const DEFAULT_TILE: TileConfig = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
+/** Large outputs: 128×128 tiles, 256 threads of 8×8 (about 9× the naive kernel on lavapipe at 512³). */
+const BIG_TILE: TileConfig = { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 };
+/** Medium outputs: more workgroups for the same work. */
+const MEDIUM_TILE: TileConfig = { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 };
+/** Narrow outputs (LoRA down-projections, N ≤ 32). */
+const NARROW_TILE: TileConfig = { bm: 64, bn: 32, bk: 8, tm: 4, tn: 4 };
+
+/** Tile shape for an M×N output: big tiles only when they still give enough workgroups to fill a GPU. */
+export function pickTile(m: number, n: number, batch: number): TileConfig {
+  if (n <= 32) return NARROW_TILE;
+  if (Math.ceil(m / 128) * Math.ceil(n / 128) * batch >= 128) return BIG_TILE;
+  return MEDIUM_TILE;
+}
 
 interface Operands {
   a: Tensor;
@@ -111,28 +123,50 @@ function prelude(ops: Operands): { decls: string; buffers: GPUBuffer[]; bases: s
   return { decls: decls.join("\n"), buffers, bases };
 }
 
-/** The register-tiled SIMT kernel. */
+/**
+ * The register-tiled SIMT kernel: A and B tiles staged in workgroup memory (B as vec4 rows), each
+ * thread accumulating a TM×TN block in straight-line vec4 registers (no private arrays, which
+ * compilers may leave in memory).
+ */
 function tiledWgsl(ops: Operands, t: TileConfig): string {
   const { a, b, m, n, k } = ops;
   const threads = (t.bm / t.tm) * (t.bn / t.tn);
   const [sam, sak] = [a.strides[a.rank - 2]!, a.strides[a.rank - 1]!];
   const [sbk, sbn] = [b.strides[b.rank - 2]!, b.strides[b.rank - 1]!];
-  // Walk the tile so consecutive threads read consecutive addresses of whichever axis is contiguous.
   const aKFast = sak === 1;
-  const bNFast = sbn === 1 || sbk !== 1;
+  const bn4 = t.bn / 4;
+  const tn4 = t.tn / 4;
   const { decls, bases } = prelude(ops);
+  const rows = [...Array(t.tm).keys()];
+  const cols = [...Array(tn4).keys()];
+  const accDecl = rows.flatMap((i) => cols.map((j) => `var acc${i}_${j} = vec4<f32>(0.0);`)).join(" ");
+  const inner = [
+    ...cols.map((j) => `let b${j} = Bs[kk * ${bn4}u + tc4 + ${j}u];`),
+    ...rows.map((i) => `let a${i} = As[kk * ${t.bm}u + tr + ${i}u];`),
+    ...rows.flatMap((i) => cols.map((j) => `acc${i}_${j} = fma(vec4<f32>(a${i}), b${j}, acc${i}_${j});`)),
+  ].join("\n      ");
+  const store = rows
+    .flatMap((i) =>
+      cols.flatMap((j) =>
+        [0, 1, 2, 3].map(
+          (c) => `{ let gm = tileM + tr + ${i}u; let gn = tileN + (tc4 + ${j}u) * 4u + ${c}u;
+    if (gm < ${u32lit(m)} && gn < ${u32lit(n)}) { let acc_v = acc${i}_${j}[${c}]; ${epilogue(ops)} } }`,
+        ),
+      ),
+    )
+    .join("\n  ");
+  const ldB = (c: number): string =>
+    `if (gn + ${c}u < ${u32lit(n)} && inK) { v[${c}] = ld_b(bBase + gk * ${u32lit(sbk)} + (gn + ${c}u) * ${u32lit(sbn)}); }`;
   return `${decls}
 var<workgroup> As: array<f32, ${t.bk * t.bm}>;
-var<workgroup> Bs: array<f32, ${t.bk * t.bn}>;
+var<workgroup> Bs: array<vec4<f32>, ${t.bk * bn4}>;
 @compute @workgroup_size(${threads}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   ${bases}
   let tileM = wid.y * ${t.bm}u;
   let tileN = wid.x * ${t.bn}u;
   let tr = (lid / ${t.bn / t.tn}u) * ${t.tm}u;
-  let tc = (lid % ${t.bn / t.tn}u) * ${t.tn}u;
-  var acc: array<f32, ${t.tm * t.tn}>;
-  var ra: array<f32, ${t.tm}>;
-  var rb: array<f32, ${t.tn}>;
+  let tc4 = (lid % ${t.bn / t.tn}u) * ${tn4}u;
+  ${accDecl}
   for (var k0 = 0u; k0 < ${u32lit(k)}; k0 += ${t.bk}u) {
     for (var i = lid; i < ${t.bm * t.bk}u; i += ${threads}u) {
       ${aKFast ? `let mm = i / ${t.bk}u; let kk = i % ${t.bk}u;` : `let kk = i / ${t.bm}u; let mm = i % ${t.bm}u;`}
@@ -141,34 +175,20 @@ var<workgroup> Bs: array<f32, ${t.bk * t.bn}>;
       if (gm < ${u32lit(m)} && gk < ${u32lit(k)}) { v = ld_a(aBase + gm * ${u32lit(sam)} + gk * ${u32lit(sak)}); }
       As[kk * ${t.bm}u + mm] = v;
     }
-    for (var i = lid; i < ${t.bn * t.bk}u; i += ${threads}u) {
-      ${bNFast ? `let kk = i / ${t.bn}u; let nn = i % ${t.bn}u;` : `let nn = i / ${t.bk}u; let kk = i % ${t.bk}u;`}
-      let gn = tileN + nn; let gk = k0 + kk;
-      var v = 0.0;
-      if (gn < ${u32lit(n)} && gk < ${u32lit(k)}) { v = ld_b(bBase + gk * ${u32lit(sbk)} + gn * ${u32lit(sbn)}); }
-      Bs[kk * ${t.bn}u + nn] = v;
+    for (var i = lid; i < ${t.bk * bn4}u; i += ${threads}u) {
+      let kk = i / ${bn4}u; let gn = tileN + (i % ${bn4}u) * 4u; let gk = k0 + kk;
+      let inK = gk < ${u32lit(k)};
+      var v = vec4<f32>(0.0);
+      ${[0, 1, 2, 3].map(ldB).join("\n      ")}
+      Bs[i] = v;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < ${t.bk}u; kk++) {
-      for (var i = 0u; i < ${t.tm}u; i++) { ra[i] = As[kk * ${t.bm}u + tr + i]; }
-      for (var j = 0u; j < ${t.tn}u; j++) { rb[j] = Bs[kk * ${t.bn}u + tc + j]; }
-      for (var i = 0u; i < ${t.tm}u; i++) {
-        for (var j = 0u; j < ${t.tn}u; j++) { acc[i * ${t.tn}u + j] = fma(ra[i], rb[j], acc[i * ${t.tn}u + j]); }
-      }
+      ${inner}
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < ${t.tm}u; i++) {
-    let gm = tileM + tr + i;
-    if (gm >= ${u32lit(m)}) { break; }
-    for (var j = 0u; j < ${t.tn}u; j++) {
-      let gn = tileN + tc + j;
-      if (gn < ${u32lit(n)}) {
-        let acc_v = acc[i * ${t.tn}u + j];
-        ${epilogue(ops)}
-      }
-    }
-  }
+  ${store}
 }`;
 }
 
@@ -219,12 +239,13 @@ export function matmulRaw(
   b: Tensor,
   opts: MatmulOptions = {},
   variant: "tiled" | "naive" = "tiled",
-  tile: TileConfig = DEFAULT_TILE,
+  tileOverride?: TileConfig,
 ): Tensor {
   const ops = operands(a, b, opts);
   const out = empty([...ops.batch, ops.m, ops.n], "f32");
   const nb = ops.batch.reduce((x, y) => x * y, 1);
   if (out.size === 0) return out;
+  const tile = tileOverride ?? pickTile(ops.m, ops.n, nb);
   const { buffers } = prelude(ops);
   const wgsl = variant === "naive" ? naiveWgsl(ops) : tiledWgsl(ops, tile);
   const [bx, by] = variant === "naive" ? [8, 8] : [tile.bn, tile.bm];

@@ -1,0 +1,53 @@
+import { afterAll } from "vitest";
+import { rt } from "../src/index.js";
+
+/** Peak dense throughput (TFLOP/s) of adapters we know, by a substring of the adapter description. */
+const PEAKS: Array<[RegExp, { f32: number; f16: number }]> = [
+  [/H100/i, { f32: 66.9, f16: 989.4 }],
+  [/H200/i, { f32: 66.9, f16: 989.4 }],
+];
+
+interface Row {
+  name: string;
+  flops: number;
+  ms: number[];
+  baseline?: string;
+}
+
+const rows = new Map<string, Row>();
+
+/** Wraps a benchmark body so its GPU time (submit to completion) is recorded for the summary. */
+export function timed(name: string, flops: number, run: () => void, baseline?: string): () => Promise<void> {
+  const row: Row = { name, flops, ms: [], ...(baseline ? { baseline } : {}) };
+  rows.set(name, row);
+  return async () => {
+    const t = performance.now();
+    run();
+    await rt().idle();
+    row.ms.push(performance.now() - t);
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+/** Prints GFLOP/s per task, the ratio to its baseline and the fraction of the adapter's peak. */
+export function reportAfterAll(title: string): void {
+  afterAll(() => {
+    const info = rt().gpu.info;
+    const peak = PEAKS.find(([re]) => re.test(`${info.device} ${info.description}`))?.[1];
+    const lines = [`\n${title} on ${info.description || info.device}`];
+    lines.push("| task | median ms | GFLOP/s | vs baseline | of f32 peak |", "|---|---|---|---|---|");
+    for (const row of rows.values()) {
+      const ms = median(row.ms);
+      const gflops = row.flops / ms / 1e6;
+      const base = row.baseline ? rows.get(row.baseline) : undefined;
+      const ratio = base ? `${(row.flops / ms / (base.flops / median(base.ms)) || 0).toFixed(2)}x` : "";
+      const frac = peak ? `${((gflops / 1000 / peak.f32) * 100).toFixed(1)}%` : "n/a";
+      lines.push(`| ${row.name} | ${ms.toFixed(1)} | ${gflops.toFixed(2)} | ${ratio} | ${frac} |`);
+    }
+    console.log(lines.join("\n"));
+  });
+}
