@@ -46,8 +46,12 @@ export class Runtime {
   private failure: unknown;
   readonly stats = { dispatches: 0, submits: 0, pipelines: 0 };
 
+  /** Largest byte range one storage binding may cover (rounded down to a multiple of 4). */
+  readonly maxBinding: number;
+
   constructor(readonly gpu: Gpu) {
     this.pool = new BufferPool(gpu.device);
+    this.maxBinding = Math.floor((gpu.info.limits.maxStorageBufferBindingSize ?? 2 ** 27) / 4) * 4;
   }
 
   get device(): GPUDevice {
@@ -174,7 +178,11 @@ export class Runtime {
       }
       pass ??= encoder.beginComputePass();
       const pipeline = rec.pipeline.ready!;
-      const entries: GPUBindGroupEntry[] = rec.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+      // Pool buckets can round a buffer past the binding limit; tensors never extend past it (see empty()).
+      const entries: GPUBindGroupEntry[] = rec.buffers.map((buffer, binding) => ({
+        binding,
+        resource: { buffer, size: Math.min(buffer.size, this.maxBinding) },
+      }));
       if (rec.uniform) {
         const ub = device.createBuffer({
           size: Math.max(16, Math.ceil(rec.uniform.byteLength / 16) * 16),

@@ -147,6 +147,11 @@ describe("runtime", () => {
     expect(() => T.add(inner!, 1)).toThrow(/disposed/);
   });
 
+  it("rejects a tensor larger than one storage binding with a clear error", () => {
+    const limit = T.rt().gpu.info.limits.maxStorageBufferBindingSize!;
+    expect(() => T.empty([Math.floor(limit / 4) + 1])).toThrow(/maxStorageBufferBindingSize/);
+  });
+
   it("folds grids above 65535 workgroups", async () => {
     const n = 65536 * 256 + 3;
     const y = T.fill([n], 3);
