@@ -98,6 +98,7 @@ export {
   textConnectorsConfig,
   textConnectorsConfigFromMetadata,
 } from "./text/config.js";
+export { GpuTextPath } from "./text/gpu.js";
 export { EMBEDDINGS_PROCESSOR_KEY_LAYOUTS, embeddingsProcessorParameters } from "./text/layout.js";
 export { loadEmbeddingsProcessor } from "./text/load.js";
 export { connectorReference, connectorRope } from "./text/reference/connector.js";
