@@ -135,6 +135,28 @@ describe("mel spectrogram (self-contained checks)", () => {
     expect([quad[0]![0], quad[1]![0]]).toEqual([1.5, 1.5]);
   });
 
+  it("supports the HTK scale without norm (triangles of height 1 that add up to 1) and power 2", () => {
+    const config = { ...LTX_MEL_CONFIG, melScale: "htk" as const, norm: null, power: 2 as const, nMels: 40 };
+    const fb = melFilterbank(config);
+    const bins = config.nFft / 2 + 1;
+    const column = (j: number) => Array.from({ length: bins }, (_, k) => fb[k * config.nMels + j]!);
+    for (const j of [5, 20, 39]) expect(Math.max(...column(j))).toBeGreaterThan(0.9);
+    // Between the first and the last centre, neighbouring triangles overlap to exactly 1.
+    const firstCentre = 700 * (10 ** ((2595 * Math.log10(1 + 8000 / 700)) / 41 / 2595) - 1);
+    for (let k = Math.ceil((firstCentre / 8000) * (bins - 1)) + 1; k < bins - 40; k++) {
+      let sum = 0;
+      for (let j = 0; j < config.nMels; j++) sum += fb[k * config.nMels + j]!;
+      expect(sum).toBeCloseTo(1, 5);
+    }
+    const tone = sine(1000, 0.2, 16_000, 0.25);
+    const louder = tone.map((v) => 2 * v);
+    const quiet = linearMelSpectrogram([tone], config).data;
+    const loud = linearMelSpectrogram([louder], config).data;
+    for (let i = 0; i < quiet.length; i++) {
+      expect(Math.abs(loud[i]! - 4 * quiet[i]!)).toBeLessThanOrEqual(1e-5 * (1 + 4 * quiet[i]!));
+    }
+  });
+
   it("floors silence at ln(1e-5) and copes with inputs shorter than the FFT", () => {
     const { data, frames } = melSpectrogram([new Float32Array(100)], 16_000);
     expect(frames).toBe(1);
