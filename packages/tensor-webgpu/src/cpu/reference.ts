@@ -334,3 +334,35 @@ export function randUnit(e: number, seed: number, stream: number, lane = 0): num
 export function randNormal(e: number, seed: number, stream: number): number {
   return Math.sqrt(-2 * Math.log(randUnit(e, seed, stream, 0))) * Math.cos(2 * Math.PI * randUnit(e, seed, stream, 1));
 }
+
+/** Direct 3-D convolution (zero padding [before, after] per dim). */
+export function conv3d(x: Nd, w: Nd, stride: number[], pad: Array<[number, number]>, dil: number[], bias?: Nd): Nd {
+  const [nb, ci, ti, hi, wi] = x.shape as [number, number, number, number, number];
+  const [co, , kt, kh, kw] = w.shape as [number, number, number, number, number];
+  const size = (n: number, d: number, k: number): number =>
+    Math.floor((n + pad[d]![0] + pad[d]![1] - dil[d]! * (k - 1) - 1) / stride[d]!) + 1;
+  const [to, ho, wo] = [size(ti, 0, kt), size(hi, 1, kh), size(wi, 2, kw)];
+  const out = new Float64Array(nb * co * to * ho * wo);
+  let o = 0;
+  for (let b = 0; b < nb; b++)
+    for (let c = 0; c < co; c++)
+      for (let t = 0; t < to; t++)
+        for (let h = 0; h < ho; h++)
+          for (let q = 0; q < wo; q++) {
+            let acc = bias ? bias.data[c]! : 0;
+            for (let i = 0; i < ci; i++)
+              for (let a = 0; a < kt; a++)
+                for (let e = 0; e < kh; e++)
+                  for (let f = 0; f < kw; f++) {
+                    const it = t * stride[0]! + a * dil[0]! - pad[0]![0];
+                    const ih = h * stride[1]! + e * dil[1]! - pad[1]![0];
+                    const iw = q * stride[2]! + f * dil[2]! - pad[2]![0];
+                    if (it < 0 || it >= ti || ih < 0 || ih >= hi || iw < 0 || iw >= wi) continue;
+                    acc +=
+                      x.data[(((b * ci + i) * ti + it) * hi + ih) * wi + iw]! *
+                      w.data[(((c * ci + i) * kt + a) * kh + e) * kw + f]!;
+                  }
+            out[o++] = acc;
+          }
+  return { data: out, shape: [nb, co, to, ho, wo] };
+}

@@ -39,7 +39,8 @@ export function pickTile(m: number, n: number, batch: number): TileConfig {
   return MEDIUM_TILE;
 }
 
-interface Operands {
+/** Everything a GEMM kernel bakes in. Implicit GEMMs (convolutions) replace how B is addressed. */
+export interface Operands {
   a: Tensor;
   b: Tensor;
   bias: Tensor | undefined;
@@ -49,6 +50,12 @@ interface Operands {
   m: number;
   n: number;
   k: number;
+  /** Per-row (M) bias, e.g. a convolution's per-output-channel bias. */
+  rowBias?: Tensor;
+  /** View whose leading dims give B's batch offset (default: B itself). */
+  bBatchView?: View;
+  /** WGSL `fn load_b(gk: u32, gn: u32, base: u32) -> f32` replacing strided B reads (implicit GEMM). */
+  loadB?: string;
 }
 
 function batchStrides(t: View, batch: readonly number[]): number[] {
@@ -70,6 +77,9 @@ function batchOffset(name: string, t: View, batch: readonly number[]): string {
 function epilogue(ops: Operands): string {
   const lines = [`var v = ${ops.alpha === 1 ? "acc_v" : `${f32lit(ops.alpha)} * acc_v`};`];
   if (ops.bias) lines.push(`v += ld_bias(${u32lit(ops.bias.offset)} + gn * ${u32lit(ops.bias.strides[0]!)});`);
+  if (ops.rowBias) {
+    lines.push(`v += ld_rbias(${u32lit(ops.rowBias.offset)} + gm * ${u32lit(ops.rowBias.strides[0]!)});`);
+  }
   if (ops.addTo) {
     const c = ops.addTo;
     const rank = c.shape.length;
@@ -93,10 +103,10 @@ function addToView(c: Tensor, ops: Operands): View {
   };
 }
 
-function prelude(ops: Operands): { decls: string; buffers: GPUBuffer[]; bases: string } {
-  const { a, b, bias, addTo } = ops;
+export function prelude(ops: Operands): { decls: string; buffers: GPUBuffer[]; bases: string } {
+  const { a, b, bias, addTo, rowBias } = ops;
   const decls = [
-    header([a.dtype, b.dtype, ...(bias ? [bias.dtype] : []), ...(addTo ? [addTo.dtype] : [])]),
+    header([a.dtype, b.dtype, ...[bias, addTo, rowBias].flatMap((t) => (t ? [t.dtype] : []))]),
     binding(0, "out", "f32", true),
     binding(1, "a", a.dtype, false),
     binding(2, "b", b.dtype, false),
@@ -113,10 +123,15 @@ function prelude(ops: Operands): { decls: string; buffers: GPUBuffer[]; bases: s
     decls.push(binding(next++, "c", addTo.dtype, false), loader("c", addTo.dtype));
     buffers.push(addTo.storage.buffer);
   }
+  if (rowBias) {
+    decls.push(binding(next++, "rbias", rowBias.dtype, false), loader("rbias", rowBias.dtype));
+    buffers.push(rowBias.storage.buffer);
+  }
+  if (ops.loadB) decls.push(ops.loadB);
   const bases = [
     coords(ops.batch, "wid.z", "z"),
     batchOffset("aBase", a, ops.batch),
-    batchOffset("bBase", b, ops.batch),
+    batchOffset("bBase", ops.bBatchView ?? b, ops.batch),
     ...(addTo ? [batchOffset("cBase", addToView(addTo, ops), ops.batch)] : []),
     `let oBase = wid.z * ${u32lit(ops.m * ops.n)};`,
   ].join("\n  ");
@@ -128,7 +143,7 @@ function prelude(ops: Operands): { decls: string; buffers: GPUBuffer[]; bases: s
  * thread accumulating a TM×TN block in straight-line vec4 registers (no private arrays, which
  * compilers may leave in memory).
  */
-function tiledWgsl(ops: Operands, t: TileConfig): string {
+export function tiledWgsl(ops: Operands, t: TileConfig): string {
   const { a, b, m, n, k } = ops;
   const threads = (t.bm / t.tm) * (t.bn / t.tn);
   const [sam, sak] = [a.strides[a.rank - 2]!, a.strides[a.rank - 1]!];
@@ -155,8 +170,9 @@ function tiledWgsl(ops: Operands, t: TileConfig): string {
       ),
     )
     .join("\n  ");
-  const ldB = (c: number): string =>
-    `if (gn + ${c}u < ${u32lit(n)} && inK) { v[${c}] = ld_b(bBase + gk * ${u32lit(sbk)} + (gn + ${c}u) * ${u32lit(sbn)}); }`;
+  const readB = (c: number): string =>
+    ops.loadB ? `load_b(gk, gn + ${c}u, bBase)` : `ld_b(bBase + gk * ${u32lit(sbk)} + (gn + ${c}u) * ${u32lit(sbn)})`;
+  const ldB = (c: number): string => `if (gn + ${c}u < ${u32lit(n)} && inK) { v[${c}] = ${readB(c)}; }`;
   return `${decls}
 var<workgroup> As: array<f32, ${t.bk * t.bm}>;
 var<workgroup> Bs: array<vec4<f32>, ${t.bk * bn4}>;
