@@ -49,6 +49,7 @@ export { rand, randn } from "./ops/random.js";
 export { max, mean, sum } from "./ops/reduce.js";
 export { type RopeLayout, rope } from "./ops/rope.js";
 export { concat, expand, flatten, permute, reshape, slice, split, squeeze, transpose, unsqueeze } from "./ops/shape.js";
+export { depthToSpace, groupNorm, pixelNorm, spaceToDepth, upsampleNearest } from "./ops/vae.js";
 export { AdamW, type AdamWOptions, type LrSchedule, learningRate } from "./optim.js";
 export { BufferPool, bucketSize, type PoolStats } from "./pool.js";
 export { flush, init, type Runtime, rt } from "./runtime.js";
