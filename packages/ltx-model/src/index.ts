@@ -5,6 +5,7 @@ export {
   audioVaeEncoderConfig,
   audioVaeEncoderConfigFromMetadata,
 } from "./audio-vae/config.js";
+export { GpuAudioEncoder } from "./audio-vae/gpu.js";
 export { type AudioEncoderLayout, audioEncoderLayout, audioEncoderParameters } from "./audio-vae/layout.js";
 export { type LoadedAudioEncoder, loadAudioEncoder } from "./audio-vae/load.js";
 export { encodeAudioReference } from "./audio-vae/reference/audio-encoder.js";
@@ -132,6 +133,7 @@ export {
   videoVaeConfig,
   videoVaeConfigFromMetadata,
 } from "./vae/config.js";
+export { type ConvGeometry, VIDEO_CONV } from "./vae/gpu/ops.js";
 export { gpuMemory } from "./vae/gpu/runtime.js";
 export { GpuVideoVae } from "./vae/gpu/video-vae.js";
 export {

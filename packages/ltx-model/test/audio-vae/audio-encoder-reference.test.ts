@@ -1,6 +1,8 @@
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { releaseGpu, requestGpu } from "@a2v/tensor-webgpu";
+import { afterAll, describe, expect, it } from "vitest";
 import { audioVaeEncoderConfig } from "../../src/audio-vae/config.js";
+import { GpuAudioEncoder } from "../../src/audio-vae/gpu.js";
 import { loadAudioEncoder } from "../../src/audio-vae/load.js";
 import { encodeAudioReference } from "../../src/audio-vae/reference/audio-encoder.js";
 import { audioTokens } from "../../src/audio-vae/tokens.js";
@@ -34,5 +36,20 @@ describe.skipIf(!dir)("audio VAE encoder CPU reference vs golden audio_features_
     for (const [name, err] of Object.entries(errors)) expect(err, name).toBeLessThanOrEqual(1e-4);
     expect(Object.keys(errors)).toHaveLength(11);
     expect(Array.from(positions.data)).toEqual(Array.from(tensor(tensors, "positions").data));
+  });
+});
+
+describe.skipIf(!dir)("audio VAE encoder on the GPU vs golden audio_features_and_vae", () => {
+  afterAll(() => releaseGpu());
+  it("encodes the golden mel to the golden latent", async () => {
+    const { device } = await requestGpu();
+    const config = audioVaeEncoderConfig(goldenAudioVaeMetadata(readConfig(dir!)), "config.json");
+    const tensors = await readTensors(join(dir!, "tensors.safetensors"));
+    const file = join(dir!, "audio_encoder.safetensors");
+    const source = await openWeights(file);
+    const encoder = GpuAudioEncoder.create(device, await loadAudioEncoder(source, config, file));
+    await source.close();
+    expect(maxAbsErr(await encoder.run(tensor(tensors, "mel")), tensor(tensors, "latent"))).toBeLessThanOrEqual(1e-4);
+    encoder.destroy();
   });
 });

@@ -86,6 +86,27 @@ describe("video VAE WGSL kernels vs their CPU references", () => {
     expect(maxAbsErr(got, expected)).toBeLessThan(1e-5);
   });
 
+  it("conv as the audio VAE uses it: depth-1 k3/k1 kernels, causal and stride-2 zero padding", async () => {
+    const x = random([1, 6, 1, 9, 10], 14);
+    for (const [k, stride, padH, padW] of [
+      [3, 1, [2, 0], [1, 1]],
+      [1, 1, [0, 0], [0, 0]],
+      [3, 2, [2, 0], [0, 1]],
+    ] as [number, number, [number, number], [number, number]][]) {
+      const weight = random([5, 6, 1, k, k], 15 + k);
+      const bias = random([5], 16);
+      const expected = conv3d(x, { weight, bias: bias.data }, [1, stride, stride], [[0, 0], padH, padW]);
+      const geometry = {
+        kernel: [1, k, k] as [number, number, number],
+        stride: [stride, stride] as [number, number],
+        padH,
+        padW,
+      };
+      const got = await down(conv3dGpu(device, up(x), gpuConv(weight, bias), 0, 0, undefined, geometry));
+      expect(maxAbsErr(got, expected), `k${k} s${stride}`).toBeLessThan(1e-5);
+    }
+  });
+
   it("pixel norm + SiLU", async () => {
     const x = random([1, 6, 2, 3, 5], 5);
     expect(maxAbsErr(await down(pixelNormSiluGpu(device, up(x), 1e-8)), silu(pixelNorm(x, 1e-8)))).toBeLessThan(1e-6);
@@ -153,5 +174,19 @@ describe("video VAE WGSL kernels vs their CPU references", () => {
       const expected = perChannelStatistics(sliceChannels(x, 0, 4), mean.data, std.data, inverse);
       expect(maxAbsErr(await down(channelStatsGpu(device, up(x), 4, m, s, inverse)), expected)).toBeLessThan(1e-6);
     }
+    // Audio latents: statistic c·F + f over the last axis F.
+    const a = random([1, 3, 1, 2, 4], 17);
+    const stats = random([12], 18);
+    const spread = Float32Array.from(stats.data, (v) => 0.5 + Math.abs(v));
+    const expected = hostTensor([1, 2, 1, 2, 4]);
+    for (let c = 0; c < 2; c++)
+      for (let t = 0; t < 2; t++)
+        for (let f = 0; f < 4; f++) {
+          const i = (c * 2 + t) * 4 + f;
+          expected.data[i] = (a.data[i]! - stats.data[c * 4 + f]!) / spread[c * 4 + f]!;
+        }
+    const gm = gpuUpload(device, stats.data, [12]).buffer;
+    const gs = gpuUpload(device, spread, [12]).buffer;
+    expect(maxAbsErr(await down(channelStatsGpu(device, up(a), 2, gm, gs, false, true)), expected)).toBeLessThan(1e-6);
   });
 });

@@ -9,12 +9,16 @@ export const CONV_TILE = 32;
 export const MAX_GROUPS_X = 32768;
 
 /**
- * k=3 conv3d as an implicit GEMM: out[o, p] = bias[o] + Σ_k w[o, k] · im2col[k, p] (+ residual[o, p]).
- * Time is padded by replicating edge frames (clamped index: `padBefore` in front, the output has
- * `dOut` frames); height and width are zero-padded by 1.
+ * conv3d as an implicit GEMM: out[o, p] = bias[o] + Σ_k w[o, k] · im2col[k, p] (+ residual[o, p]),
+ * kernel (kd, kh, kw), stride (1, sh, sw). Time is padded by replicating edge frames (clamped index:
+ * `padBefore` in front; the output has `dOut` frames); height and width are zero-padded
+ * (`padH`/`padW` before; what lies past the end reads as zero).
  */
 export const CONV3D_WGSL = /* wgsl */ `
-struct Params { C: u32, D: u32, H: u32, W: u32, O: u32, dOut: u32, padBefore: u32, hasResidual: u32, tilesN: u32 }
+struct Params {
+  C: u32, D: u32, H: u32, W: u32, O: u32, dOut: u32, padBefore: u32, hasResidual: u32, tilesN: u32,
+  kd: u32, kh: u32, kw: u32, sh: u32, sw: u32, padH: u32, padW: u32, Ho: u32, Wo: u32,
+}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
@@ -32,9 +36,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   if (tileN >= u.tilesN) { return; }
   let m0 = wg.y * 32u;
   let n0 = tileN * 32u;
-  let K = u.C * 27u;
-  let HW = u.H * u.W;
-  let P = u.dOut * HW;
+  let khw = u.kh * u.kw;
+  let K = u.C * u.kd * khw;
+  let HWo = u.Ho * u.Wo;
+  let P = u.dOut * HWo;
   var acc: array<array<f32, 4>, 4>;
   for (var k0 = 0u; k0 < K; k0 = k0 + 16u) {
     for (var i = 0u; i < 8u; i = i + 1u) {
@@ -55,13 +60,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
       let gn = n0 + nn;
       var v = 0.0;
       if (gk < K && gn < P) {
-        let c = gk / 27u;
-        let r = gk % 27u;
-        let z = gn / HW;
-        let rem = gn % HW;
-        let iz = clamp(i32(z + r / 9u) - i32(u.padBefore), 0, i32(u.D) - 1);
-        let iy = i32(rem / u.W + (r / 3u) % 3u) - 1;
-        let ix = i32(rem % u.W + r % 3u) - 1;
+        let c = gk / (u.kd * khw);
+        let r = gk % (u.kd * khw);
+        let z = gn / HWo;
+        let rem = gn % HWo;
+        let iz = clamp(i32(z + r / khw) - i32(u.padBefore), 0, i32(u.D) - 1);
+        let iy = i32((rem / u.Wo) * u.sh + (r / u.kw) % u.kh) - i32(u.padH);
+        let ix = i32((rem % u.Wo) * u.sw + r % u.kw) - i32(u.padW);
         if (iy >= 0 && iy < i32(u.H) && ix >= 0 && ix < i32(u.W)) {
           v = x[((c * u.D + u32(iz)) * u.H + u32(iy)) * u.W + u32(ix)];
         }
@@ -230,13 +235,17 @@ export const DEPTH_TO_SPACE_WGSL = elementwise(
   out[idx] = v;`,
 );
 
-/** Per-channel statistics over [C, P]: (x - mean) / std, or x·std + mean with \`inverse\`. */
+/**
+ * Per-channel statistics over [C, P]: (x - mean) / std, or x·std + mean with \`inverse\`. The statistic
+ * of element (c, p) is number c·F + p mod F: F = 1 for video channels, the mel bins for audio latents
+ * (whose statistics run over patchified channel × mel features).
+ */
 export const CHANNEL_STATS_WGSL = elementwise(
-  "total: u32, P: u32, inverse: u32",
+  "total: u32, P: u32, inverse: u32, F: u32",
   `@group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> meanOf: array<f32>;
 @group(0) @binding(2) var<storage, read> stdOf: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;`,
-  `let c = idx / u.P;
+  `let c = (idx / u.P) * u.F + idx % u.F;
   if (u.inverse == 0u) { out[idx] = (x[idx] - meanOf[c]) / stdOf[c]; } else { out[idx] = x[idx] * stdOf[c] + meanOf[c]; }`,
 );

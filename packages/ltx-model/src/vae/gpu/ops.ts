@@ -18,9 +18,20 @@ export interface GpuConv {
   outChannels: number;
 }
 
+/** Geometry of a conv: kernel (kd, kh, kw), stride (1, sh, sw), zero padding [before, after] in H and W. */
+export interface ConvGeometry {
+  kernel: [number, number, number];
+  stride: [number, number];
+  padH: [number, number];
+  padW: [number, number];
+}
+
+/** The video VAE's k=3 conv: stride 1, zero padding 1 in height and width. */
+export const VIDEO_CONV: ConvGeometry = { kernel: [3, 3, 3], stride: [1, 1], padH: [1, 1], padW: [1, 1] };
+
 /**
- * k=3 conv3d of x [C, D, H, W]: time padded by replicating `padBefore`/`padAfter` edge frames,
- * height/width zero-padded by 1; optionally adds `residual` (same shape as the output).
+ * conv3d of x [C, D, H, W]: time padded by replicating `padBefore`/`padAfter` edge frames, height
+ * and width zero-padded per `geometry`; optionally adds `residual` (same shape as the output).
  */
 export function conv3dGpu(
   device: GPUDevice,
@@ -29,16 +40,24 @@ export function conv3dGpu(
   padBefore: number,
   padAfter: number,
   residual?: GpuTensor,
+  geometry: ConvGeometry = VIDEO_CONV,
 ): GpuTensor {
   const [c, d, h, w] = x.shape as [number, number, number, number];
-  const dOut = d + padBefore + padAfter - 2;
-  const out = gpuEmpty(device, [conv.outChannels, dOut, h, w]);
-  const tilesN = Math.ceil((dOut * h * w) / CONV_TILE);
+  const [kd, kh, kw] = geometry.kernel;
+  const [sh, sw] = geometry.stride;
+  const dOut = d + padBefore + padAfter - kd + 1;
+  const ho = Math.floor((h + geometry.padH[0] + geometry.padH[1] - kh) / sh) + 1;
+  const wo = Math.floor((w + geometry.padW[0] + geometry.padW[1] - kw) / sw) + 1;
+  const out = gpuEmpty(device, [conv.outChannels, dOut, ho, wo]);
+  const tilesN = Math.ceil((dOut * ho * wo) / CONV_TILE);
   const gx = Math.min(tilesN, MAX_GROUPS_X);
   dispatch(device, {
     code: CONV3D_WGSL,
     buffers: [x.buffer, conv.weight.buffer, conv.bias.buffer, residual?.buffer ?? conv.bias.buffer, out.buffer],
-    params: [c, d, h, w, conv.outChannels, dOut, padBefore, residual ? 1 : 0, tilesN],
+    params: [
+      ...[c, d, h, w, conv.outChannels, dOut, padBefore, residual ? 1 : 0, tilesN],
+      ...[kd, kh, kw, sh, sw, geometry.padH[0], geometry.padW[0], ho, wo],
+    ],
     groups: [gx, Math.ceil(conv.outChannels / CONV_TILE), Math.ceil(tilesN / gx)],
   });
   return out;
@@ -128,6 +147,7 @@ export function depthToSpaceGpu(
 
 /**
  * Per-channel statistics on the first `channels` channels of x: (x - mean) / std, or the inverse.
+ * With `perLastAxis` the statistics index is channel × last-axis size + last-axis index (audio latents).
  */
 export function channelStatsGpu(
   device: GPUDevice,
@@ -136,6 +156,7 @@ export function channelStatsGpu(
   mean: GPUBuffer,
   std: GPUBuffer,
   inverse: boolean,
+  perLastAxis = false,
 ): GpuTensor {
   const p = numelOf(x.shape.slice(1));
   const shape = [channels, ...x.shape.slice(1)];
@@ -143,7 +164,7 @@ export function channelStatsGpu(
   dispatch(device, {
     code: CHANNEL_STATS_WGSL,
     buffers: [x.buffer, mean, std, out.buffer],
-    params: [channels * p, p, inverse ? 1 : 0],
+    params: [channels * p, p, inverse ? 1 : 0, perLastAxis ? x.shape.at(-1)! : 1],
     paramsBinding: 9,
     groups: linearGroups(channels * p),
   });
