@@ -1,4 +1,5 @@
 export {
+  formatPreprocessSummary,
   groupsFromManifest,
   type ManifestLike,
   type PreprocessOptions,

@@ -146,3 +146,25 @@ function debugManifest(summary: PreprocessSummary): unknown {
     warnings: summary.warnings,
   };
 }
+
+/** A human-readable summary for the CLI (`--json` prints the summary object instead). */
+export function formatPreprocessSummary(summary: PreprocessSummary): string {
+  const s = summary.settings;
+  const lines = [
+    `${summary.groups.length} groups -> ${summary.samples} samples ` +
+      `(${s.bucket.width}x${s.bucket.height}, ${s.numberOfFrames} frames at ${s.frameRate} fps, ` +
+      `audio ${s.audioSampleRate} Hz x${s.audioChannels}); ${summary.cachedGroups} from cache`,
+  ];
+  for (const g of summary.groups) {
+    const stretch = g.samples.map((x) => x.audioStretch.toFixed(2)).join(", ");
+    const scenes = g.scenes ? `, scenes ${g.scenes.map(([a, b]) => `${a}-${b}`).join(" ")}` : "";
+    lines.push(
+      `  ${g.name}: ${g.samples.length} samples, clip ${g.clipSeconds.toFixed(2)} s, ` +
+        `audio ${g.audioSeconds.toFixed(2)} s (stretch ${stretch || "-"})${scenes}${g.cached ? " [cached]" : ""}`,
+    );
+  }
+  for (const w of summary.warnings) lines.push(`  warning ${w.group}: ${w.code}: ${w.message}`);
+  lines.push(`cache: ${summary.cacheDir}`, `summary: ${summary.manifest}`);
+  if (summary.debugDataset) lines.push(`debug dataset: ${summary.debugDataset}`);
+  return `${lines.join("\n")}\n`;
+}

@@ -4,7 +4,13 @@ import { mediaTools } from "@a2v/audio";
 import unzipper from "unzipper";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDataset } from "../../src/load.js";
-import { groupsFromManifest, type ManifestLike, type PreprocessGroup, preprocess } from "../../src/preprocess/index.js";
+import {
+  formatPreprocessSummary,
+  groupsFromManifest,
+  type ManifestLike,
+  type PreprocessGroup,
+  preprocess,
+} from "../../src/preprocess/index.js";
 import type { DatasetManifest } from "../../src/types.js";
 import { writeZip } from "../helpers/zip.js";
 import { ffmpeg, lavfiVideo, tempDir } from "./fixtures.js";
@@ -119,6 +125,9 @@ describe("preprocess (CLI entry point)", () => {
     });
     expect(again.cachedGroups).toBe(2);
     expect(again.samples).toBe(2);
+    const text = formatPreprocessSummary(again);
+    expect(text).toMatch(/^2 groups -> 2 samples \(64x48, 9 frames at 24 fps, audio 16000 Hz x2\); 2 from cache\n/);
+    expect(text).toContain("  a: 1 samples, clip 1.50 s, audio 2.00 s (stretch 0.75) [cached]\n");
     expect(again.debugDataset).toBeUndefined();
   });
 
