@@ -5,6 +5,7 @@ export {
   audioVaeEncoderConfig,
   audioVaeEncoderConfigFromMetadata,
 } from "./audio-vae/config.js";
+export { audioEncoderInput } from "./audio-vae/features.js";
 export { GpuAudioEncoder } from "./audio-vae/gpu.js";
 export { type AudioEncoderLayout, audioEncoderLayout, audioEncoderParameters } from "./audio-vae/layout.js";
 export { type LoadedAudioEncoder, loadAudioEncoder } from "./audio-vae/load.js";

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { releaseGpu, requestGpu } from "@a2v/tensor-webgpu";
 import { afterAll, describe, expect, it } from "vitest";
 import { audioVaeEncoderConfig } from "../../src/audio-vae/config.js";
+import { audioEncoderInput } from "../../src/audio-vae/features.js";
 import { GpuAudioEncoder } from "../../src/audio-vae/gpu.js";
 import { loadAudioEncoder } from "../../src/audio-vae/load.js";
 import { encodeAudioReference } from "../../src/audio-vae/reference/audio-encoder.js";
@@ -41,7 +42,7 @@ describe.skipIf(!dir)("audio VAE encoder CPU reference vs golden audio_features_
 
 describe.skipIf(!dir)("audio VAE encoder on the GPU vs golden audio_features_and_vae", () => {
   afterAll(() => releaseGpu());
-  it("encodes the golden mel to the golden latent", async () => {
+  it("encodes the golden mel, and the golden waveform via @a2v/audio, to the golden latent", async () => {
     const { device } = await requestGpu();
     const config = audioVaeEncoderConfig(goldenAudioVaeMetadata(readConfig(dir!)), "config.json");
     const tensors = await readTensors(join(dir!, "tensors.safetensors"));
@@ -50,6 +51,12 @@ describe.skipIf(!dir)("audio VAE encoder on the GPU vs golden audio_features_and
     const encoder = GpuAudioEncoder.create(device, await loadAudioEncoder(source, config, file));
     await source.close();
     expect(maxAbsErr(await encoder.run(tensor(tensors, "mel")), tensor(tensors, "latent"))).toBeLessThanOrEqual(1e-4);
+    // End to end from the 48 kHz waveform through @a2v/audio's log-mel (README: latent <= 1e-3).
+    const wave = tensor(tensors, "waveform");
+    const n = wave.shape[2]!;
+    const mel = audioEncoderInput([wave.data.subarray(0, n), wave.data.subarray(n)], 48000);
+    expect(mel.shape).toEqual(tensor(tensors, "mel").shape);
+    expect(maxAbsErr(await encoder.run(mel), tensor(tensors, "latent"))).toBeLessThanOrEqual(1e-3);
     encoder.destroy();
   });
 });
