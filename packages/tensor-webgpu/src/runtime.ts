@@ -1,5 +1,6 @@
 import { A2VError } from "@a2v/errors";
 import { type Gpu, onGpuRelease, requestGpu } from "./device.js";
+import type { SgmatPlan } from "./ops/matmul-sgmat.js";
 import { BufferPool } from "./pool.js";
 
 interface DispatchRecord {
@@ -45,6 +46,8 @@ export class Runtime {
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
   readonly stats = { dispatches: 0, submits: 0, pipelines: 0 };
+  /** Tensor-core GEMM plan when the adapter has subgroup matrices and the self-test passed (see init). */
+  sgmat: SgmatPlan | undefined;
 
   /** Largest byte range one storage binding may cover (rounded down to a multiple of 4). */
   readonly maxBinding: number;
@@ -230,10 +233,15 @@ export class Runtime {
 let runtime: Runtime | undefined;
 let pending: Promise<Runtime> | undefined;
 
-/** Acquires the GPU (see `requestGpu`) and the tensor runtime on it. Call once before using tensors. */
+/**
+ * Acquires the GPU (see `requestGpu`) and the tensor runtime on it. Call once before using tensors.
+ * When the adapter offers subgroup matrices, a self-test decides whether matmul uses them.
+ */
 export function init(): Promise<Runtime> {
-  pending ??= requestGpu().then((gpu) => {
+  pending ??= requestGpu().then(async (gpu) => {
     runtime = new Runtime(gpu);
+    const { probeSubgroupMatrix } = await import("./ops/matmul-sgmat.js");
+    await probeSubgroupMatrix(runtime);
     return runtime;
   });
   return pending;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ref from "../src/cpu/reference.js";
 import * as T from "../src/index.js";
 import { matmulRaw } from "../src/ops/matmul.js";
+import { planSubgroupMatrix, sgmatWgsl } from "../src/ops/matmul-sgmat.js";
 import { expectClose, expectTensor, gpu, gpuGrads, randNd } from "./helpers.js";
 
 beforeAll(() => T.init());
@@ -144,5 +145,51 @@ describe("matmul", () => {
       );
     });
     expect(wg.grad).toBeUndefined();
+  });
+});
+
+describe("subgroup-matrix (tensor core) path", () => {
+  const fakeRuntime = (features: string[], configs: T.SubgroupMatrixConfig[]) =>
+    ({
+      gpu: {
+        has: (f: string) => features.includes(f),
+        info: { subgroupMaxSize: 32, subgroupMatrixConfigs: configs },
+      },
+    }) as unknown as T.Runtime;
+  const f16 = { componentType: "f16", resultComponentType: "f32", M: 16, N: 8, K: 16 };
+  const f16acc = { componentType: "f16", resultComponentType: "f16", M: 16, N: 16, K: 16 };
+  const f32 = { componentType: "f32", resultComponentType: "f32", M: 8, N: 8, K: 8 };
+
+  it("plans f16 inputs with f32 accumulation first, then f32, and never f16 accumulation", () => {
+    const all = ["chromium-experimental-subgroup-matrix", "subgroups", "shader-f16"];
+    expect(planSubgroupMatrix(fakeRuntime(all, [f16acc, f32, f16]))).toMatchObject({
+      component: "f16",
+      bm: 64,
+      bn: 32,
+      bk: 32,
+    });
+    expect(planSubgroupMatrix(fakeRuntime(all.slice(0, 2), [f16, f32]))?.component).toBe("f32");
+    expect(planSubgroupMatrix(fakeRuntime(all, [f16acc]))).toBeUndefined();
+    expect(planSubgroupMatrix(fakeRuntime(["subgroups"], [f16]))).toBeUndefined();
+  });
+
+  it("generates a kernel that declares the planned matrix types", () => {
+    const plan = planSubgroupMatrix(
+      fakeRuntime(["chromium-experimental-subgroup-matrix", "subgroups", "shader-f16"], [f16]),
+    )!;
+    const a = T.tensor(new Array(6).fill(1), [2, 3]);
+    const b = T.tensor(new Array(12).fill(1), [3, 4]);
+    const ops = { a, b, bias: undefined, addTo: undefined, alpha: 1, batch: [], m: 2, n: 4, k: 3 };
+    const wgsl = sgmatWgsl(ops, plan);
+    expect(wgsl).toContain("subgroup_matrix_left<f16, 16, 16>");
+    expect(wgsl).toContain("subgroup_matrix_right<f16, 8, 16>");
+    expect(wgsl).toContain("subgroup_matrix_result<f32, 8, 16>");
+    expect(wgsl).toContain("@workgroup_size(128)");
+  });
+
+  it("stays on the SIMT kernel where the adapter has no subgroup matrices (lavapipe)", () => {
+    const rt = T.rt();
+    if (rt.gpu.has("chromium-experimental-subgroup-matrix")) return;
+    expect(rt.sgmat).toBeUndefined();
   });
 });

@@ -4,6 +4,7 @@ import { binding, coords, f32lit, header, loader, storeCast, u32lit, type View }
 import { isFloat } from "../dtype.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
 import { alias, broadcastShapes } from "./elementwise.js";
+import { sgmatWgsl } from "./matmul-sgmat.js";
 import { sumTo } from "./reduce.js";
 import { reshape, transpose } from "./shape.js";
 
@@ -74,7 +75,7 @@ function batchOffset(name: string, t: View, batch: readonly number[]): string {
 }
 
 /** Epilogue statements writing value `v` at (gm, gn) of the output, adding bias and addTo. */
-function epilogue(ops: Operands): string {
+export function epilogue(ops: Operands): string {
   const lines = [`var v = ${ops.alpha === 1 ? "acc_v" : `${f32lit(ops.alpha)} * acc_v`};`];
   if (ops.bias) lines.push(`v += ld_bias(${u32lit(ops.bias.offset)} + gn * ${u32lit(ops.bias.strides[0]!)});`);
   if (ops.rowBias) {
@@ -263,8 +264,9 @@ export function matmulRaw(
   if (out.size === 0) return out;
   const tile = tileOverride ?? pickTile(ops.m, ops.n, nb);
   const { buffers } = prelude(ops);
-  const wgsl = variant === "naive" ? naiveWgsl(ops) : tiledWgsl(ops, tile);
-  const [bx, by] = variant === "naive" ? [8, 8] : [tile.bn, tile.bm];
+  const sgmat = variant === "tiled" && !tileOverride ? out.storage.runtime.sgmat : undefined;
+  const wgsl = variant === "naive" ? naiveWgsl(ops) : sgmat ? sgmatWgsl(ops, sgmat) : tiledWgsl(ops, tile);
+  const [bx, by] = variant === "naive" ? [8, 8] : sgmat ? [sgmat.bn, sgmat.bm] : [tile.bn, tile.bm];
   if (nb > 65535) throw new A2VError("too_many_batches", `matmul batch ${nb} exceeds 65535`);
   out.storage.runtime.dispatch(
     wgsl,
