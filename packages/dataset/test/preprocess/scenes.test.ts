@@ -123,6 +123,22 @@ describe("scene splitting in the sample stream", () => {
     });
   });
 
+  it("takes every window of every scene with windows: all, none crossing a cut", async () => {
+    const { samples } = await run({ windows: "all", numberOfFrames: 17 });
+    // Scenes of 48, 36, 48, 48 frames hold 2, 2, 2, 2 windows of 17.
+    expect(samples.map((s) => [s.scene, s.window, s.sourceFrames[0]])).toEqual([
+      [0, 0, 0],
+      [0, 1, 17],
+      [1, 0, 48],
+      [1, 1, 65],
+      [2, 0, 84],
+      [2, 1, 101],
+      [3, 0, 132],
+      [3, 1, 149],
+    ]);
+    for (const s of samples) expect(s.audio[1]!.length).toBe(Math.round((17 / 24) * 16000));
+  });
+
   it("drops scenes shorter than numberOfFrames with a warning", async () => {
     const { samples, warnings } = await run({ numberOfFrames: 41 });
     expect(samples.map((s) => s.scene)).toEqual([0, 2, 3]);
