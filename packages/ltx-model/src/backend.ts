@@ -43,6 +43,14 @@ export interface Backend<T> {
   /** mean over rows and columns of mask_row·(a − b)², divided by mean(mask): a `[1,1]` scalar. */
   maskedMse(a: T, b: T, rowMask: Float32Array): T;
 
+  /** Optional fused LoRA linear x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ; the model composes it from `linear` otherwise. */
+  loraLinear?(x: T, w: T, b: T | null, loraA: T, loraB: T, scale: number): T;
+  /**
+   * Optional block runner: frees the block's temporaries when it returns and, with `checkpoint`,
+   * keeps only its inputs and recomputes it in backward (per-block gradient checkpointing).
+   */
+  runBlock?(fn: (vx: T, ax: T) => { vx: T; ax: T }, vx: T, ax: T, checkpoint: boolean): { vx: T; ax: T };
+
   /** Host copy of a tensor's values. */
   read(x: T): Promise<Float32Array>;
 }

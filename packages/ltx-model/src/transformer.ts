@@ -37,7 +37,9 @@ export interface ActiveLora {
 export interface ForwardOptions {
   lora?: ActiveLora;
   perturbations?: Perturbations;
-  /** Called after each block with its index (progress, gradient-checkpoint boundaries). */
+  /** Recompute each block in backward instead of keeping its activations (backends with `runBlock`). */
+  gradientCheckpointing?: boolean;
+  /** Called after each block with its index (progress). */
   onBlock?: (index: number) => void;
 }
 
@@ -99,13 +101,15 @@ export function ltxForward<T>(
   });
   const p = options.perturbations ?? {};
   for (let i = 0; i < config.numLayers; i++) {
-    const out = block(b, config, i, v, a, {
+    const flags: BlockFlags = {
       lora: options.lora,
       skipVideoSelf: p.skipVideoSelfAttention?.includes(i) ?? false,
       skipAudioSelf: p.skipAudioSelfAttention?.includes(i) ?? false,
       skipA2V: p.skipAudioToVideo?.includes(i) ?? false,
       skipV2A: p.skipVideoToAudio?.includes(i) ?? false,
-    });
+    };
+    const run = (vx: T, ax: T) => block(b, config, i, v, a, vx, ax, flags);
+    const out = b.runBlock ? b.runBlock(run, v.x, a.x, options.gradientCheckpointing ?? false) : run(v.x, a.x);
     v.x = out.vx;
     a.x = out.ax;
     options.onBlock?.(i);
@@ -246,6 +250,8 @@ function block<T>(
   index: number,
   v: StreamArgs<T>,
   a: StreamArgs<T>,
+  vxIn: T,
+  axIn: T,
   flags: BlockFlags,
 ): { vx: T; ax: T } {
   const eps = config.normEps;
@@ -259,7 +265,7 @@ function block<T>(
     skip: boolean,
   ) => attention(b, config, `${prefix}.${name}`, name, x, ctx, rope, kRope, skip, flags.lora);
 
-  const selfAndText = (s: StreamArgs<T>, pfx: "" | "audio_", skipSelf: boolean): T => {
+  const selfAndText = (s: StreamArgs<T>, input: T, pfx: "" | "audio_", skipSelf: boolean): T => {
     const table = b.weight(`${prefix}.${pfx}scale_shift_table`);
     const shift = adaValue(b, table, s.ada, 0, s.dim);
     const scale = adaValue(b, table, s.ada, 1, s.dim);
@@ -268,13 +274,13 @@ function block<T>(
     const textName = pfx === "" ? "attn2" : "audio_attn2";
     const attnOut = attn(
       selfName,
-      modulate(b, s.x, eps, scale, shift),
+      modulate(b, input, eps, scale, shift),
       null,
       { cos: s.cos, sin: s.sin },
       null,
       skipSelf,
     );
-    let x = b.add(s.x, b.mul(attnOut, gate));
+    let x = b.add(input, b.mul(attnOut, gate));
     const normed = b.rmsNorm(x, eps, null);
     if (config.crossAttentionAdaln) {
       const shiftQ = adaValue(b, table, s.ada, 6, s.dim);
@@ -297,10 +303,8 @@ function block<T>(
     return x;
   };
 
-  let vx = selfAndText(v, "", flags.skipVideoSelf);
-  let ax = selfAndText(a, "audio_", flags.skipAudioSelf);
-  v.x = vx;
-  a.x = ax;
+  let vx = selfAndText(v, vxIn, "", flags.skipVideoSelf);
+  let ax = selfAndText(a, axIn, "audio_", flags.skipAudioSelf);
 
   // A↔V cross-attention: both directions read the pre-exchange states.
   const videoTable = b.weight(`${prefix}.scale_shift_table_a2v_ca_video`);
@@ -316,8 +320,8 @@ function block<T>(
     ),
     gate: b.add(s.crossGate, b.sliceRows(table, 4, 5)),
   });
-  const vPre = v.x;
-  const aPre = a.x;
+  const vPre = vx;
+  const aPre = ax;
   if (!flags.skipA2V) {
     const vv = avValues(v, videoTable, 0);
     const av = avValues(a, audioTable, 0);
@@ -372,6 +376,17 @@ interface RopePair<T> {
 
 /** Linear with an optional LoRA delta: x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ. */
 function loraLinear<T>(b: Backend<T>, module: string, x: T, hasBias: boolean, lora: ActiveLora | undefined): T {
+  if (lora?.modules.has(module) && b.loraLinear) {
+    const w = b.weight(`${module}.weight`);
+    return b.loraLinear(
+      x,
+      w,
+      optionalBias(b, module, hasBias),
+      b.parameter(loraKeyA(module)),
+      b.parameter(loraKeyB(module)),
+      lora.scale,
+    );
+  }
   let y = b.linear(x, b.weight(`${module}.weight`), optionalBias(b, module, hasBias));
   if (lora?.modules.has(module)) {
     const down = b.linear(x, b.parameter(loraKeyA(module)), null);
