@@ -100,6 +100,12 @@ export {
   textConnectorsConfig,
   textConnectorsConfigFromMetadata,
 } from "./text/config.js";
+export { type CaptionEncoder, encodeCaption } from "./text/encode-captions.js";
+export { type GemmaConfig, gemmaConfig, gemmaRopeTables } from "./text/gemma/config.js";
+export { GpuGemma } from "./text/gemma/gpu.js";
+export { gemmaHiddenStatesReference } from "./text/gemma/reference.js";
+export { GemmaPromptTokenizer, type TokenizedPrompts } from "./text/gemma/tokenizer.js";
+export { GEMMA_KEY_LAYOUTS, gemmaParameters, openShardedWeights } from "./text/gemma/weights.js";
 export { GpuTextPath } from "./text/gpu.js";
 export { EMBEDDINGS_PROCESSOR_KEY_LAYOUTS, embeddingsProcessorParameters } from "./text/layout.js";
 export { loadEmbeddingsProcessor } from "./text/load.js";

@@ -1,0 +1,145 @@
+import { A2VError } from "@a2v/errors";
+import {
+  add,
+  attention,
+  expand,
+  gelu,
+  init,
+  linear,
+  mul,
+  permute,
+  reshape,
+  rmsNorm,
+  rope,
+  scope,
+  type Tensor,
+  tensor,
+} from "@a2v/tensor-webgpu";
+import { loadComponentWeights } from "../../vae/component-weights.js";
+import { type HostTensor, hostTensor } from "../../vae/reference/tensor.js";
+import type { WeightSource } from "../../weights/checkpoint.js";
+import { type GemmaConfig, gemmaRopeTables } from "./config.js";
+import { gemmaKeyAllowed } from "./reference.js";
+import { GEMMA_KEY_LAYOUTS, gemmaParameters } from "./weights.js";
+
+/** Additive score mask standing in for -∞ (finite, so fully padded rows stay finite). */
+const MASKED = -1e30;
+
+/**
+ * The Gemma 3 text decoder on `@a2v/tensor-webgpu`, weights frozen on the GPU (the embedding table
+ * stays on the host: rows are gathered there). `hiddenStates` matches `gemmaHiddenStatesReference`.
+ */
+export class GpuGemma {
+  private constructor(
+    readonly config: GemmaConfig,
+    private readonly params: Map<string, Tensor>,
+    private readonly embed: Float32Array,
+  ) {}
+
+  /** Loads every parameter (module keys or the transformers checkpoint prefixes) from `source`. */
+  static async load(source: WeightSource, config: GemmaConfig, file: string): Promise<GpuGemma> {
+    await init();
+    const weights = await loadComponentWeights(
+      source,
+      file,
+      "Gemma 3 text encoder",
+      gemmaParameters(config),
+      GEMMA_KEY_LAYOUTS,
+    );
+    const params = new Map<string, Tensor>();
+    for (const [key, t] of weights) if (key !== "embed_tokens.weight") params.set(key, tensor(t.data, t.shape));
+    return new GpuGemma(config, params, weights.get("embed_tokens.weight")!.data);
+  }
+
+  private p(key: string): Tensor {
+    const t = this.params.get(key);
+    if (!t) throw new A2VError("weights_key_missing", `Gemma parameter ${key} was not loaded`);
+    return t;
+  }
+
+  /** Every hidden state of a left-padded batch, stacked last: [B, T, D, layers + 1]. */
+  async hiddenStates(ids: Int32Array, mask: Float32Array, batch: number): Promise<HostTensor> {
+    const c = this.config;
+    const t = ids.length / batch;
+    const { hiddenSize: d, numHeads: heads, numKvHeads: kv, headDim: hd, rmsNormEps: eps } = c;
+    const n = c.numLayers + 1;
+    const states = hostTensor([batch, t, d, n]);
+    const record = async (x: Tensor, l: number) => {
+      const data = (await x.toArray()) as Float32Array;
+      for (let r = 0; r < batch * t; r++)
+        for (let k = 0; k < d; k++) states.data[(r * d + k) * n + l] = data[r * d + k]!;
+    };
+    const scale = Math.fround(Math.sqrt(d));
+    const rows = new Float32Array(batch * t * d);
+    for (let r = 0; r < batch * t; r++) {
+      const id = ids[r]!;
+      if (id < 0 || id >= c.vocabSize)
+        throw new A2VError("gemma_token_invalid", `token id ${id} is outside the vocabulary`);
+      for (let k = 0; k < d; k++) rows[r * d + k] = this.embed[id * d + k]! * scale;
+    }
+    // Built before the layer scopes, which would otherwise free them after their first use.
+    const masks = new Map<boolean, Tensor>();
+    for (const sliding of new Set(c.sliding)) {
+      const window = sliding ? c.slidingWindow : Number.POSITIVE_INFINITY;
+      const data = new Float32Array(batch * t * t);
+      for (let b = 0; b < batch; b++)
+        for (let i = 0; i < t; i++)
+          for (let j = 0; j < t; j++)
+            if (!gemmaKeyAllowed(mask, b, t, i, j, window)) data[(b * t + i) * t + j] = MASKED;
+      masks.set(sliding, tensor(data, [batch, 1, t, t]));
+    }
+    let x = tensor(rows, [batch, t, d]);
+    await record(x, 0);
+    const norm = (y: Tensor, key: string) => rmsNorm(y, this.p(key), { eps, onePlusWeight: true });
+    for (let l = 0; l < c.numLayers; l++) {
+      const sliding = c.sliding[l]!;
+      const table = gemmaRopeTables(c, t, sliding);
+      const w = (key: string) => `layers.${l}.${key}`;
+      const next = scope(() => {
+        const cos = tensor(table.cos, [t, 1, hd / 2]);
+        const sin = tensor(table.sin, [t, 1, hd / 2]);
+        const h = norm(x, w("input_layernorm.weight"));
+        const project = (proj: string, normKey: string, count: number) =>
+          permute(
+            rope(norm(reshape(linear(h, this.p(w(proj))), [batch, t, count, hd]), w(normKey)), cos, sin, "split"),
+            [0, 2, 1, 3],
+          );
+        const q = project("self_attn.q_proj.weight", "self_attn.q_norm.weight", heads);
+        // Grouped-query attention: each key/value head serves heads/kv query heads.
+        const group = (y: Tensor) =>
+          reshape(expand(reshape(y, [batch, kv, 1, t, hd]), [batch, kv, heads / kv, t, hd]), [batch, heads, t, hd]);
+        const k = group(project("self_attn.k_proj.weight", "self_attn.k_norm.weight", kv));
+        const v = group(
+          permute(reshape(linear(h, this.p(w("self_attn.v_proj.weight"))), [batch, t, kv, hd]), [0, 2, 1, 3]),
+        );
+        const a = attention(q, k, v, { mask: masks.get(sliding)!, scale: c.queryPreAttnScalar ** -0.5 });
+        const merged = reshape(permute(a, [0, 2, 1, 3]), [batch, t, heads * hd]);
+        const y = add(
+          x,
+          norm(linear(merged, this.p(w("self_attn.o_proj.weight"))), w("post_attention_layernorm.weight")),
+        );
+        const f = norm(y, w("pre_feedforward_layernorm.weight"));
+        const mlp = linear(
+          mul(gelu(linear(f, this.p(w("mlp.gate_proj.weight")))), linear(f, this.p(w("mlp.up_proj.weight")))),
+          this.p(w("mlp.down_proj.weight")),
+        );
+        return add(y, norm(mlp, w("post_feedforward_layernorm.weight")));
+      });
+      x.dispose();
+      x = next;
+      if (l === c.numLayers - 1) {
+        const last = norm(x, "norm.weight");
+        await record(last, l + 1);
+        last.dispose();
+      } else await record(x, l + 1);
+    }
+    x.dispose();
+    for (const m of masks.values()) m.dispose();
+    return states;
+  }
+
+  dispose(): void {
+    for (const t of this.params.values()) t.dispose();
+    this.params.clear();
+  }
+}
