@@ -129,8 +129,10 @@ export {
   type ComponentWeights,
   type KeyLayout,
   loadComponentWeights,
+  openWeightFile,
   type ParamSpec,
   prefixLayout,
+  readTensorFile,
 } from "./vae/component-weights.js";
 export {
   type LatentLogVar,
@@ -140,6 +142,7 @@ export {
   videoVaeConfig,
   videoVaeConfigFromMetadata,
 } from "./vae/config.js";
+export { goldenParity, type ParityReport, VAE_AND_TEXT_PARITY_KINDS } from "./vae/golden-parity.js";
 export { type ConvGeometry, VIDEO_CONV } from "./vae/gpu/ops.js";
 export { gpuMemory } from "./vae/gpu/runtime.js";
 export { GpuVideoVae } from "./vae/gpu/video-vae.js";
@@ -154,6 +157,7 @@ export {
 } from "./vae/layout.js";
 export { type LoadedVideoVae, loadVideoVae } from "./vae/load.js";
 export { planVideoVaeMemory, type VaeMemoryPlan } from "./vae/memory.js";
+export type { ParityCheck } from "./vae/parity-check.js";
 export { type HostTensor, hostTensor } from "./vae/reference/tensor.js";
 export { decodeVideoReference, encodeVideoReference, type Trace } from "./vae/reference/video-vae.js";
 export { DEFAULT_SPATIAL_TILING, runSpatialTiles, type SpatialTiling, tileStarts } from "./vae/tiling.js";

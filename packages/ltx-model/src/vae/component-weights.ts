@@ -1,5 +1,6 @@
 import { A2VError } from "@a2v/errors";
 import type { WeightSource } from "../weights/checkpoint.js";
+import { SafetensorsFile } from "../weights/safetensors.js";
 import { type HostTensor, hostTensor } from "./reference/tensor.js";
 
 /** A parameter a component expects, under its upstream module key. */
@@ -82,4 +83,26 @@ export function param(weights: ComponentWeights, key: string): HostTensor {
   const t = weights.get(key);
   if (!t) throw new A2VError("weights_key_missing", `weight ${key} was not loaded`);
   return t;
+}
+
+/** A safetensors file as a `WeightSource` (lazy: only the header is read until a tensor is asked for). */
+export async function openWeightFile(path: string): Promise<WeightSource & { close(): Promise<void> }> {
+  const file = await SafetensorsFile.open(path);
+  return {
+    shape: (key) => (file.has(key) ? [...file.entry(key).shape] : undefined),
+    readFloat32: (key) => file.readFloat32(key),
+    close: () => file.close(),
+  };
+}
+
+/** Every tensor of a (small) safetensors file, as float32 host tensors. */
+export async function readTensorFile(path: string): Promise<Map<string, HostTensor>> {
+  const file = await SafetensorsFile.open(path);
+  try {
+    const out = new Map<string, HostTensor>();
+    for (const key of file.keys()) out.set(key, hostTensor([...file.entry(key).shape], await file.readFloat32(key)));
+    return out;
+  } finally {
+    await file.close();
+  }
 }

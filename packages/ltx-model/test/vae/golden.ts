@@ -2,8 +2,6 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { HostTensor } from "../../src/vae/reference/tensor.js";
-import type { WeightSource } from "../../src/weights/checkpoint.js";
-import { SafetensorsFile } from "../../src/weights/safetensors.js";
 
 // The golden sets live beside the repository: <repo>/../shared/golden.
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -23,27 +21,7 @@ export function readConfig(dir: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
 }
 
-/** A safetensors file as a WeightSource (what a loader reads parameters from). */
-export async function openWeights(path: string): Promise<WeightSource & { close(): Promise<void> }> {
-  const file = await SafetensorsFile.open(path);
-  return {
-    shape: (key) => (file.has(key) ? [...file.entry(key).shape] : undefined),
-    readFloat32: (key) => file.readFloat32(key),
-    close: () => file.close(),
-  };
-}
-
-export async function readTensors(path: string): Promise<Map<string, HostTensor>> {
-  const file = await SafetensorsFile.open(path);
-  try {
-    const out = new Map<string, HostTensor>();
-    for (const key of file.keys())
-      out.set(key, { shape: [...file.entry(key).shape], data: await file.readFloat32(key) });
-    return out;
-  } finally {
-    await file.close();
-  }
-}
+export { openWeightFile as openWeights, readTensorFile as readTensors } from "../../src/vae/component-weights.js";
 
 export function tensor(map: Map<string, HostTensor>, key: string): HostTensor {
   const t = map.get(key);

@@ -1,0 +1,175 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { A2VError } from "@a2v/errors";
+import { requestGpu } from "@a2v/tensor-webgpu";
+import { audioVaeEncoderConfig } from "../audio-vae/config.js";
+import { audioEncoderInput } from "../audio-vae/features.js";
+import { GpuAudioEncoder } from "../audio-vae/gpu.js";
+import { loadAudioEncoder } from "../audio-vae/load.js";
+import { encodeAudioReference } from "../audio-vae/reference/audio-encoder.js";
+import { audioTokens } from "../audio-vae/tokens.js";
+import { textConnectorsConfig } from "../text/config.js";
+import { GpuTextPath } from "../text/gpu.js";
+import { loadEmbeddingsProcessor } from "../text/load.js";
+import { additiveMask, createEmbeddingsReference, processHiddenStatesReference } from "../text/reference/embeddings.js";
+import { openWeightFile, readTensorFile } from "./component-weights.js";
+import { videoScaleFactors, videoVaeConfig } from "./config.js";
+import { GpuVideoVae } from "./gpu/video-vae.js";
+import { loadVideoVae } from "./load.js";
+import { compare, type ParityCheck, tracer } from "./parity-check.js";
+import { type HostTensor, hostTensor } from "./reference/tensor.js";
+import { decodeVideoReference, encodeVideoReference } from "./reference/video-vae.js";
+
+export interface ParityReport {
+  kind: string;
+  dir: string;
+  device: "cpu" | "gpu";
+  checks: ParityCheck[];
+  ok: boolean;
+}
+
+/** The golden set kinds this module checks. */
+export const VAE_AND_TEXT_PARITY_KINDS = ["video_vae", "audio_features_and_vae", "text_connector"] as const;
+
+const get = (m: Map<string, HostTensor>, k: string) => {
+  const t = m.get(k);
+  if (!t) throw new A2VError("golden_tensor_missing", `tensors.safetensors has no ${k}`, { status: 422 });
+  return t;
+};
+
+async function load<T>(
+  path: string,
+  fn: (source: Awaited<ReturnType<typeof openWeightFile>>) => Promise<T>,
+): Promise<T> {
+  const source = await openWeightFile(path);
+  try {
+    return await fn(source);
+  } finally {
+    await source.close();
+  }
+}
+
+async function videoVae(dir: string, config: Record<string, unknown>, gpu: boolean): Promise<ParityCheck[]> {
+  const vae = videoVaeConfig(config.vae_metadata as Record<string, unknown>, join(dir, "config.json"));
+  const t = await readTensorFile(join(dir, "tensors.safetensors"));
+  const checks: ParityCheck[] = [];
+  for (const [part, input, output, tol] of [
+    ["encoder", "video", "latent", 1e-4],
+    ["decoder", "latent", "decoded", 2e-4],
+  ] as const) {
+    const file = join(dir, `video_${part}.safetensors`);
+    const loaded = await load(file, (s) => loadVideoVae(part, s, vae, file));
+    const trace = tracer(t, tol, checks);
+    let out: HostTensor;
+    if (gpu) {
+      const model = GpuVideoVae.create((await requestGpu()).device, loaded, part);
+      out = await model.run(get(t, input), trace);
+      model.destroy();
+    } else if (part === "encoder") {
+      out = encodeVideoReference(
+        get(t, input),
+        loaded.layout,
+        loaded.weights,
+        vae.patchSize,
+        videoScaleFactors(vae),
+        trace,
+      );
+    } else out = decodeVideoReference(get(t, input), loaded.layout, loaded.weights, vae.patchSize, trace);
+    checks.push(compare(output, out, get(t, output), tol));
+  }
+  return checks;
+}
+
+async function audio(dir: string, config: Record<string, unknown>, gpu: boolean): Promise<ParityCheck[]> {
+  const tiny = config.tiny_encoder as { ddconfig: unknown; preprocessing: unknown };
+  const cfg = audioVaeEncoderConfig(
+    { model: { params: { ddconfig: tiny.ddconfig } }, preprocessing: tiny.preprocessing },
+    join(dir, "config.json"),
+  );
+  const t = await readTensorFile(join(dir, "tensors.safetensors"));
+  const file = join(dir, "audio_encoder.safetensors");
+  const loaded = await load(file, (s) => loadAudioEncoder(s, cfg, file));
+  const checks: ParityCheck[] = [];
+  const gpuEncoder = gpu ? GpuAudioEncoder.create((await requestGpu()).device, loaded) : undefined;
+  const encode = (mel: HostTensor, trace?: (n: string, v: HostTensor) => void) =>
+    gpuEncoder ? gpuEncoder.run(mel) : Promise.resolve(encodeAudioReference(mel, loaded.layout, loaded.weights, trace));
+  const latent = await encode(get(t, "mel"), tracer(t, 1e-4, checks));
+  checks.push(compare("latent", latent, get(t, "latent"), 1e-4));
+  const { tokens, positions } = audioTokens(latent, cfg);
+  checks.push(
+    compare("tokens", tokens, get(t, "tokens"), 1e-4),
+    compare("positions", positions, get(t, "positions"), 0),
+  );
+  const wave = get(t, "waveform");
+  const [channels, samples] = [wave.shape[1]!, wave.shape[2]!];
+  const pcm = Array.from({ length: channels }, (_, c) => wave.data.subarray(c * samples, (c + 1) * samples));
+  const fromWave = await encode(audioEncoderInput(pcm, Number(config.input_sample_rate)));
+  checks.push(compare("latent (from waveform)", fromWave, get(t, "latent"), 1e-3));
+  gpuEncoder?.destroy();
+  return checks;
+}
+
+async function text(dir: string, config: Record<string, unknown>, gpu: boolean): Promise<ParityCheck[]> {
+  const cfg = textConnectorsConfig(config.transformer_config as Record<string, unknown>, join(dir, "config.json"));
+  const t = await readTensorFile(join(dir, "tensors.safetensors"));
+  const file = join(dir, "embeddings_processor.safetensors");
+  const weights = await load(file, (s) => loadEmbeddingsProcessor(s, cfg, file));
+  const mask = get(t, "attention_mask");
+  const checks: ParityCheck[] = [];
+  if (gpu) {
+    const path = await GpuTextPath.create(cfg, weights);
+    const features = await path.extractFeatures(get(t, "hidden_states"), mask);
+    checks.push(compare("video_features", features.video, get(t, "video_features"), 1e-5));
+    checks.push(compare("audio_features", features.audio, get(t, "audio_features"), 1e-5));
+    const out = await path.createEmbeddings(get(t, "video_features"), get(t, "audio_features"), mask);
+    checks.push(compare("video_context", out.video, get(t, "video_context"), 1e-5));
+    checks.push(compare("audio_context", out.audio, get(t, "audio_context"), 1e-5));
+    checks.push(compare("context_mask", out.mask, get(t, "context_mask"), 0));
+    path.dispose();
+    return checks;
+  }
+  // Masks and the sort order must match exactly; values to 1e-5.
+  const exact = new Set(["sort_idx", "sorted_additive_mask"]);
+  const trace = (name: string, value: HostTensor) => {
+    const e = t.get(name);
+    if (e) checks.push(compare(name, value, e, exact.has(name) ? 0 : 1e-5));
+  };
+  const out = processHiddenStatesReference(get(t, "hidden_states"), mask, cfg, weights, trace);
+  checks.push(
+    compare(
+      "additive_mask",
+      hostTensor([...get(t, "additive_mask").shape], additiveMask(mask)),
+      get(t, "additive_mask"),
+      0,
+    ),
+  );
+  checks.push(compare("video_context", out.video, get(t, "video_context"), 1e-5));
+  checks.push(compare("audio_context", out.audio, get(t, "audio_context"), 1e-5));
+  checks.push(compare("context_mask", out.mask, get(t, "context_mask"), 0));
+  const cached = createEmbeddingsReference(get(t, "video_features"), get(t, "audio_features"), mask, cfg, weights);
+  checks.push(compare("video_context (from cached features)", cached.video, get(t, "video_context"), 1e-5));
+  return checks;
+}
+
+/**
+ * Runs a golden set of kind `video_vae`, `audio_features_and_vae` or `text_connector` (read from its
+ * `config.json`) against the CPU reference, or with `gpu` the GPU implementation, with the tolerances
+ * of the set's README. Every compared output and intermediate is one check.
+ */
+export async function goldenParity(dir: string, options: { gpu?: boolean } = {}): Promise<ParityReport> {
+  const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  const kind = String(config.kind);
+  const gpu = options.gpu === true;
+  const run = { video_vae: videoVae, audio_features_and_vae: audio, text_connector: text }[kind];
+  if (!run) {
+    throw new A2VError(
+      "golden_kind_unsupported",
+      `${dir}: kind ${kind} is not one of ${VAE_AND_TEXT_PARITY_KINDS.join(", ")}`,
+      {
+        status: 422,
+      },
+    );
+  }
+  const checks = await run(dir, config, gpu);
+  return { kind, dir, device: gpu ? "gpu" : "cpu", checks, ok: checks.every((c) => c.ok) };
+}
