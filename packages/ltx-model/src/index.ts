@@ -142,6 +142,7 @@ export {
   videoVaeConfig,
   videoVaeConfigFromMetadata,
 } from "./vae/config.js";
+export { decodedToUnitRgb, unitRgbToFrames, videoFromRgbFrames } from "./vae/frames.js";
 export { goldenParity, type ParityReport, VAE_AND_TEXT_PARITY_KINDS } from "./vae/golden-parity.js";
 export { type ConvGeometry, VIDEO_CONV } from "./vae/gpu/ops.js";
 export { gpuMemory } from "./vae/gpu/runtime.js";
