@@ -63,7 +63,8 @@ export interface Gpu {
 
 let pending: Promise<Gpu> | undefined;
 let current: Gpu | undefined;
-// Dawn's GPU object must stay referenced for the adapter's lifetime (node-webgpu "Lifetime").
+// The Dawn instance is created once and never dropped: releasing it while Dawn's threads wind down after
+// device.destroy() crashes the process (SIGSEGV/SIGABRT at exit, seen under load). Its flags come from the first call.
 let dawnInstance: GPU | undefined;
 
 function dawnFlags(opts: GpuOptions): string[] {
@@ -129,7 +130,7 @@ function summarise(adapter: GPUAdapter, device: GPUDevice, backend: string): Gpu
 async function acquire(opts: GpuOptions): Promise<Gpu> {
   process.env.XDG_RUNTIME_DIR ??= "/tmp";
   Object.assign(globalThis, globals);
-  dawnInstance = create(dawnFlags(opts));
+  dawnInstance ??= create(dawnFlags(opts));
   const adapter = await dawnInstance.requestAdapter({ powerPreference: opts.powerPreference ?? "high-performance" });
   if (!adapter) throw new A2VError("no_gpu_adapter", NO_ADAPTER_HELP, { status: 503 });
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
@@ -176,7 +177,6 @@ export function releaseGpu(): void {
   current?.device.destroy();
   current = undefined;
   pending = undefined;
-  dawnInstance = undefined;
 }
 
 process.once("exit", releaseGpu);
