@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 import { A2VError } from "@a2v/errors";
 
 /** A float32 activation on the GPU, channel-major [C, D, H, W]. */
