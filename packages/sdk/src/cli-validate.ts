@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { type DatasetProgress, formatManifest, loadDataset } from "@a2v/dataset";
 import { A2VError } from "@a2v/errors";
 
-type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
+import type { CliOut as Out } from "./cli-io.js";
 
 export const VALIDATE_USAGE =
   "a2v validate <zip|url> [--trigger-phrase P] [--number-of-frames N] [--auto-scale-input] [--allow-private-network] [--json]";
@@ -48,7 +48,7 @@ export async function validateCommand(args: string[], out: Out): Promise<number>
       const now = Date.now();
       if (values.json || now - lastProgress < 500) return;
       lastProgress = now;
-      out.stderr(progressLine(event));
+      (out.progress ?? out.stderr)(progressLine(event));
     },
   });
   out.stdout(values.json ? JSON.stringify(manifest, null, 2) : formatManifest(manifest));

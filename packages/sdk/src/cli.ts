@@ -1,7 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { audioCli } from "@a2v/audio";
 import { A2VError, isA2VError } from "@a2v/errors";
 import { billing } from "./billing.js";
+import type { CliOut } from "./cli-io.js";
+import { PREPROCESS_USAGE, preprocessCommand } from "./cli-preprocess.js";
 import { VALIDATE_USAGE, validateCommand } from "./cli-validate.js";
 import { doctor, formatDoctor } from "./doctor.js";
 import { parseTrainInput, trainInputJsonSchema } from "./input.js";
@@ -18,10 +21,14 @@ Usage:
   a2v input <file.json> [--json]   validate a training request: defaults applied, frames snapped
   ${VALIDATE_USAGE}
                                    check a dataset archive (local path, file:// or http(s) URL) like the service
+  ${PREPROCESS_USAGE}
+                                   turn a dataset into training samples (cached), optionally with debug_dataset.zip
+  a2v audio fit <in> <out> --duration S [--no-preserve-pitch] [--no-normalize] [--json]
+                                   fit an audio file to a duration, pitch preserved, peak-normalised
   a2v help                         this text
 `;
 
-type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
+type Out = CliOut;
 
 const commands: Record<string, (args: string[], out: Out) => Promise<number>> = {
   async doctor(args, out) {
@@ -60,6 +67,8 @@ const commands: Record<string, (args: string[], out: Out) => Promise<number>> = 
     return EXIT.ok;
   },
   validate: validateCommand,
+  preprocess: preprocessCommand,
+  audio: (args, out) => audioCli(args, out),
   async help(_args, out) {
     out.stdout(USAGE);
     return EXIT.ok;

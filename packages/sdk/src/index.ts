@@ -2,6 +2,7 @@ export { A2VError, type A2VErrorDetail, isA2VError } from "@a2v/errors";
 export { type Bill, billing, failedBill, MIN_UNITS, USD_PER_UNIT } from "./billing.js";
 export { type Bucket, resolutionFor } from "./buckets.js";
 export { EXIT, runCli } from "./cli.js";
+export type { CliOut } from "./cli-io.js";
 export { type DoctorReport, doctor, formatDoctor } from "./doctor.js";
 export {
   ASPECT_RATIOS,

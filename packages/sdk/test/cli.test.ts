@@ -144,3 +144,53 @@ describe("a2v validate", () => {
     expect((await cli("validate")).code).toBe(EXIT.usage);
   });
 });
+
+describe("a2v preprocess", () => {
+  const example = fileURLToPath(new URL("../../../examples/dataset/a2v-example.zip", import.meta.url));
+
+  it("writes cached samples at the bucket, a debug archive, and hits the cache on a second run", async () => {
+    const out = join(dir, "pre");
+    const args = ["preprocess", example, "--out", out, "--resolution", "low", "--aspect-ratio", "16:9"];
+    const flags = ["--number-of-frames", "20", "--frame-rate", "8", "--debug-dataset", "--json"];
+    const first = await cli(...args, ...flags);
+    expect(first.code).toBe(EXIT.ok);
+    const summary = JSON.parse(first.stdout);
+    expect(summary.settings).toMatchObject({ bucket: { width: 512, height: 288 }, numberOfFrames: 17, frameRate: 8 });
+    expect(summary.samples).toBe(3);
+    expect(summary.debugDataset).toBe(join(out, "debug_dataset.zip"));
+    const again = JSON.parse((await cli(...args, "--number-of-frames", "17", "--frame-rate", "8", "--json")).stdout);
+    expect(again.cachedGroups).toBe(3);
+  });
+
+  it("rejects settings outside the service's ranges by field name, before any decoding", async () => {
+    const r = await cli(
+      "preprocess",
+      example,
+      "--out",
+      join(dir, "bad"),
+      "--resolution",
+      "ultra",
+      "--frame-rate",
+      "x",
+      "--json",
+    );
+    expect(r.code).toBe(EXIT.rejected);
+    expect(
+      JSON.parse(r.stdout)
+        .details.map((d: { path: string[] }) => d.path.join("."))
+        .sort(),
+    ).toEqual(["frame_rate", "resolution"]);
+    expect((await cli("preprocess", example)).code).toBe(EXIT.usage);
+  });
+});
+
+describe("a2v audio fit", () => {
+  it("fits an audio file to a duration", async () => {
+    const input = join(dir, "tone.wav");
+    const { mediaTools } = await import("@a2v/audio");
+    await run(mediaTools().ffmpeg.path, ["-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=1", input]);
+    const r = await cli("audio", "fit", input, join(dir, "fitted.wav"), "--duration", "1.5", "--json");
+    expect(r.code).toBe(EXIT.ok);
+    expect(JSON.parse(r.stdout)).toMatchObject({ outputSeconds: 1.5, preservePitch: true });
+  });
+});

@@ -1,0 +1,105 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { formatPreprocessSummary, loadDataset, preprocess } from "@a2v/dataset";
+import { A2VError } from "@a2v/errors";
+import { resolutionFor } from "./buckets.js";
+import type { CliOut } from "./cli-io.js";
+import { parseTrainInput } from "./input.js";
+
+export const PREPROCESS_USAGE =
+  "a2v preprocess <zip|url> --out DIR [--resolution low|medium|high] [--aspect-ratio 16:9|1:1|9:16] [--number-of-frames N]\n" +
+  "      [--frame-rate F] [--auto-scale-input] [--split-input-into-scenes] [--split-input-duration-threshold S]\n" +
+  "      [--no-audio-normalize] [--no-audio-preserve-pitch] [--trigger-phrase P] [--debug-dataset] [--allow-private-network] [--json]";
+
+/** CLI strings become numbers only when they are numbers, so the schema reports anything else by field name. */
+function numeric(value: string | undefined): number | string | undefined {
+  return value !== undefined && /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value;
+}
+
+/**
+ * `a2v preprocess`: validate the archive like the service, then turn it into training samples (bucket, frame count,
+ * fps, assembled start image and fitted audio), cached under DIR, with `debug_dataset.zip` on request.
+ */
+export async function preprocessCommand(args: string[], out: CliOut): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      out: { type: "string" },
+      resolution: { type: "string" },
+      "aspect-ratio": { type: "string" },
+      "number-of-frames": { type: "string" },
+      "frame-rate": { type: "string" },
+      "auto-scale-input": { type: "boolean" },
+      "split-input-into-scenes": { type: "boolean" },
+      "split-input-duration-threshold": { type: "string" },
+      "no-audio-normalize": { type: "boolean" },
+      "no-audio-preserve-pitch": { type: "boolean" },
+      "trigger-phrase": { type: "string" },
+      "debug-dataset": { type: "boolean" },
+      "allow-private-network": { type: "boolean" },
+      json: { type: "boolean" },
+    },
+  });
+  const source = positionals[0];
+  if (!source || !values.out) {
+    throw new A2VError("usage", `preprocess needs an archive and --out: ${PREPROCESS_USAGE}`, { status: 400 });
+  }
+  // The same contract as a training request: ranges, enums, snapping and defaults come from the schema.
+  const input = parseTrainInput({
+    training_data_url: source,
+    trigger_phrase: values["trigger-phrase"],
+    number_of_frames: numeric(values["number-of-frames"]),
+    frame_rate: numeric(values["frame-rate"]),
+    resolution: values.resolution,
+    aspect_ratio: values["aspect-ratio"],
+    auto_scale_input: values["auto-scale-input"],
+    split_input_into_scenes: values["split-input-into-scenes"],
+    split_input_duration_threshold: numeric(values["split-input-duration-threshold"]),
+    audio_normalize: values["no-audio-normalize"] ? false : undefined,
+    audio_preserve_pitch: values["no-audio-preserve-pitch"] ? false : undefined,
+    debug_dataset: values["debug-dataset"],
+  });
+  const progress = (line: string) => {
+    if (!values.json) (out.progress ?? out.stderr)(line);
+  };
+  // Extracted files are only needed while decoding; the cache under --out keeps what training reads.
+  const extractTo = await mkdtemp(join(tmpdir(), "a2v-preprocess-"));
+  try {
+    const manifest = await loadDataset(source, {
+      triggerPhrase: input.trigger_phrase,
+      numberOfFrames: input.number_of_frames,
+      autoScaleInput: input.auto_scale_input,
+      allowPrivateNetwork: values["allow-private-network"],
+      extractTo,
+      onProgress: (e) =>
+        progress(e.phase === "download" ? `download ${e.bytes} bytes` : `${e.phase} ${e.done}/${e.total}`),
+    });
+    const summary = await preprocess({
+      groups: manifest,
+      outDir: resolve(values.out),
+      bucket: resolutionFor(input.resolution, input.aspect_ratio),
+      numberOfFrames: input.number_of_frames,
+      frameRate: input.frame_rate,
+      autoScaleInput: input.auto_scale_input,
+      splitInputIntoScenes: input.split_input_into_scenes,
+      splitInputDurationThreshold: input.split_input_duration_threshold,
+      audioNormalize: input.audio_normalize,
+      audioPreservePitch: input.audio_preserve_pitch,
+      debugDataset: input.debug_dataset,
+      onProgress: (e) =>
+        progress(`preprocess ${bar(e.groupsDone, e.groupsTotal)} ${e.groupsDone}/${e.groupsTotal} ${e.group}`),
+    });
+    out.stdout(values.json ? JSON.stringify(summary, null, 2) : formatPreprocessSummary(summary));
+    return 0;
+  } finally {
+    await rm(extractTo, { recursive: true, force: true });
+  }
+}
+
+function bar(done: number, total: number, width = 20): string {
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  return `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
+}
