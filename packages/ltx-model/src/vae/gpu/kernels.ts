@@ -40,38 +40,41 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let K = u.C * u.kd * khw;
   let HWo = u.Ho * u.Wo;
   let P = u.dOut * HWo;
+  // Each thread always loads the same A row offset (li % 16) and the same B column (li % 32):
+  // its output position is decoded once, outside the K loop.
+  let aCol = li % 16u;
+  let bCol = li % 32u;
+  let gn = n0 + bCol;
+  let z = gn / HWo;
+  let rem = gn % HWo;
+  let oy = i32((rem / u.Wo) * u.sh) - i32(u.padH);
+  let ox = i32((rem % u.Wo) * u.sw) - i32(u.padW);
+  let kvol = u.kd * khw;
   var acc: array<array<f32, 4>, 4>;
   for (var k0 = 0u; k0 < K; k0 = k0 + 16u) {
     for (var i = 0u; i < 8u; i = i + 1u) {
-      let e = li + i * 64u;
-      let mm = e / 16u;
-      let kk = e % 16u;
+      let mm = li / 16u + i * 4u;
       let gm = m0 + mm;
-      let gk = k0 + kk;
+      let gk = k0 + aCol;
       var a = 0.0;
       if (gm < u.O && gk < K) { a = w[gm * K + gk]; }
-      As[kk][mm] = a;
+      As[aCol][mm] = a;
     }
     for (var i = 0u; i < 8u; i = i + 1u) {
-      let e = li + i * 64u;
-      let kk = e / 32u;
-      let nn = e % 32u;
+      let kk = li / 32u + i * 2u;
       let gk = k0 + kk;
-      let gn = n0 + nn;
       var v = 0.0;
       if (gk < K && gn < P) {
-        let c = gk / (u.kd * khw);
-        let r = gk % (u.kd * khw);
-        let z = gn / HWo;
-        let rem = gn % HWo;
+        let c = gk / kvol;
+        let r = gk % kvol;
         let iz = clamp(i32(z + r / khw) - i32(u.padBefore), 0, i32(u.D) - 1);
-        let iy = i32((rem / u.Wo) * u.sh + (r / u.kw) % u.kh) - i32(u.padH);
-        let ix = i32((rem % u.Wo) * u.sw + r % u.kw) - i32(u.padW);
+        let iy = oy + i32((r / u.kw) % u.kh);
+        let ix = ox + i32(r % u.kw);
         if (iy >= 0 && iy < i32(u.H) && ix >= 0 && ix < i32(u.W)) {
           v = x[((c * u.D + u32(iz)) * u.H + u32(iy)) * u.W + u32(ix)];
         }
       }
-      Bs[kk][nn] = v;
+      Bs[kk][bCol] = v;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk = kk + 1u) {
