@@ -67,20 +67,65 @@ async function validateMeasuringRss(zip: string, groups: number): Promise<void> 
   const sampler = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 20);
+  let archiveMiB = 0;
   try {
     const manifest = await loadDataset(zip, { numberOfFrames: 17 });
     if (manifest.counts.ok !== groups) throw new Error(`expected ${groups} ok groups, got ${manifest.counts.ok}`);
+    archiveMiB = manifest.archive.bytes / 2 ** 20;
   } finally {
     clearInterval(sampler);
   }
+  const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
   console.log(
-    `[dataset bench] ${groups} groups: RSS ${(before / 2 ** 20).toFixed(0)} MiB before, peak +${((peak - before) / 2 ** 20).toFixed(1)} MiB`,
+    `[dataset bench] ${groups} groups, ${archiveMiB.toFixed(1)} MiB archive: RSS ${mib(before)} MiB before, peak +${mib(peak - before)} MiB`,
   );
 }
 
-const once = { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 };
+/**
+ * A few groups whose `_audio.wav` is `mib` MiB of noise (incompressible), zipped by Python's
+ * streaming zipfile so the bench process never holds the archive either.
+ */
+async function makeLargeArchive(groups: number, mib: number): Promise<string> {
+  const big = join(dir, "noise.wav");
+  const seconds = (mib * 2 ** 20) / (48000 * 2 * 2);
+  await run(mediaTools().ffmpeg.path, [
+    "-v",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    `anoisesrc=r=48000:d=${seconds}`,
+    "-ac",
+    "2",
+    big,
+  ]);
+  const zip = join(dir, `large-${groups}x${mib}.zip`);
+  const members = Array.from({ length: groups }, (_, i) => [
+    [png, `g${i}_start.png`],
+    [big, `g${i}_audio.wav`],
+    [mp4, `g${i}_end.mp4`],
+  ]).flat();
+  const script = `import sys, json, zipfile
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_STORED) as z:
+    for src, name in json.loads(sys.argv[2]):
+        z.write(src, name)
+        z.writestr(name.rsplit("_", 1)[0] + ".txt", "noise") if name.endswith("_start.png") else None`;
+  await run("python3", ["-c", script, zip, JSON.stringify(members)]);
+  return zip;
+}
 
-for (const groups of [100, 1000]) {
+const once = { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 };
+// A2V_BENCH_GROUPS="100,1000" (default) picks the small-group archives; "" runs only the large one.
+const groupCounts = (process.env.A2V_BENCH_GROUPS ?? "100,1000").split(",").filter(Boolean).map(Number);
+
+const largeZip = await makeLargeArchive(4, 100);
+describe("memory vs archive size: 4 groups with a 100 MiB audio file each (~400 MiB archive)", () => {
+  bench("loadDataset (extract + probe + rules)", async () => validateMeasuringRss(largeZip, 4), once);
+  bench.skipIf(!hasUnzip)("unzip -l", async () => void (await run("unzip", ["-l", largeZip])), once);
+});
+
+for (const groups of groupCounts) {
   const archive = await makeArchive(groups);
   describe(`${groups} small groups (${groups * 4} entries)`, () => {
     // `async` functions: tinybench calls a plain function once more just to see if it returns a promise.
