@@ -133,6 +133,7 @@ export {
   type ParamSpec,
   prefixLayout,
   readTensorFile,
+  resolveComponentKeys,
 } from "./vae/component-weights.js";
 export {
   type LatentLogVar,

@@ -33,17 +33,18 @@ function componentError(code: string, component: string, file: string, message: 
 }
 
 /**
- * Reads every parameter of a component, trying each key layout (bare module keys, released
- * checkpoint prefixes) and keeping the one that matches the most keys. A checkpoint without the
- * component, or with some of its keys missing or misshapen, fails naming the file and the keys.
+ * Checks a component's parameters against a checkpoint without reading them, trying each key layout
+ * (bare module keys, released checkpoint prefixes) and keeping the one that matches the most keys.
+ * Returns the layout to read with. A checkpoint without the component, or with some of its keys
+ * missing or misshapen, fails naming the file and the keys.
  */
-export async function loadComponentWeights(
+export function resolveComponentKeys(
   source: WeightSource,
   file: string,
   component: string,
   params: ParamSpec[],
   layouts: KeyLayout[],
-): Promise<ComponentWeights> {
+): KeyLayout {
   // Ties (e.g. no key found at all) go to the last layout: the released checkpoint's names.
   let best = layouts[0]!;
   let bestCount = -1;
@@ -70,10 +71,22 @@ export async function loadComponentWeights(
   if (misshapen.length > 0) {
     throw componentError("checkpoint_shape_mismatch", component, file, "unexpected shapes", misshapen);
   }
+  return best;
+}
+
+/** `resolveComponentKeys`, then every parameter read as float32 into host memory. */
+export async function loadComponentWeights(
+  source: WeightSource,
+  file: string,
+  component: string,
+  params: ParamSpec[],
+  layouts: KeyLayout[],
+): Promise<ComponentWeights> {
+  const layout = resolveComponentKeys(source, file, component, params, layouts);
   const weights: ComponentWeights = new Map();
   for (const p of params) {
-    const shape = p.shape ?? source.shape(best(p.key))!;
-    weights.set(p.key, hostTensor([...shape], await source.readFloat32(best(p.key))));
+    const shape = p.shape ?? source.shape(layout(p.key))!;
+    weights.set(p.key, hostTensor([...shape], await source.readFloat32(layout(p.key))));
   }
   return weights;
 }

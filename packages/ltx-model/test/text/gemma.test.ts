@@ -134,6 +134,30 @@ async function tinyModelFolder(): Promise<string> {
 }
 
 describe("Gemma 3 text encoder (tiny)", () => {
+  it("reads the Gemma-3-12B config: 49 hidden states, every 6th layer global, ~11.8B decoder parameters", () => {
+    const config = gemmaConfig({
+      text_config: {
+        vocab_size: 262208,
+        hidden_size: 3840,
+        intermediate_size: 15360,
+        num_hidden_layers: 48,
+        num_attention_heads: 16,
+        num_key_value_heads: 8,
+        head_dim: 256,
+        query_pre_attn_scalar: 256,
+        sliding_window: 1024,
+        rope_theta: 1000000,
+        rope_local_base_freq: 10000,
+        rope_scaling: { factor: 8, rope_type: "linear" },
+      },
+    });
+    expect(config.sliding.filter((s) => !s)).toHaveLength(8);
+    expect(config.sliding[5]).toBe(false);
+    expect(config.sliding[4]).toBe(true);
+    const count = gemmaParameters(config).reduce((n, p) => n + numel(p.shape!), 0);
+    expect(count / 1e9).toBeCloseTo(11.77, 1);
+  });
+
   it("tokenizes with <bos> first, truncates and left-pads like LTX's Gemma tokenizer", async () => {
     const dir = await tinyModelFolder();
     try {
@@ -168,6 +192,20 @@ describe("Gemma 3 text encoder (tiny)", () => {
         for (let i = r * 96; i < (r + 1) * 96; i++) worst = Math.max(worst, Math.abs(got.data[i]! - expected.data[i]!));
       }
       expect(worst).toBeLessThan(1e-4);
+      // bf16 matrices: same result to bf16 precision.
+      const shards = await openShardedWeights(dir);
+      const half = await GpuGemma.load(shards, config, dir, { weightDtype: "bf16" });
+      await shards.close();
+      const bf16 = await half.hiddenStates(ids, mask, batch);
+      half.dispose();
+      let bfWorst = 0;
+      for (let r = 0; r < batch * 7; r++) {
+        if (mask[r] === 0) continue;
+        for (let i = r * 96; i < (r + 1) * 96; i++)
+          bfWorst = Math.max(bfWorst, Math.abs(bf16.data[i]! - expected.data[i]!));
+      }
+      expect(bfWorst).toBeGreaterThan(0);
+      expect(bfWorst).toBeLessThan(0.1);
       // The sliding window matters: a 3-token window differs from full attention on the long prompt.
       const wide = gemmaHiddenStatesReference(ids, mask, batch, { ...config, slidingWindow: 100 }, weights);
       expect(Math.max(...expected.data.map((v, i) => Math.abs(v - wide.data[i]!)))).toBeGreaterThan(1e-3);
