@@ -54,15 +54,15 @@ describe.skipIf(!hasGolden)("GPU transformer against transformer_a2v golden", as
     b.dispose();
   });
 
-  // One variant only: each distinct kernel shape compiles a pipeline, which dominates on lavapipe.
-  // The composed (unfused) LoRA path runs in the benchmark and in the CPU reference tests.
+  // Training runs the composed ops here: the fused attention backward kernels take minutes to build
+  // and run on lavapipe (forward parity above covers the fused kernels; the benchmark times both).
   for (const variant of [
-    { name: "fused LoRA, per-block gradient checkpointing", fusedLora: true, gradientCheckpointing: true },
+    { name: "composed ops, per-block gradient checkpointing", fused: false, gradientCheckpointing: true },
   ]) {
     it(`reproduces LoRA predictions, loss and every LoRA gradient (${variant.name})`, {
       timeout: 400_000,
     }, async () => {
-      const b = await backend({ fusedLora: variant.fusedLora });
+      const b = await backend({ fused: variant.fused });
       const loraTensors = await readAll(join(TRANSFORMER_GOLDEN, "lora.safetensors"));
       const targets = loraTargets(config, lora);
       for (const target of targets)

@@ -1,6 +1,7 @@
 import { A2VError } from "@a2v/errors";
 import {
   add,
+  attention,
   backward,
   checkpoint,
   concat,
@@ -14,6 +15,7 @@ import {
   permute,
   reshape,
   rmsNorm,
+  rope,
   scope,
   sigmoid,
   silu,
@@ -34,21 +36,27 @@ import type { WeightSource } from "../weights/checkpoint.js";
 export interface GpuBackendOptions {
   /** Storage type of frozen weights: bf16 halves memory (the 22B model's native dtype). */
   weightDType?: "f32" | "bf16";
-  /** Use the runtime's fused LoRA linear (one GEMM epilogue) instead of composing it. Default true. */
-  fusedLora?: boolean;
+  /**
+   * Use the runtime's fused kernels (flash attention, RoPE, LoRA linear). Default true; false composes
+   * them from matmul/softmax/elementwise ops (the benchmark's baseline).
+   */
+  fused?: boolean;
 }
 
 /**
- * `Backend` on `@a2v/tensor-webgpu` tensors (Dawn). Attention, RoPE and the per-head gate are
- * composed from the runtime's matmul/softmax/elementwise ops. Call inside `scope()` and `init()`.
+ * `Backend` on `@a2v/tensor-webgpu` tensors (Dawn): fused attention/RoPE/LoRA kernels, or the same
+ * maths composed from plain ops. Needs `await init()`; run steps inside `scope()` (see `gpuA2VStep`).
  */
 export class GpuBackend implements Backend<Tensor> {
   private readonly weights = new Map<string, Tensor>();
   private readonly parameters = new Map<string, Tensor>();
   readonly loraLinear?: Backend<Tensor>["loraLinear"];
 
+  private readonly fused: boolean;
+
   constructor(private readonly options: GpuBackendOptions = {}) {
-    if (options.fusedLora ?? true) {
+    this.fused = options.fused ?? true;
+    if (this.fused) {
       this.loraLinear = (x, w, b, a, bb, s) => loraLinear(x, w, b ?? undefined, a, bb, s);
     }
   }
@@ -178,6 +186,10 @@ export class GpuBackend implements Backend<Tensor> {
   rope(x: Tensor, cos: Tensor, sin: Tensor, heads: number): Tensor {
     const [n, width] = x.shape as [number, number];
     const half = width / heads / 2;
+    if (this.fused) {
+      const table = (t: Tensor) => reshape(t, [n, heads, half]);
+      return reshape(rope(reshape(x, [n, heads, 2 * half]), table(cos), table(sin), "split"), [n, width]);
+    }
     const xr = reshape(x, [n, heads, 2, half]);
     const x1 = slice(xr, 2, 0, 1);
     const x2 = slice(xr, 2, 1, 2);
@@ -192,6 +204,11 @@ export class GpuBackend implements Backend<Tensor> {
     const [nq, width] = q.shape as [number, number];
     const nk = k.shape[0]!;
     const dh = width / heads;
+    if (this.fused) {
+      const heads4 = (t: Tensor, rows: number) => permute(reshape(t, [1, rows, heads, dh]), [0, 2, 1, 3]);
+      const out = attention(heads4(q, nq), heads4(k, nk), heads4(v, nk));
+      return reshape(permute(out, [0, 2, 1, 3]), [nq, width]);
+    }
     const qh = permute(reshape(q, [nq, heads, dh]), [1, 0, 2]);
     const khT = permute(reshape(k, [nk, heads, dh]), [1, 2, 0]);
     const vh = permute(reshape(v, [nk, heads, dh]), [1, 0, 2]);
