@@ -44,6 +44,7 @@ export {
   TIMESTEP_FEATURES,
   timestepSinusoid,
 } from "./embeddings.js";
+export { GpuBackend, type GpuBackendOptions, type GpuStepResult, gpuA2VStep } from "./gpu/gpu-backend.js";
 export {
   ATTENTION_MODULES,
   type AttentionModuleName,
@@ -75,6 +76,18 @@ export {
   type SaveLoraOptions,
   saveLoraFile,
 } from "./lora-file.js";
+export {
+  compareForward,
+  compareGradient,
+  FORWARD_TOLERANCE,
+  formatParityReport,
+  GRADIENT_TOLERANCE,
+  PARITY_RUNNERS,
+  type ParityReport,
+  type ParityRow,
+  runParity,
+  runTransformerParity,
+} from "./parity.js";
 export {
   AUDIO_TIMING,
   type AudioTiming,

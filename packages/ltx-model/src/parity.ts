@@ -1,0 +1,244 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { A2VError } from "@a2v/errors";
+import { type A2VPreparedStep, a2vLoss, prepareA2VStep } from "./a2v-step.js";
+import { parseTransformerConfig } from "./config.js";
+import { transformerParameters } from "./layout.js";
+import { loraKeyA, loraKeyB, loraScale, loraTargets } from "./lora.js";
+import { audioPositions, patchifyAudio, patchifyVideo, videoPositions } from "./positions.js";
+import { CpuBackend } from "./reference/cpu-backend.js";
+import { TransformerCheckpoint } from "./weights/checkpoint.js";
+import { SafetensorsFile } from "./weights/safetensors.js";
+
+/** One compared tensor. Forward outputs use max |a−b|/(1+|b|); gradients use relative L2. */
+export interface ParityRow {
+  name: string;
+  metric: "max_scaled_abs" | "relative_l2";
+  maxAbsError: number;
+  error: number;
+  tolerance: number;
+  pass: boolean;
+}
+
+export interface ParityReport {
+  kind: string;
+  dir: string;
+  rows: ParityRow[];
+  pass: boolean;
+}
+
+/** Golden README tolerances: forward ≤ 1e-4·(1+|ref|), gradients ≤ 1e-3 relative L2. */
+export const FORWARD_TOLERANCE = 1e-4;
+export const GRADIENT_TOLERANCE = 1e-3;
+
+export function compareForward(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>): ParityRow {
+  let maxAbs = 0;
+  let scaled = 0;
+  if (actual.length !== expected.length) {
+    return {
+      name,
+      metric: "max_scaled_abs",
+      maxAbsError: Number.POSITIVE_INFINITY,
+      error: Number.POSITIVE_INFINITY,
+      tolerance: FORWARD_TOLERANCE,
+      pass: false,
+    };
+  }
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i]! - expected[i]!);
+    const s = d / (1 + Math.abs(expected[i]!));
+    maxAbs = Number.isNaN(d) ? Number.POSITIVE_INFINITY : Math.max(maxAbs, d);
+    scaled = Number.isNaN(s) ? Number.POSITIVE_INFINITY : Math.max(scaled, s);
+  }
+  return {
+    name,
+    metric: "max_scaled_abs",
+    maxAbsError: maxAbs,
+    error: scaled,
+    tolerance: FORWARD_TOLERANCE,
+    pass: scaled <= FORWARD_TOLERANCE,
+  };
+}
+
+export function compareGradient(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>): ParityRow {
+  let num = 0;
+  let den = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = actual[i]! - expected[i]!;
+    num += d * d;
+    den += expected[i]! ** 2;
+    maxAbs = Math.max(maxAbs, Math.abs(d));
+  }
+  // A parameter that cannot reach the loss has an all-zero reference: compare absolutely.
+  const error =
+    actual.length !== expected.length ? Number.POSITIVE_INFINITY : den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+  return {
+    name,
+    metric: "relative_l2",
+    maxAbsError: maxAbs,
+    error,
+    tolerance: GRADIENT_TOLERANCE,
+    pass: error <= GRADIENT_TOLERANCE,
+  };
+}
+
+async function readTensors(path: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  const file = await SafetensorsFile.open(path);
+  try {
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const e of file.entries()) out.set(e.name, { shape: e.shape, data: await file.readFloat32(e.name) });
+    return out;
+  } finally {
+    await file.close();
+  }
+}
+
+function missingTensor(dir: string, name: string): A2VError {
+  return new A2VError("golden_invalid", `${dir}: tensors.safetensors has no ${name}`, {
+    status: 422,
+    details: [{ code: "golden_invalid", message: `missing tensor ${name}`, file: join(dir, "tensors.safetensors") }],
+  });
+}
+
+/**
+ * Runs a `transformer_a2v_step` golden set on the float64 CPU reference: builds the step from the
+ * set's latents, noise and σ, then compares tokens, positions, predictions, loss, and (when the set
+ * has them) the LoRA predictions and every LoRA gradient.
+ */
+export async function runTransformerParity(dir: string, onProgress?: (message: string) => void): Promise<ParityReport> {
+  const golden = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  const config = parseTransformerConfig(golden.transformer_config as Record<string, unknown>, join(dir, "config.json"));
+  const tensors = await readTensors(join(dir, "tensors.safetensors"));
+  const get = (name: string) => {
+    const t = tensors.get(name);
+    if (!t) throw missingTensor(dir, name);
+    return t.data;
+  };
+  const videoShape = golden.video_latent_shape as number[];
+  const [, channels, frames, height, width] = videoShape;
+  const audioShape = golden.audio_latent_shape as number[];
+  const grid = { frames: frames!, height: height!, width: width! };
+  const videoClean = patchifyVideo(get("video_latents"), channels!, grid);
+  const audioClean = patchifyAudio(get("audio_latents"), audioShape[1]!, audioShape[2]!, audioShape[3]!);
+  const rows: ParityRow[] = [
+    compareForward("video_tokens", videoClean, get("video_tokens")),
+    compareForward("audio_tokens", audioClean, get("audio_tokens")),
+    compareForward("video_positions", videoPositions(grid, golden.fps as number), get("video_positions")),
+    compareForward("audio_positions", audioPositions(audioShape[2]!), get("audio_positions")),
+  ];
+  const step: A2VPreparedStep = prepareA2VStep(config, {
+    videoClean,
+    noise: get("noise"),
+    sigma: get("sigma")[0]!,
+    grid,
+    fps: golden.fps as number,
+    audioClean,
+    videoContext: get("video_context"),
+    audioContext: get("audio_context"),
+  });
+  rows.push(
+    compareForward("video_noisy", step.video.tokens, get("video_noisy")),
+    compareForward("video_targets", step.targets, get("video_targets")),
+    compareForward("video_timesteps", step.video.timesteps, get("video_timesteps")),
+    compareForward("loss_mask", step.lossMask, get("loss_mask")),
+  );
+
+  const checkpoint = await TransformerCheckpoint.open(join(dir, "transformer.safetensors"), { config });
+  const backend = new CpuBackend();
+  try {
+    await backend.loadWeights(
+      checkpoint,
+      transformerParameters(config).map((p) => p.key),
+    );
+  } finally {
+    await checkpoint.close();
+  }
+  onProgress?.("forward without LoRA");
+  const base = a2vLoss(backend, config, step);
+  rows.push(
+    compareForward("video_pred", await backend.read(base.video), get("video_pred")),
+    compareForward("audio_pred", await backend.read(base.audio), get("audio_pred")),
+    compareForward("loss", await backend.read(base.loss), get("loss")),
+  );
+  backend.reset();
+
+  const loraPath = join(dir, "lora.safetensors");
+  if (existsSync(loraPath) && golden.lora) {
+    const spec = golden.lora as { rank: number; alpha: number; target_modules: string[] };
+    const lora = { rank: spec.rank, alpha: spec.alpha, targetModules: spec.target_modules };
+    const targets = loraTargets(config, lora);
+    const loraTensors = await readTensors(loraPath);
+    for (const target of targets) {
+      for (const key of [loraKeyA(target.module), loraKeyB(target.module)]) {
+        const t = loraTensors.get(`diffusion_model.${key}`) ?? loraTensors.get(key);
+        if (!t) throw new A2VError("golden_invalid", `${loraPath}: no ${key}`, { status: 422 });
+        backend.addParameter(key, t.data, t.shape[0]!, t.shape[1]!);
+      }
+    }
+    onProgress?.("forward and backward with LoRA");
+    const out = a2vLoss(backend, config, step, {
+      lora: { modules: new Set(targets.map((t) => t.module)), scale: loraScale(lora) },
+    });
+    rows.push(
+      compareForward("video_pred_lora", await backend.read(out.video), get("video_pred_lora")),
+      compareForward("audio_pred_lora", await backend.read(out.audio), get("audio_pred_lora")),
+      compareForward("loss_lora", await backend.read(out.loss), get("loss_lora")),
+    );
+    const gradsPath = join(dir, "lora_grads.safetensors");
+    if (existsSync(gradsPath)) {
+      backend.backward(out.loss);
+      const grads = await readTensors(gradsPath);
+      for (const [name, expected] of grads) {
+        const key = name.startsWith("diffusion_model.") ? name.slice("diffusion_model.".length) : name;
+        rows.push(compareGradient(`grad ${key}`, backend.parameterGrad(key), expected.data));
+      }
+    }
+  }
+  return { kind: "transformer_a2v_step", dir, rows, pass: rows.every((r) => r.pass) };
+}
+
+/** Parity runners by golden `kind`; components add theirs here. */
+export const PARITY_RUNNERS: Record<
+  string,
+  (dir: string, onProgress?: (message: string) => void) => Promise<ParityReport>
+> = {
+  transformer_a2v_step: runTransformerParity,
+};
+
+/** Runs any golden set whose `config.json` `kind` has a runner. */
+export async function runParity(dir: string, onProgress?: (message: string) => void): Promise<ParityReport> {
+  const configPath = join(dir, "config.json");
+  if (!existsSync(configPath)) {
+    throw new A2VError("golden_invalid", `${dir}: not a golden set (no config.json)`, {
+      status: 422,
+      details: [{ code: "golden_invalid", message: "no config.json", file: configPath }],
+    });
+  }
+  const { kind } = JSON.parse(await readFile(configPath, "utf8")) as { kind?: string };
+  const runner = kind === undefined ? undefined : PARITY_RUNNERS[kind];
+  if (!runner) {
+    throw new A2VError(
+      "golden_kind_unknown",
+      `${configPath}: kind ${JSON.stringify(kind)} has no parity runner (known: ${Object.keys(PARITY_RUNNERS).join(", ")})`,
+      {
+        status: 422,
+        details: [{ code: "golden_kind_unknown", message: String(kind), file: configPath }],
+      },
+    );
+  }
+  return runner(dir, onProgress);
+}
+
+/** Table form for the CLI: one line per tensor. */
+export function formatParityReport(report: ParityReport): string {
+  const lines = [`${report.kind} ${report.dir}`];
+  for (const r of report.rows) {
+    lines.push(
+      `${r.pass ? "ok  " : "FAIL"} ${r.name.padEnd(72)} ${r.metric} ${r.error.toExponential(2)} (tol ${r.tolerance.toExponential(0)}, max abs ${r.maxAbsError.toExponential(2)})`,
+    );
+  }
+  lines.push(report.pass ? "PASS" : "FAIL");
+  return lines.join("\n");
+}

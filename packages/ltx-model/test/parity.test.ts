@@ -1,0 +1,53 @@
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { formatParityReport, runParity } from "../src/parity.js";
+import { encodeFloats } from "../src/weights/dtypes.js";
+import { SafetensorsFile, writeSafetensors } from "../src/weights/safetensors.js";
+import { hasGolden, TRANSFORMER_GOLDEN } from "./golden.js";
+
+const dir = await mkdtemp(join(tmpdir(), "ltx-parity-"));
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe.skipIf(!hasGolden)("runParity", () => {
+  it("passes the transformer_a2v golden set on every tensor, gradients included", async () => {
+    const messages: string[] = [];
+    const report = await runParity(TRANSFORMER_GOLDEN, (m) => messages.push(m));
+    expect(report.kind).toBe("transformer_a2v_step");
+    expect(report.rows.filter((r) => r.name.startsWith("grad ")).length).toBe(96);
+    expect(report.rows.map((r) => r.name)).toEqual(
+      expect.arrayContaining(["video_pred", "loss_lora", "video_positions", "video_tokens"]),
+    );
+    expect(report.rows.filter((r) => !r.pass)).toEqual([]);
+    expect(report.pass).toBe(true);
+    expect(messages.length).toBeGreaterThan(0);
+    expect(formatParityReport(report)).toMatch(/PASS$/);
+  });
+
+  it("fails, naming the tensor, when the reference disagrees", async () => {
+    const copy = join(dir, "tampered");
+    await cp(TRANSFORMER_GOLDEN, copy, { recursive: true });
+    const file = await SafetensorsFile.open(join(copy, "tensors.safetensors"));
+    const tensors = [];
+    for (const e of file.entries()) {
+      const data = await file.readFloat32(e.name);
+      if (e.name === "audio_pred") data[3] = data[3]! + 0.01;
+      tensors.push({ name: e.name, dtype: "F32" as const, shape: e.shape, data: encodeFloats(data, "F32") });
+    }
+    await file.close();
+    await writeSafetensors(join(copy, "tensors.safetensors"), tensors);
+    const report = await runParity(copy);
+    expect(report.pass).toBe(false);
+    expect(report.rows.filter((r) => !r.pass).map((r) => r.name)).toEqual(["audio_pred"]);
+    expect(formatParityReport(report)).toMatch(/FAIL audio_pred/);
+  });
+
+  it("rejects folders that are not golden sets or have an unknown kind", async () => {
+    await expect(runParity(dir)).rejects.toMatchObject({ code: "golden_invalid", status: 422 });
+    const odd = join(dir, "odd");
+    await cp(TRANSFORMER_GOLDEN, odd, { recursive: true });
+    await writeFile(join(odd, "config.json"), JSON.stringify({ kind: "mystery" }));
+    await expect(runParity(odd)).rejects.toThrow(/kind "mystery" has no parity runner/);
+  });
+});
