@@ -2,6 +2,7 @@ import { A2VError } from "@a2v/errors";
 import {
   add,
   attention,
+  cast,
   gelu,
   init,
   linear,
@@ -37,10 +38,25 @@ export class GpuTextPath {
     private readonly hostWeights: ComponentWeights,
   ) {}
 
-  static async create(config: TextConnectorsConfig, weights: ComponentWeights): Promise<GpuTextPath> {
+  /**
+   * Uploads the weights. `weightDtype: "bf16"` stores the matrices as bf16 (the 2.3 aggregate embeds
+   * are 188160 wide: 3.1 GB as float32 for video alone), computing in float32 as before.
+   */
+  static async create(
+    config: TextConnectorsConfig,
+    weights: ComponentWeights,
+    options: { weightDtype?: "f32" | "bf16" } = {},
+  ): Promise<GpuTextPath> {
     await init();
     const params = new Map<string, Tensor>();
-    for (const [key, t] of weights) params.set(key, tensor(t.data, t.shape));
+    for (const [key, t] of weights) {
+      const gpu = tensor(t.data, t.shape);
+      const matrix = t.shape.length === 2 && !key.endsWith("learnable_registers");
+      if (options.weightDtype === "bf16" && matrix) {
+        params.set(key, cast(gpu, "bf16"));
+        gpu.dispose();
+      } else params.set(key, gpu);
+    }
     return new GpuTextPath(config, params, weights);
   }
 

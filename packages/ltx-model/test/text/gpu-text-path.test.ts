@@ -38,5 +38,11 @@ describe.skipIf(!dir)("text path on the GPU vs golden text_connector and the CPU
     expect(maxAbsErr(got.video, cpu.video)).toBeLessThanOrEqual(1e-5);
     expect(maxAbsErr(got.audio, cpu.audio)).toBeLessThanOrEqual(1e-5);
     gpu.dispose();
+    // bf16 matrices: the same contexts to bf16 precision.
+    const half = await GpuTextPath.create(config, weights, { weightDtype: "bf16" });
+    const bf16 = await half.createEmbeddings(vf, af, masks);
+    half.dispose();
+    expect(maxAbsErr(bf16.video, cpu.video)).toBeGreaterThan(0);
+    expect(maxAbsErr(bf16.video, cpu.video)).toBeLessThan(0.05);
   });
 });
