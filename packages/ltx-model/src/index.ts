@@ -80,13 +80,12 @@ export {
   compareForward,
   compareGradient,
   FORWARD_TOLERANCE,
-  formatParityReport,
+  formatTransformerParity,
   GRADIENT_TOLERANCE,
-  PARITY_RUNNERS,
-  type ParityReport,
-  type ParityRow,
-  runParity,
   runTransformerParity,
+  TRANSFORMER_PARITY_KINDS,
+  type TransformerParityReport,
+  type TransformerParityRow,
 } from "./parity.js";
 export {
   AUDIO_TIMING,

@@ -12,7 +12,7 @@ import { TransformerCheckpoint } from "./weights/checkpoint.js";
 import { SafetensorsFile } from "./weights/safetensors.js";
 
 /** One compared tensor. Forward outputs use max |a−b|/(1+|b|); gradients use relative L2. */
-export interface ParityRow {
+export interface TransformerParityRow {
   name: string;
   metric: "max_scaled_abs" | "relative_l2";
   maxAbsError: number;
@@ -21,18 +21,25 @@ export interface ParityRow {
   pass: boolean;
 }
 
-export interface ParityReport {
+export interface TransformerParityReport {
   kind: string;
   dir: string;
-  rows: ParityRow[];
+  rows: TransformerParityRow[];
   pass: boolean;
 }
+
+/** Golden set kinds `runTransformerParity` checks (the VAE/text kinds live in `vae/golden-parity.ts`). */
+export const TRANSFORMER_PARITY_KINDS = ["transformer_a2v_step"] as const;
 
 /** Golden README tolerances: forward ≤ 1e-4·(1+|ref|), gradients ≤ 1e-3 relative L2. */
 export const FORWARD_TOLERANCE = 1e-4;
 export const GRADIENT_TOLERANCE = 1e-3;
 
-export function compareForward(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>): ParityRow {
+export function compareForward(
+  name: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+): TransformerParityRow {
   let maxAbs = 0;
   let scaled = 0;
   if (actual.length !== expected.length) {
@@ -61,7 +68,11 @@ export function compareForward(name: string, actual: ArrayLike<number>, expected
   };
 }
 
-export function compareGradient(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>): ParityRow {
+export function compareGradient(
+  name: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+): TransformerParityRow {
   let num = 0;
   let den = 0;
   let maxAbs = 0;
@@ -107,8 +118,28 @@ function missingTensor(dir: string, name: string): A2VError {
  * set's latents, noise and σ, then compares tokens, positions, predictions, loss, and (when the set
  * has them) the LoRA predictions and every LoRA gradient.
  */
-export async function runTransformerParity(dir: string, onProgress?: (message: string) => void): Promise<ParityReport> {
-  const golden = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+export async function runTransformerParity(
+  dir: string,
+  onProgress?: (message: string) => void,
+): Promise<TransformerParityReport> {
+  const configPath = join(dir, "config.json");
+  if (!existsSync(configPath)) {
+    throw new A2VError("golden_invalid", `${dir}: not a golden set (no config.json)`, {
+      status: 422,
+      details: [{ code: "golden_invalid", message: "no config.json", file: configPath }],
+    });
+  }
+  const golden = JSON.parse(await readFile(configPath, "utf8")) as Record<string, unknown>;
+  if (!(TRANSFORMER_PARITY_KINDS as readonly unknown[]).includes(golden.kind)) {
+    throw new A2VError(
+      "golden_kind_unknown",
+      `${configPath}: kind ${JSON.stringify(golden.kind)} is not a transformer set (${TRANSFORMER_PARITY_KINDS.join(", ")})`,
+      {
+        status: 422,
+        details: [{ code: "golden_kind_unknown", message: String(golden.kind), file: configPath }],
+      },
+    );
+  }
   const config = parseTransformerConfig(golden.transformer_config as Record<string, unknown>, join(dir, "config.json"));
   const tensors = await readTensors(join(dir, "tensors.safetensors"));
   const get = (name: string) => {
@@ -122,7 +153,7 @@ export async function runTransformerParity(dir: string, onProgress?: (message: s
   const grid = { frames: frames!, height: height!, width: width! };
   const videoClean = patchifyVideo(get("video_latents"), channels!, grid);
   const audioClean = patchifyAudio(get("audio_latents"), audioShape[1]!, audioShape[2]!, audioShape[3]!);
-  const rows: ParityRow[] = [
+  const rows: TransformerParityRow[] = [
     compareForward("video_tokens", videoClean, get("video_tokens")),
     compareForward("audio_tokens", audioClean, get("audio_tokens")),
     compareForward("video_positions", videoPositions(grid, golden.fps as number), get("video_positions")),
@@ -199,40 +230,8 @@ export async function runTransformerParity(dir: string, onProgress?: (message: s
   return { kind: "transformer_a2v_step", dir, rows, pass: rows.every((r) => r.pass) };
 }
 
-/** Parity runners by golden `kind`; components add theirs here. */
-export const PARITY_RUNNERS: Record<
-  string,
-  (dir: string, onProgress?: (message: string) => void) => Promise<ParityReport>
-> = {
-  transformer_a2v_step: runTransformerParity,
-};
-
-/** Runs any golden set whose `config.json` `kind` has a runner. */
-export async function runParity(dir: string, onProgress?: (message: string) => void): Promise<ParityReport> {
-  const configPath = join(dir, "config.json");
-  if (!existsSync(configPath)) {
-    throw new A2VError("golden_invalid", `${dir}: not a golden set (no config.json)`, {
-      status: 422,
-      details: [{ code: "golden_invalid", message: "no config.json", file: configPath }],
-    });
-  }
-  const { kind } = JSON.parse(await readFile(configPath, "utf8")) as { kind?: string };
-  const runner = kind === undefined ? undefined : PARITY_RUNNERS[kind];
-  if (!runner) {
-    throw new A2VError(
-      "golden_kind_unknown",
-      `${configPath}: kind ${JSON.stringify(kind)} has no parity runner (known: ${Object.keys(PARITY_RUNNERS).join(", ")})`,
-      {
-        status: 422,
-        details: [{ code: "golden_kind_unknown", message: String(kind), file: configPath }],
-      },
-    );
-  }
-  return runner(dir, onProgress);
-}
-
 /** Table form for the CLI: one line per tensor. */
-export function formatParityReport(report: ParityReport): string {
+export function formatTransformerParity(report: TransformerParityReport): string {
   const lines = [`${report.kind} ${report.dir}`];
   for (const r of report.rows) {
     lines.push(

@@ -2,7 +2,7 @@ import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { formatParityReport, runParity } from "../src/parity.js";
+import { formatTransformerParity, runTransformerParity } from "../src/parity.js";
 import { encodeFloats } from "../src/weights/dtypes.js";
 import { SafetensorsFile, writeSafetensors } from "../src/weights/safetensors.js";
 import { hasGolden, TRANSFORMER_GOLDEN } from "./golden.js";
@@ -10,10 +10,10 @@ import { hasGolden, TRANSFORMER_GOLDEN } from "./golden.js";
 const dir = await mkdtemp(join(tmpdir(), "ltx-parity-"));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-describe.skipIf(!hasGolden)("runParity", () => {
+describe.skipIf(!hasGolden)("runTransformerParity", () => {
   it("passes the transformer_a2v golden set on every tensor, gradients included", async () => {
     const messages: string[] = [];
-    const report = await runParity(TRANSFORMER_GOLDEN, (m) => messages.push(m));
+    const report = await runTransformerParity(TRANSFORMER_GOLDEN, (m) => messages.push(m));
     expect(report.kind).toBe("transformer_a2v_step");
     expect(report.rows.filter((r) => r.name.startsWith("grad ")).length).toBe(96);
     expect(report.rows.map((r) => r.name)).toEqual(
@@ -22,7 +22,7 @@ describe.skipIf(!hasGolden)("runParity", () => {
     expect(report.rows.filter((r) => !r.pass)).toEqual([]);
     expect(report.pass).toBe(true);
     expect(messages.length).toBeGreaterThan(0);
-    expect(formatParityReport(report)).toMatch(/PASS$/);
+    expect(formatTransformerParity(report)).toMatch(/PASS$/);
   });
 
   it("fails, naming the tensor, when the reference disagrees", async () => {
@@ -37,17 +37,17 @@ describe.skipIf(!hasGolden)("runParity", () => {
     }
     await file.close();
     await writeSafetensors(join(copy, "tensors.safetensors"), tensors);
-    const report = await runParity(copy);
+    const report = await runTransformerParity(copy);
     expect(report.pass).toBe(false);
     expect(report.rows.filter((r) => !r.pass).map((r) => r.name)).toEqual(["audio_pred"]);
-    expect(formatParityReport(report)).toMatch(/FAIL audio_pred/);
+    expect(formatTransformerParity(report)).toMatch(/FAIL audio_pred/);
   });
 
   it("rejects folders that are not golden sets or have an unknown kind", async () => {
-    await expect(runParity(dir)).rejects.toMatchObject({ code: "golden_invalid", status: 422 });
+    await expect(runTransformerParity(dir)).rejects.toMatchObject({ code: "golden_invalid", status: 422 });
     const odd = join(dir, "odd");
     await cp(TRANSFORMER_GOLDEN, odd, { recursive: true });
     await writeFile(join(odd, "config.json"), JSON.stringify({ kind: "mystery" }));
-    await expect(runParity(odd)).rejects.toThrow(/kind "mystery" has no parity runner/);
+    await expect(runTransformerParity(odd)).rejects.toThrow(/kind "mystery" is not a transformer set/);
   });
 });
