@@ -119,8 +119,10 @@ const once = { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 };
 // A2V_BENCH_GROUPS="100,1000" (default) picks the small-group archives; "" runs only the large one.
 const groupCounts = (process.env.A2V_BENCH_GROUPS ?? "100,1000").split(",").filter(Boolean).map(Number);
 
-const largeZip = await makeLargeArchive(4, 100);
-describe("memory vs archive size: 4 groups with a 100 MiB audio file each (~400 MiB archive)", () => {
+// A2V_BENCH_LARGE_MIB sets the size of each large audio file (default 100).
+const largeMiB = Number(process.env.A2V_BENCH_LARGE_MIB ?? 100);
+const largeZip = await makeLargeArchive(4, largeMiB);
+describe(`memory vs archive size: 4 groups with a ${largeMiB} MiB audio file each`, () => {
   bench("loadDataset (extract + probe + rules)", async () => validateMeasuringRss(largeZip, 4), once);
   bench.skipIf(!hasUnzip)("unzip -l", async () => void (await run("unzip", ["-l", largeZip])), once);
 });
