@@ -104,7 +104,7 @@ export function conv3d(x: Tensor, weight: Tensor, options: Conv3dOptions = {}): 
     loadB,
   };
   if (nb > 65535) throw new A2VError("too_many_batches", `conv3d batch ${nb} exceeds 65535`);
-  const tile = pickTile(co, n, nb);
+  const tile = pickTile(co, n, nb, x.storage.runtime.gpu.info.isSoftware);
   const { buffers } = prelude(ops);
   out.storage.runtime.dispatch(
     tiledWgsl(ops, tile),

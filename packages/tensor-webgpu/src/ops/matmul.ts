@@ -33,10 +33,14 @@ const MEDIUM_TILE: TileConfig = { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 };
 /** Narrow outputs (LoRA down-projections, N ≤ 32). */
 const NARROW_TILE: TileConfig = { bm: 64, bn: 32, bk: 8, tm: 4, tn: 4 };
 
-/** Tile shape for an M×N output: big tiles only when they still give enough workgroups to fill a GPU. */
-export function pickTile(m: number, n: number, batch: number): TileConfig {
+/**
+ * Tile shape for an M×N output. On a GPU, big tiles only when they still give enough workgroups to
+ * fill it; a CPU rasteriser (a few cores) always prefers the most work per workgroup.
+ */
+export function pickTile(m: number, n: number, batch: number, software = false): TileConfig {
   if (n <= 32) return NARROW_TILE;
-  if (Math.ceil(m / 128) * Math.ceil(n / 128) * batch >= 128) return BIG_TILE;
+  const bigGroups = Math.ceil(m / 128) * Math.ceil(n / 128) * batch;
+  if (bigGroups >= 128 || (software && m >= 128 && n >= 128)) return BIG_TILE;
   return MEDIUM_TILE;
 }
 
@@ -262,7 +266,7 @@ export function matmulRaw(
   const out = empty([...ops.batch, ops.m, ops.n], "f32");
   const nb = ops.batch.reduce((x, y) => x * y, 1);
   if (out.size === 0) return out;
-  const tile = tileOverride ?? pickTile(ops.m, ops.n, nb);
+  const tile = tileOverride ?? pickTile(ops.m, ops.n, nb, out.storage.runtime.gpu.info.isSoftware);
   const { buffers } = prelude(ops);
   const sgmat = variant === "tiled" && !tileOverride ? out.storage.runtime.sgmat : undefined;
   const wgsl = variant === "naive" ? naiveWgsl(ops) : sgmat ? sgmatWgsl(ops, sgmat) : tiledWgsl(ops, tile);
