@@ -25,7 +25,7 @@ function qkv(l: number, grad: boolean): Tensor[] {
 describe("attention f32 (fused, head dim 128)", () => {
   for (const l of [128 * scale, 256 * scale]) {
     const flops = 4 * heads * l * l * d;
-    const opts = { iterations: 3, warmupIterations: 1, time: 0, warmupTime: 0 };
+    const opts = { iterations: 5, warmupIterations: 1, time: 0, warmupTime: 0 };
     bench(
       `forward L${l}`,
       timed(`forward L${l}`, flops, () => {

@@ -35,12 +35,12 @@ const NARROW_TILE: TileConfig = { bm: 64, bn: 32, bk: 8, tm: 4, tn: 4 };
 
 /**
  * Tile shape for an M×N output. On a GPU, big tiles only when they still give enough workgroups to
- * fill it; a CPU rasteriser (a few cores) always prefers the most work per workgroup.
+ * fill it; a CPU rasteriser (a few cores) needs far fewer workgroups.
  */
 export function pickTile(m: number, n: number, batch: number, software = false): TileConfig {
   if (n <= 32) return NARROW_TILE;
   const bigGroups = Math.ceil(m / 128) * Math.ceil(n / 128) * batch;
-  if (bigGroups >= 128 || (software && m >= 128 && n >= 128)) return BIG_TILE;
+  if (bigGroups >= (software ? 16 : 128)) return BIG_TILE;
   return MEDIUM_TILE;
 }
 
