@@ -4,6 +4,7 @@ import { audioCli } from "@a2v/audio";
 import { A2VError, isA2VError } from "@a2v/errors";
 import { billing } from "./billing.js";
 import type { CliOut } from "./cli-io.js";
+import { PARITY_USAGE, parityCommand } from "./cli-parity.js";
 import { PREPROCESS_USAGE, preprocessCommand } from "./cli-preprocess.js";
 import { VALIDATE_USAGE, validateCommand } from "./cli-validate.js";
 import { doctor, formatDoctor } from "./doctor.js";
@@ -23,6 +24,8 @@ Usage:
                                    check a dataset archive (local path, file:// or http(s) URL) like the service
   ${PREPROCESS_USAGE}
                                    turn a dataset into training samples (cached), optionally with debug_dataset.zip
+  ${PARITY_USAGE}
+                                   check golden sets (transformer, VAEs, text path, schedules) against this implementation
   a2v audio fit <in> <out> --duration S [--no-preserve-pitch] [--no-normalize] [--json]
                                    fit an audio file to a duration, pitch preserved, peak-normalised
   a2v help                         this text
@@ -68,6 +71,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<number>> = 
   },
   validate: validateCommand,
   preprocess: preprocessCommand,
+  parity: parityCommand,
   audio: (args, out) => audioCli(args, out),
   async help(_args, out) {
     out.stdout(USAGE);
@@ -99,7 +103,8 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
           out.stderr(`  - ${where ? `${where}: ` : ""}${d.message} [${d.code}]`);
         }
       }
-      return error.status === 422 ? EXIT.rejected : error.status === 400 ? EXIT.usage : EXIT.failure;
+      // Only our own argument errors are usage errors; other 400s (e.g. download_failed) are failures.
+      return error.code === "usage" ? EXIT.usage : error.status === 422 ? EXIT.rejected : EXIT.failure;
     }
     if (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS")) {
       out.stderr(`${error.message}\n\n${USAGE}`);

@@ -19,3 +19,4 @@ export {
   trainInputJsonSchema,
   ValidationSampleSchema,
 } from "./input.js";
+export { formatParity, PARITY_KINDS, type ParityLine, type ParityResult, runParity } from "./parity.js";

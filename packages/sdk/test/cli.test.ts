@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -192,5 +193,40 @@ describe("a2v audio fit", () => {
     const r = await cli("audio", "fit", input, join(dir, "fitted.wav"), "--duration", "1.5", "--json");
     expect(r.code).toBe(EXIT.ok);
     expect(JSON.parse(r.stdout)).toMatchObject({ outputSeconds: 1.5, preservePitch: true });
+  });
+});
+
+describe("a2v parity", () => {
+  const golden = fileURLToPath(new URL("../../../../shared/golden/", import.meta.url));
+  const sets = ["schedules", "text_connector", "audio_features_and_vae"].map((s) => join(golden, s));
+  const present = sets.every((s) => existsSync(join(s, "config.json")));
+
+  it.skipIf(!present)("checks golden sets of several kinds and passes", async () => {
+    const r = await cli("parity", ...sets, "--json");
+    expect(r.code).toBe(EXIT.ok);
+    const results = JSON.parse(r.stdout);
+    expect(results.map((x: { kind: string }) => x.kind)).toEqual([
+      "schedules",
+      "text_connector",
+      "audio_features_and_vae",
+    ]);
+    for (const result of results) {
+      expect(result.ok).toBe(true);
+      expect(result.checks.length).toBeGreaterThan(3);
+    }
+  });
+
+  it("refuses a folder that is not a golden set", async () => {
+    const r = await cli("parity", dir, "--json");
+    expect(r.code).toBe(EXIT.rejected);
+    expect(JSON.parse(r.stdout).code).toBe("golden_invalid");
+  });
+});
+
+describe("exit codes of dataset failures", () => {
+  it("a download failure (unreachable loopback port) exits 1, not as a usage error", async () => {
+    const r = await cli("validate", "http://127.0.0.1:9/data.zip", "--allow-private-network", "--json");
+    expect(r.code).toBe(EXIT.failure);
+    expect(JSON.parse(r.stdout).code).toBe("download_failed");
   });
 });

@@ -15,6 +15,7 @@ export {
   trainingConfigFile,
   writeTrainingConfigFile,
 } from "./outputs.js";
+export { runScheduleParity, SCHEDULE_TOLERANCE } from "./parity.js";
 export { createRng, type Rng } from "./random.js";
 export { ltx2Sigmas, type SigmaScheduleOptions, tokenShift } from "./schedules.js";
 export {

@@ -1,64 +1,29 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createRng, ltx2Sigmas, ShiftedLogitNormalSampler, tokenShift } from "../src/index.js";
-import { goldenSet, maxAbsDiff, readGolden } from "./golden.js";
+import { createRng, ltx2Sigmas, runScheduleParity, ShiftedLogitNormalSampler, tokenShift } from "../src/index.js";
+import { goldenSet } from "./golden.js";
 
 const dir = goldenSet("schedules");
 
-describe.skipIf(!dir)("golden parity: schedules", async () => {
-  const tensors = dir ? await readGolden(`${dir}/tensors.safetensors`) : new Map<string, Float32Array>();
-  const config = dir ? JSON.parse(readFileSync(`${dir}/config.json`, "utf8")) : { sigma_schedules: [], sampler: {} };
-
-  it("LTX2Scheduler sigmas for every (steps, tokens) set", () => {
-    expect(config.sigma_schedules.length).toBeGreaterThan(0);
-    for (const s of config.sigma_schedules as {
-      tensor: string;
-      steps: number;
-      tokens: number;
-      latent_passed: boolean;
-    }[]) {
-      const ours = ltx2Sigmas(s.steps, s.latent_passed ? { tokens: s.tokens } : {});
-      expect(maxAbsDiff(ours, tensors.get(s.tensor)!)).toBeLessThanOrEqual(1e-6);
-    }
+describe.skipIf(!dir)("golden parity: schedules", () => {
+  it("sigma schedules, sampler stages, per-pass x0, guidance, rescale and the Euler step all match", async () => {
+    const report = await runScheduleParity(dir!);
+    const failed = report.checks.filter((c) => !c.ok);
+    expect(failed).toEqual([]);
+    // 8 schedules + 3 lengths × 3 sampler stages + 4 x0 + unrescaled, factor, guided, next.
+    expect(report.checks.length).toBe(8 + 9 + 4 + 4);
+    expect(report.ok).toBe(true);
   });
 
   it("token shifts", () => {
+    const config = JSON.parse(readFileSync(`${dir}/config.json`, "utf8"));
     for (const { seq_length, shift } of config.sampler.shifts as { seq_length: number; shift: number }[]) {
       expect(tokenShift(seq_length)).toBeCloseTo(shift, 12);
     }
   });
 
-  it("shifted logit-normal sampler maps injected draws like the official one", () => {
-    const sampler = new ShiftedLogitNormalSampler({
-      std: config.sampler.std,
-      eps: config.sampler.eps,
-      uniformProb: config.sampler.uniform_prob,
-    });
-    const z = tensors.get("sampler_normal_draws")!;
-    const u = tensors.get("sampler_uniform_draws")!;
-    const q = tensors.get("sampler_prob_draws")!;
-    for (const m of config.sampler.mapping as { seq_length: number; outputs: string[] }[]) {
-      const draws = Array.from(z, (_, i) => sampler.map(m.seq_length, z[i]!, u[i]!, q[i]!));
-      const [logit, stretched, sample] = m.outputs.map((name) => tensors.get(name)!);
-      expect(
-        maxAbsDiff(
-          draws.map((d) => d.logitNormal),
-          logit!,
-        ),
-      ).toBeLessThanOrEqual(1e-6);
-      expect(
-        maxAbsDiff(
-          draws.map((d) => d.stretched),
-          stretched!,
-        ),
-      ).toBeLessThanOrEqual(1e-6);
-      expect(
-        maxAbsDiff(
-          draws.map((d) => d.sample),
-          sample!,
-        ),
-      ).toBeLessThanOrEqual(1e-6);
-    }
+  it("refuses a golden set of another kind", async () => {
+    await expect(runScheduleParity(dir!.replace(/schedules$/, "transformer_a2v"))).rejects.toThrow(/not "schedules"/);
   });
 });
 
