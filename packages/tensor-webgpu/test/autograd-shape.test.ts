@@ -159,3 +159,18 @@ describe("runtime", () => {
     expectClose([await s.item()], [3 * n], 0, 1e-5);
   });
 });
+
+describe("tape memory", () => {
+  it("does not save the input activation of a frozen weight's matmul", () => {
+    const x = T.tensor([1, 2, 3, 4], [2, 2]).trainable();
+    const frozen = T.tensor([1, 0, 0, 1], [2, 2]);
+    const y = T.matmul(x, frozen);
+    // dX = g·Wᵀ needs only W; x itself is not retained.
+    expect(y.node!.saved.map((t) => t.storage)).toEqual([frozen.storage]);
+    const lora = T.tensor([1, 0, 0, 1], [2, 2]).trainable();
+    const z = T.matmul(T.tensor([1, 2, 3, 4], [2, 2]), lora);
+    expect(z.node!.saved).toHaveLength(1);
+    const m = T.mul(x, frozen);
+    expect(m.node!.saved.map((t) => t.storage)).toEqual([frozen.storage]);
+  });
+});

@@ -207,8 +207,11 @@ function binary(op: keyof typeof BINARY, a: Operand, b: Operand): Tensor {
     return `x${inputs.push(v) - 1}`;
   });
   const out = map(expr, inputs, undefined, shape);
-  const needsA = rule.db.includes("{a}") || rule.da.includes("{a}");
-  const needsB = rule.da.includes("{b}") || rule.db.includes("{b}");
+  // Save an operand only if a gradient that will actually be computed reads it.
+  const gradA = typeof a !== "number" && a.needsGrad;
+  const gradB = typeof b !== "number" && b.needsGrad;
+  const needsA = (gradA && rule.da.includes("{a}")) || (gradB && rule.db.includes("{a}"));
+  const needsB = (gradA && rule.da.includes("{b}")) || (gradB && rule.db.includes("{b}"));
   const saved = [needsA && typeof a !== "number" ? a : undefined, needsB && typeof b !== "number" ? b : undefined];
   return track(
     op,

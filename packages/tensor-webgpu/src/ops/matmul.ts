@@ -302,7 +302,13 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const out = matmulRaw(a, b, opts);
   const inputs = [a, b, ...(opts.bias ? [opts.bias] : []), ...(opts.addTo ? [opts.addTo] : [])];
   const alpha = opts.alpha ?? 1;
-  return track("matmul", out, inputs, [a, b], (g, [sa, sb], needs) => {
+  // dA needs B and dB needs A: save only those, so a frozen weight's input activation is not kept.
+  const keepA = b.needsGrad;
+  const keepB = a.needsGrad;
+  const saved = [...(keepA ? [a] : []), ...(keepB ? [b] : [])];
+  return track("matmul", out, inputs, saved, (g, s, needs) => {
+    const sa = keepA ? s[0] : undefined;
+    const sb = keepB ? s[keepA ? 1 : 0] : undefined;
     const grads: Array<Tensor | undefined> = [];
     grads.push(needs[0] ? sumTo(matmulRaw(g, transpose(sb!), { alpha }), a.shape) : undefined);
     grads.push(needs[1] ? sumTo(matmulRaw(transpose(sa!), g, { alpha }), b.shape) : undefined);
