@@ -67,3 +67,26 @@ describe("fused attention", () => {
     expectClose(g!, ref.permute(total, [0, 2, 1, 3]).data, 1e-5, 1e-4);
   });
 });
+
+describe("half-precision storage", () => {
+  it("attention reads f16 q/k/v and bf16 k/v", async () => {
+    const q = randNd([1, 2, 6, 8], 11);
+    const k = randNd([1, 2, 9, 8], 12);
+    const v = randNd([1, 2, 9, 8], 13);
+    const round = (x: ref.Nd, bits: (d: ArrayLike<number>) => Uint16Array, back: (b: Uint16Array) => Float32Array) => ({
+      data: Float64Array.from(back(bits(x.data))),
+      shape: x.shape,
+    });
+    const want = (qq: ref.Nd, kk: ref.Nd, vv: ref.Nd) => ref.attention(qq, kk, vv, 1 / Math.sqrt(8));
+    const bk = round(k, T.f32ToBf16Bits, T.bf16BitsToF32);
+    const bv = round(v, T.f32ToBf16Bits, T.bf16BitsToF32);
+    const y = T.attention(gpu(q), T.tensor(k.data, k.shape, "bf16"), T.tensor(v.data, v.shape, "bf16"));
+    await expectTensor(y, want(q, bk, bv), 1e-5, 1e-4);
+    if (!T.rt().gpu.has("shader-f16")) return;
+    const hq = round(q, T.f32ToF16Bits, T.f16BitsToF32);
+    const hk = round(k, T.f32ToF16Bits, T.f16BitsToF32);
+    const hv = round(v, T.f32ToF16Bits, T.f16BitsToF32);
+    const h = (x: ref.Nd) => T.tensor(x.data, x.shape, "f16");
+    await expectTensor(T.attention(h(q), h(k), h(v)), want(hq, hk, hv), 1e-5, 1e-4);
+  });
+});

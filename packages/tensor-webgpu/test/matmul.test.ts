@@ -116,6 +116,16 @@ describe("matmul", () => {
     await expectTensor(y, ref.matmul(a, ref.nd(bq, b.shape)), 1e-5, 1e-4);
   });
 
+  it("reads f16 operands where shader-f16 exists (f32 accumulation, f32 result)", async () => {
+    if (!T.rt().gpu.has("shader-f16")) return;
+    const a = randNd([9, 70], 18);
+    const b = randNd([70, 5], 19);
+    const h = (x: ref.Nd) => ref.nd(T.f16BitsToF32(T.f32ToF16Bits(x.data)), x.shape);
+    const y = T.matmul(T.tensor(a.data, a.shape, "f16"), T.tensor(b.data, b.shape, "f16"));
+    expect(y.dtype).toBe("f32");
+    await expectTensor(y, ref.matmul(h(a), h(b)), 1e-5, 1e-4);
+  });
+
   it("loraLinear gives dx, dA, dB and no gradient for the frozen weight", async () => {
     const [tok, din, dout, r, s] = [5, 6, 4, 2, 0.75];
     const x = randNd([1, tok, din], 20);
