@@ -1,9 +1,8 @@
-import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { A2VError } from "@a2v/errors";
 import type { DecodedAudio } from "./decode.js";
-import { mediaTools } from "./ffmpeg.js";
+import { type FfmpegFailure, runFfmpeg } from "./ffmpeg.js";
 import { frameCount } from "./pcm.js";
 
 export interface EncodeAudioOptions {
@@ -89,41 +88,16 @@ function encodeWithFfmpeg(
   const codec = ext === ".m4a" || ext === ".aac" || ext === ".mp4" ? ["-c:a", "aac"] : [];
   const bitrate = options.bitrate ?? (codec.length > 0 ? "192k" : undefined);
   const args = [
-    "-hide_banner",
-    "-loglevel",
-    "error",
-    "-y",
-    "-f",
-    "f32le",
-    "-ar",
-    String(sampleRate),
-    "-ac",
-    String(pcm.length),
-    "-i",
-    "pipe:0",
+    ...["-f", "f32le", "-ar", String(sampleRate), "-ac", String(pcm.length), "-i", "pipe:0"],
     ...codec,
     ...(bitrate ? ["-b:a", bitrate] : []),
     file,
   ];
-  return new Promise((resolve, reject) => {
-    const child = spawn(mediaTools().ffmpeg.path, args, { stdio: ["pipe", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString("utf8")).slice(-4000);
+  return runFfmpeg(args, interleave(pcm, frames)).catch((error: FfmpegFailure) => {
+    throw new A2VError("encode_failed", `Could not encode audio to ${file}: ${error.reason}`, {
+      status: 422,
+      details: [{ code: "encode_failed", message: error.reason, file }],
+      cause: error,
     });
-    // ffmpeg may exit early (bad extension): its exit code reports that, not an EPIPE on stdin.
-    child.stdin.on("error", () => {});
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code === 0) return resolve();
-      const reason = stderr.trim().split("\n").slice(-2).join(" | ") || `ffmpeg exited with code ${code}`;
-      reject(
-        new A2VError("encode_failed", `Could not encode audio to ${file}: ${reason}`, {
-          status: 422,
-          details: [{ code: "encode_failed", message: reason, file }],
-        }),
-      );
-    });
-    child.stdin.end(interleave(pcm, frames));
   });
 }

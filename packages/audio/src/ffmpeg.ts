@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { A2VError } from "@a2v/errors";
 
@@ -69,4 +69,42 @@ export function mediaTools(): MediaTools {
     ffprobe: locate("ffprobe", "A2V_FFPROBE", "@ffprobe-installer/ffprobe"),
   };
   return cached;
+}
+
+/** ffmpeg exited non-zero (or could not start); `reason` is the tail of what it printed. */
+export class FfmpegFailure extends Error {
+  constructor(
+    readonly reason: string,
+    readonly exitCode: number | null,
+  ) {
+    super(reason);
+    this.name = "FfmpegFailure";
+  }
+}
+
+/**
+ * Runs ffmpeg to completion, feeding `stdin` when given (the process sees EOF after it). Resolves on exit 0;
+ * rejects with an `FfmpegFailure` carrying the last lines ffmpeg printed, for the caller to name its file and rule.
+ */
+export function runFfmpeg(args: readonly string[], stdin?: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(mediaTools().ffmpeg.path, ["-hide_banner", "-loglevel", "error", "-y", ...args], {
+      stdio: [stdin ? "pipe" : "ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString("utf8")).slice(-4000);
+    });
+    child.on("error", (error) => reject(new FfmpegFailure(error.message, null)));
+    child.on("close", (code) => {
+      if (code === 0) return resolve();
+      const reason = stderr.trim().split("\n").slice(-2).join(" | ") || `ffmpeg exited with code ${code}`;
+      reject(new FfmpegFailure(reason, code));
+    });
+    if (stdin && child.stdin) {
+      // If ffmpeg exits early (bad arguments) the write fails with EPIPE; the exit code and stderr say why.
+      child.stdin.on("error", () => {});
+      child.stdin.end(stdin);
+    }
+  });
 }

@@ -1,7 +1,7 @@
 export { type AudioFitReport, type AudioFitRequest, audioCli, type CliIo, fitAudioFile } from "./cli.js";
 export { type DecodeAudioOptions, type DecodedAudio, decodeAudio } from "./decode.js";
 export { type EncodeAudioOptions, encodeAudio } from "./encode.js";
-export { type MediaTool, type MediaTools, mediaTools, type ToolSource } from "./ffmpeg.js";
+export { FfmpegFailure, type MediaTool, type MediaTools, mediaTools, runFfmpeg, type ToolSource } from "./ffmpeg.js";
 export { type FitToDurationOptions, fitToDuration, samplesForDuration } from "./fit.js";
 export {
   fftWindow,

@@ -1,6 +1,5 @@
-import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
-import { mediaTools } from "@a2v/audio";
+import { type FfmpegFailure, runFfmpeg } from "@a2v/audio";
 import { A2VError } from "@a2v/errors";
 
 /** What the service's `config_file` output describes: how to use the LoRA (trigger phrase, mode) and how it was made. */
@@ -58,7 +57,7 @@ export async function writeTrainingConfigFile(path: string, c: TrainingConfigInp
  */
 export async function concatenateVideos(inputs: string[], output: string): Promise<void> {
   if (inputs.length === 0) throw new A2VError("reel_empty", "a validation reel needs at least one video");
-  const args = ["-hide_banner", "-loglevel", "error", "-y"];
+  const args: string[] = [];
   for (const input of inputs) args.push("-i", input);
   const streams = inputs.map((_, i) => `[${i}:v:0][${i}:a:0]`).join("");
   args.push(
@@ -81,19 +80,9 @@ export async function concatenateVideos(inputs: string[], output: string): Promi
     "+faststart",
     output,
   );
-  const { ffmpeg } = mediaTools();
-  const stderr = await new Promise<string>((resolve, reject) => {
-    const child = spawn(ffmpeg.path, args, { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(err) : reject(new Error(err.trim() || `ffmpeg exited ${code}`))));
-  }).catch((cause: Error) => {
-    throw new A2VError("reel_failed", `could not join ${inputs.join(", ")} into ${output}: ${cause.message}`, {
-      cause,
+  await runFfmpeg(args).catch((error: FfmpegFailure) => {
+    throw new A2VError("reel_failed", `could not join ${inputs.join(", ")} into ${output}: ${error.reason}`, {
+      cause: error,
     });
   });
-  if (stderr.trim()) process.emitWarning(stderr.trim(), "A2VFfmpegWarning");
 }

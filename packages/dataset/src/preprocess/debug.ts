@@ -1,9 +1,8 @@
-import { spawn } from "node:child_process";
 import { type FileHandle, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
-import { mediaTools } from "@a2v/audio";
+import { type FfmpegFailure, runFfmpeg } from "@a2v/audio";
 import { A2VError } from "@a2v/errors";
 import type { TrainingSample } from "./types.js";
 import { rateArg } from "./video.js";
@@ -22,10 +21,6 @@ export async function encodeSampleMp4(sample: TrainingSample, out: string): Prom
   }
   await writeFile(audioPath, new Uint8Array(interleaved.buffer));
   const args = [
-    "-hide_banner",
-    "-loglevel",
-    "error",
-    "-y",
     "-f",
     "rawvideo",
     "-pix_fmt",
@@ -69,22 +64,18 @@ export async function encodeSampleMp4(sample: TrainingSample, out: string): Prom
     "+faststart",
     out,
   ];
-  const proc = spawn(mediaTools().ffmpeg.path, args, { stdio: ["pipe", "ignore", "pipe"] });
-  let stderr = "";
-  proc.stderr.setEncoding("utf8");
-  proc.stderr.on("data", (text: string) => {
-    if (stderr.length < 8192) stderr += text;
-  });
-  // If ffmpeg dies early the write fails with EPIPE; its exit code and stderr say why.
-  proc.stdin.on("error", () => undefined);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    proc.on("error", reject);
-    proc.on("close", resolve);
-    proc.stdin.end(sample.pixels);
-  });
-  await rm(audioPath, { force: true });
-  if (code !== 0) {
-    throw new A2VError("ffmpeg_failed", `Encoding debug sample ${sample.id} failed: ${stderr.trim()}`);
+  try {
+    await runFfmpeg(args, sample.pixels);
+  } catch (error) {
+    throw new A2VError(
+      "ffmpeg_failed",
+      `Encoding debug sample ${sample.id} failed: ${(error as FfmpegFailure).reason}`,
+      {
+        cause: error,
+      },
+    );
+  } finally {
+    await rm(audioPath, { force: true });
   }
 }
 
