@@ -1,3 +1,4 @@
+export { snapNumberOfFrames } from "@a2v/dataset";
 export { A2VError, type A2VErrorDetail, isA2VError } from "@a2v/errors";
 export { type Bill, billing, failedBill, MIN_UNITS, USD_PER_UNIT } from "./billing.js";
 export { type Bucket, resolutionFor } from "./buckets.js";
@@ -12,7 +13,6 @@ export {
   RANKS,
   RESOLUTIONS,
   type Resolution,
-  snapFrameCount,
   type TrainInput,
   type TrainInputRaw,
   TrainInputSchema,

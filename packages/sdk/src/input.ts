@@ -1,3 +1,4 @@
+import { snapNumberOfFrames } from "@a2v/dataset";
 import { A2VError, type A2VErrorDetail } from "@a2v/errors";
 import { z } from "zod";
 
@@ -14,18 +15,14 @@ export const DEFAULT_VALIDATION_NEGATIVE_PROMPT =
   "deformed hands, extra limbs, warped mouth, lips out of sync with the speech, frozen frame, watermark, text, " +
   "subtitles, logo, oversaturated, washed out colors, compression artifacts, noise, grain, banding";
 
-/** Frame counts must satisfy frames % 8 == 1 (the video VAE's causal 1 + 8k layout); others snap DOWN. */
-export function snapFrameCount(frames: number): number {
-  return frames - ((frames - 1) % 8);
-}
-
 const frameCount = z
   .number()
   .int()
   .min(9)
   .max(121)
   .default(89)
-  .transform(snapFrameCount)
+  // frames % 8 == 1 (the video VAE's causal 1 + 8k layout); others snap DOWN, the rule the dataset checks apply too.
+  .transform(snapNumberOfFrames)
   .describe("Frames per clip, 9..121; values with frames % 8 != 1 are snapped down to the nearest valid count.");
 const frameRate = z.number().int().min(8).max(60).default(24).describe("Frames per second, 8..60.");
 

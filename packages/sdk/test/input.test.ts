@@ -3,7 +3,7 @@ import {
   A2VError,
   DEFAULT_VALIDATION_NEGATIVE_PROMPT,
   parseTrainInput,
-  snapFrameCount,
+  snapNumberOfFrames,
   trainInputJsonSchema,
 } from "../src/index.js";
 
@@ -73,7 +73,7 @@ describe("parseTrainInput defaults", () => {
 
 describe("parseTrainInput snapping", () => {
   it("snaps frame counts down to frames % 8 == 1", () => {
-    expect([9, 10, 16, 17, 88, 89, 90, 96, 97, 120, 121].map(snapFrameCount)).toEqual([
+    expect([9, 10, 16, 17, 88, 89, 90, 96, 97, 120, 121].map(snapNumberOfFrames)).toEqual([
       9, 9, 9, 17, 81, 89, 89, 89, 97, 113, 121,
     ]);
     const input = parseTrainInput({ training_data_url: url, number_of_frames: 100, validation_number_of_frames: 50 });
