@@ -3,6 +3,7 @@ import { binding, f32lit, grid, groupIndex, u32lit, WG } from "./codegen.js";
 import { fill, map, mapInto } from "./ops/elementwise.js";
 import { sum } from "./ops/reduce.js";
 import { empty, fmtShape, keep, type Tensor } from "./tensor.js";
+import { bindingOf } from "./window.js";
 
 export interface AdamWOptions {
   lr: number;
@@ -104,7 +105,7 @@ ${normSq ? binding(4, "nsq", "f32", false) : ""}
   let denom = sqrt(vi / u.bc2) + u.eps;
   p[i] = p[i] * (1.0 - u.lr * u.wd) - u.lr * (mi / u.bc1) / denom;
 }`;
-    const buffers = [this.flat, this.m, this.v, this.grads, ...(normSq ? [normSq] : [])].map((x) => x.storage.buffer);
+    const buffers = [this.flat, this.m, this.v, this.grads, ...(normSq ? [normSq] : [])].map(bindingOf);
     rt.dispatch(wgsl, buffers, grid(groups), f.buffer);
   }
 

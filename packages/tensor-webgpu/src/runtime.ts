@@ -7,7 +7,7 @@ interface DispatchRecord {
   kind: "dispatch";
   wgsl: string;
   pipeline: CachedPipeline;
-  buffers: GPUBuffer[];
+  buffers: Array<GPUBuffer | GPUBufferBinding>;
   uniform?: ArrayBuffer;
   workgroups: [number, number, number];
 }
@@ -96,7 +96,12 @@ export class Runtime {
   }
 
   /** Records one compute dispatch; binding i is buffers[i], the optional uniform is the next binding. */
-  dispatch(wgsl: string, buffers: GPUBuffer[], workgroups: [number, number?, number?], uniform?: ArrayBuffer): void {
+  dispatch(
+    wgsl: string,
+    buffers: Array<GPUBuffer | GPUBufferBinding>,
+    workgroups: [number, number?, number?],
+    uniform?: ArrayBuffer,
+  ): void {
     const [x, y = 1, z = 1] = workgroups;
     if (x * y * z === 0) return;
     const rec: DispatchRecord = {
@@ -182,9 +187,9 @@ export class Runtime {
       pass ??= encoder.beginComputePass();
       const pipeline = rec.pipeline.ready!;
       // Pool buckets can round a buffer past the binding limit; tensors never extend past it (see empty()).
-      const entries: GPUBindGroupEntry[] = rec.buffers.map((buffer, binding) => ({
+      const entries: GPUBindGroupEntry[] = rec.buffers.map((b, binding) => ({
         binding,
-        resource: { buffer, size: Math.min(buffer.size, this.maxBinding) },
+        resource: "buffer" in b ? b : { buffer: b, size: Math.min(b.size, this.maxBinding) },
       }));
       if (rec.uniform) {
         const ub = device.createBuffer({

@@ -233,12 +233,11 @@ export function empty(shape: readonly number[], dtype: DType = "f32"): Tensor {
     throw new A2VError("f16_unsupported", "f16 tensors need the adapter feature shader-f16", { status: 422 });
   }
   const bytes = size(shape) * BYTES[dtype];
-  const limit = runtime.gpu.info.limits.maxStorageBufferBindingSize ?? Number.POSITIVE_INFINITY;
+  const limit = runtime.gpu.info.limits.maxBufferSize ?? Number.POSITIVE_INFINITY;
   if (bytes > limit) {
     throw new A2VError(
       "tensor_too_large",
-      `A ${dtype}${fmtShape(shape)} tensor needs ${bytes} bytes, above this adapter's maxStorageBufferBindingSize ` +
-        `(${limit}); kernels bind whole tensors, so split it (e.g. along the token axis) into smaller tensors`,
+      `A ${dtype}${fmtShape(shape)} tensor needs ${bytes} bytes, above this adapter's maxBufferSize (${limit})`,
       { status: 422 },
     );
   }

@@ -3,6 +3,7 @@ import { track } from "../autograd.js";
 import { binding, f32lit, header, loader, u32lit, type View } from "../codegen.js";
 import type { DType } from "../dtype.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { bindingOf } from "../window.js";
 import { broadcastView, map } from "./elementwise.js";
 import { sum } from "./reduce.js";
 
@@ -368,7 +369,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const out = empty([g.b, g.h, g.lq, d], "f32");
   const lse = empty([g.b, g.h, g.lq, 1], "f32");
   const mask = opts.mask;
-  const buffers = [out, lse, q, k, v, ...(mask ? [mask] : [])].map((t) => t.storage.buffer);
+  const buffers = [out, lse, q, k, v, ...(mask ? [mask] : [])].map(bindingOf);
   if (out.size) q.storage.runtime.dispatch(forwardWgsl(q, k, v, mask, g), buffers, [Math.ceil(g.lq / rows), g.b * g.h]);
   const saved = [q, k, v, out, lse, ...(mask ? [mask] : [])];
   const result = track("attention", out, [q, k, v], saved, (dout, s, needs) => {
@@ -396,12 +397,12 @@ function attentionBackward(
   // Δ = rowsum(dO ∘ O), the softmax-backward correction per query row.
   const delta = sum(map("x0 * x1", [dout, out]), -1, true);
   const grads: Array<Tensor | undefined> = [undefined, undefined, undefined];
-  const extra = mask ? [mask.storage.buffer] : [];
+  const extra = mask ? [bindingOf(mask)] : [];
   if (needs[0]) {
     const [rows, step] = pickTiles(limit, (r, s) => 2 * r * d + 2 * s * d + r * s);
     const g = { ...base, rows, step };
     const gq = empty(q.shape, "f32");
-    const buffers = [gq, q, k, v, dout, lse, delta].map((t) => t.storage.buffer);
+    const buffers = [gq, q, k, v, dout, lse, delta].map(bindingOf);
     rt.dispatch(dqWgsl(q, k, v, dout, mask, g), [...buffers, ...extra], [Math.ceil(g.lq / rows), g.b * g.h]);
     grads[0] = gq;
   }
@@ -410,7 +411,7 @@ function attentionBackward(
     const g = { ...base, rows, step };
     const gk = empty(k.shape, "f32");
     const gv = empty(v.shape, "f32");
-    const buffers = [gk, gv, q, k, v, dout, lse, delta].map((t) => t.storage.buffer);
+    const buffers = [gk, gv, q, k, v, dout, lse, delta].map(bindingOf);
     rt.dispatch(dkvWgsl(q, k, v, dout, mask, g), [...buffers, ...extra], [Math.ceil(g.lk / rows), g.b * g.h]);
     grads[1] = needs[1] ? gk : (gk.dispose(), undefined);
     grads[2] = needs[2] ? gv : (gv.dispose(), undefined);

@@ -2,6 +2,7 @@ import { A2VError } from "@a2v/errors";
 import { isGradEnabled } from "../autograd.js";
 import { u32lit } from "../codegen.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { bindingOf } from "../window.js";
 import { contiguous } from "./elementwise.js";
 import { type Operands, pickTile, prelude, tiledWgsl } from "./matmul.js";
 import { reshape, unsqueeze } from "./shape.js";
@@ -108,7 +109,7 @@ export function conv3d(x: Tensor, weight: Tensor, options: Conv3dOptions = {}): 
   const { buffers } = prelude(ops);
   out.storage.runtime.dispatch(
     tiledWgsl(ops, tile),
-    [out.storage.buffer, ...buffers],
+    [bindingOf(out), ...buffers],
     [Math.ceil(n / tile.bn), Math.ceil(co / tile.bm), nb],
   );
   a.dispose();

@@ -18,6 +18,7 @@ import {
 } from "../codegen.js";
 import { type DType, isFloat } from "../dtype.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { bindingOf, withWindows } from "../window.js";
 import { sumTo } from "./reduce.js";
 
 /** Numpy-style broadcast of shapes. */
@@ -70,10 +71,15 @@ export interface MapExtras {
  * must be contiguous: each thread then writes one packed word.
  */
 export function mapInto(expr: string, inputs: Tensor[], out: Tensor, extra: MapExtras = {}): Tensor {
-  const { uniform, prelude = "" } = extra;
   for (const t of [...inputs, out]) t.assertAlive();
+  withWindows([out, ...inputs], ([o, ...ins]) => mapReady(expr, ins, o!, extra));
+  return out;
+}
+
+function mapReady(expr: string, inputs: Tensor[], out: Tensor, extra: MapExtras): void {
+  const { uniform, prelude = "" } = extra;
   const n = out.size;
-  if (n === 0) return out;
+  if (n === 0) return;
   const packed = out.dtype === "bf16";
   if (packed && (!out.isContiguous || out.offset % 2 !== 0)) {
     throw new A2VError("bf16_view_write", "bf16 results can only be written to whole contiguous tensors");
@@ -112,8 +118,7 @@ fn value(e: u32) -> f32 {
   const rt = out.storage.runtime;
   const words = uniform ? new Uint32Array(Math.max(4, Math.ceil(uniform.length / 4) * 4)) : undefined;
   words?.set(uniform!);
-  rt.dispatch(wgsl, [out.storage.buffer, ...inputs.map((t) => t.storage.buffer)], grid(groups), words?.buffer);
-  return out;
+  rt.dispatch(wgsl, [bindingOf(out), ...inputs.map(bindingOf)], grid(groups), words?.buffer);
 }
 
 /** A new tensor of `expr` over the broadcast inputs (no autograd; ops below add it). */

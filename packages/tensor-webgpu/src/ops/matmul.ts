@@ -3,6 +3,7 @@ import { track } from "../autograd.js";
 import { binding, coords, f32lit, header, loader, storeCast, u32lit, type View } from "../codegen.js";
 import { isFloat } from "../dtype.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { bindingOf, withWindows } from "../window.js";
 import { alias, broadcastShapes } from "./elementwise.js";
 import { sgmatWgsl } from "./matmul-sgmat.js";
 import { sumTo } from "./reduce.js";
@@ -108,7 +109,7 @@ function addToView(c: Tensor, ops: Operands): View {
   };
 }
 
-export function prelude(ops: Operands): { decls: string; buffers: GPUBuffer[]; bases: string } {
+export function prelude(ops: Operands): { decls: string; buffers: Array<GPUBuffer | GPUBufferBinding>; bases: string } {
   const { a, b, bias, addTo, rowBias } = ops;
   const decls = [
     header([a.dtype, b.dtype, ...[bias, addTo, rowBias].flatMap((t) => (t ? [t.dtype] : []))]),
@@ -118,19 +119,19 @@ export function prelude(ops: Operands): { decls: string; buffers: GPUBuffer[]; b
     loader("a", a.dtype),
     loader("b", b.dtype),
   ];
-  const buffers = [a.storage.buffer, b.storage.buffer];
+  const buffers = [bindingOf(a), bindingOf(b)];
   let next = 3;
   if (bias) {
     decls.push(binding(next++, "bias", bias.dtype, false), loader("bias", bias.dtype));
-    buffers.push(bias.storage.buffer);
+    buffers.push(bindingOf(bias));
   }
   if (addTo) {
     decls.push(binding(next++, "c", addTo.dtype, false), loader("c", addTo.dtype));
-    buffers.push(addTo.storage.buffer);
+    buffers.push(bindingOf(addTo));
   }
   if (rowBias) {
     decls.push(binding(next++, "rbias", rowBias.dtype, false), loader("rbias", rowBias.dtype));
-    buffers.push(rowBias.storage.buffer);
+    buffers.push(bindingOf(rowBias));
   }
   if (ops.loadB) decls.push(ops.loadB);
   const bases = [
@@ -262,6 +263,22 @@ export function matmulRaw(
   variant: "tiled" | "naive" = "tiled",
   tileOverride?: TileConfig,
 ): Tensor {
+  const extras = [opts.bias, opts.addTo].filter((t): t is Tensor => t !== undefined);
+  return withWindows([a, b, ...extras], ([wa, wb, ...rest]) => {
+    const wopts: MatmulOptions = { ...opts };
+    if (opts.bias) wopts.bias = rest.shift()!;
+    if (opts.addTo) wopts.addTo = rest.shift()!;
+    return matmulReady(wa!, wb!, wopts, variant, tileOverride);
+  });
+}
+
+function matmulReady(
+  a: Tensor,
+  b: Tensor,
+  opts: MatmulOptions,
+  variant: "tiled" | "naive",
+  tileOverride?: TileConfig,
+): Tensor {
   const ops = operands(a, b, opts);
   const out = empty([...ops.batch, ops.m, ops.n], "f32");
   const nb = ops.batch.reduce((x, y) => x * y, 1);
@@ -272,11 +289,7 @@ export function matmulRaw(
   const wgsl = variant === "naive" ? naiveWgsl(ops) : sgmat ? sgmatWgsl(ops, sgmat) : tiledWgsl(ops, tile);
   const [bx, by] = variant === "naive" ? [8, 8] : sgmat ? [sgmat.bn, sgmat.bm] : [tile.bn, tile.bm];
   if (nb > 65535) throw new A2VError("too_many_batches", `matmul batch ${nb} exceeds 65535`);
-  out.storage.runtime.dispatch(
-    wgsl,
-    [out.storage.buffer, ...buffers],
-    [Math.ceil(ops.n / bx), Math.ceil(ops.m / by), nb],
-  );
+  out.storage.runtime.dispatch(wgsl, [bindingOf(out), ...buffers], [Math.ceil(ops.n / bx), Math.ceil(ops.m / by), nb]);
   return out;
 }
 

@@ -3,6 +3,7 @@ import { track } from "../autograd.js";
 import { binding, coords, f32lit, grid, groupIndex, header, loader, storeCast, u32lit } from "../codegen.js";
 import type { DType } from "../dtype.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { bindingOf } from "../window.js";
 import { map } from "./elementwise.js";
 import { mean, sum, sumTo } from "./reduce.js";
 
@@ -69,7 +70,7 @@ export function softmax(x: Tensor): Tensor {
   s = wg_sum(s, lid);
   for (var j = lid; j < L; j += ${RWG}u) { out[oBase + j] = exp(X(j) - m) / s; }`,
   );
-  if (out.size) out.storage.runtime.dispatch(wgsl, [out.storage.buffer, x.storage.buffer], grid(rows(x)));
+  if (out.size) out.storage.runtime.dispatch(wgsl, [bindingOf(out), bindingOf(x)], grid(rows(x)));
   return track("softmax", out, [x], [out], (g, [y]) => {
     const dot = sum(map("x0 * x1", [g, y!]), -1, true);
     return [map("x1 * (x0 - x2)", [g, y!, dot])];
@@ -108,8 +109,8 @@ export function rmsNorm(x: Tensor, weight?: Tensor, options: RmsNormOptions = {}
   for (var j = lid; j < L; j += ${RWG}u) { out[oBase + j] = X(j) * r * ${w}; }`,
     weight ? [weight.dtype] : [],
   );
-  const buffers = [out.storage.buffer, x.storage.buffer, rstd.storage.buffer];
-  if (weight) buffers.push(weight.storage.buffer);
+  const buffers = [bindingOf(out), bindingOf(x), bindingOf(rstd)];
+  if (weight) buffers.push(bindingOf(weight));
   if (out.size) out.storage.runtime.dispatch(wgsl, buffers, grid(rows(x)));
   const inputs = weight ? [x, weight] : [x];
   const result = track("rmsNorm", out, inputs, weight ? [x, rstd, weight] : [x, rstd], (g, s, needs) => {
@@ -143,7 +144,7 @@ export function layerNorm(x: Tensor, eps = 1e-6): Tensor {
   for (var j = lid; j < L; j += ${RWG}u) { out[oBase + j] = ${storeCast("f32", "(X(j) - mu) * r")}; }`,
   );
   if (out.size) {
-    out.storage.runtime.dispatch(wgsl, [out.storage.buffer, x.storage.buffer, rstd.storage.buffer], grid(rows(x)));
+    out.storage.runtime.dispatch(wgsl, [bindingOf(out), bindingOf(x), bindingOf(rstd)], grid(rows(x)));
   }
   const result = track("layerNorm", out, [x], [out, rstd], (g, [y, r]) => {
     const mg = mean(g, -1, true);

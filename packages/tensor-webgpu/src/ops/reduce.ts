@@ -2,6 +2,7 @@ import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { binding, coords, f32lit, grid, groupIndex, header, loader, storeCast, u32lit, WG } from "../codegen.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { bindingOf, withWindows } from "../window.js";
 import { alias, map } from "./elementwise.js";
 
 export type ReduceOp = "sum" | "mean" | "max";
@@ -23,6 +24,10 @@ const RWG = 64;
 /** The reduction kernel (no autograd): result has the reduced axes kept as size 1. */
 function reduceRaw(x: Tensor, axes: number[], op: ReduceOp): Tensor {
   x.assertAlive();
+  return withWindows([x], ([wx]) => reduceReady(wx!, axes, op));
+}
+
+function reduceReady(x: Tensor, axes: number[], op: ReduceOp): Tensor {
   const keepShape = x.shape.map((n, d) => (axes.includes(d) ? 1 : n));
   const out = empty(keepShape, "f32");
   const outer = x.shape.filter((_, d) => !axes.includes(d));
@@ -87,7 +92,7 @@ var<workgroup> part: array<f32, ${RWG}>;
   if (lid == 0u) { acc = part[0]; out[idx] = ${storeCast("f32", finish)}; }
 }`;
   }
-  out.storage.runtime.dispatch(wgsl, [out.storage.buffer, x.storage.buffer], grid(groups));
+  out.storage.runtime.dispatch(wgsl, [bindingOf(out), bindingOf(x)], grid(groups));
   return out;
 }
 

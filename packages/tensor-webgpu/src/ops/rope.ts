@@ -2,6 +2,7 @@ import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { binding, coords, grid, groupIndex, header, loader, u32lit, type View, WG } from "../codegen.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { bindingOf } from "../window.js";
 import { broadcastView } from "./elementwise.js";
 
 /**
@@ -59,11 +60,7 @@ ${loader("sn", sin.dtype)}
   let sv = ld_sn(${off(views[1]!, "i")});
   out[idx] = xv * cv + ${sign} * xp * sv;
 }`;
-  out.storage.runtime.dispatch(
-    wgsl,
-    [out.storage.buffer, x.storage.buffer, cos.storage.buffer, sin.storage.buffer],
-    grid(groups),
-  );
+  out.storage.runtime.dispatch(wgsl, [bindingOf(out), bindingOf(x), bindingOf(cos), bindingOf(sin)], grid(groups));
   return out;
 }
 
