@@ -198,21 +198,26 @@ describe("a2v audio fit", () => {
 
 describe("a2v parity", () => {
   const golden = fileURLToPath(new URL("../../../../shared/golden/", import.meta.url));
-  const sets = ["schedules", "text_connector", "audio_features_and_vae"].map((s) => join(golden, s));
+  const kinds = {
+    schedules: "schedules",
+    text_connector: "text_connector",
+    audio_features_and_vae: "audio_features_and_vae",
+    video_vae: "video_vae",
+    transformer_a2v: "transformer_a2v_step",
+  };
+  const sets = Object.keys(kinds).map((s) => join(golden, s));
   const present = sets.every((s) => existsSync(join(s, "config.json")));
 
-  it.skipIf(!present)("checks golden sets of several kinds and passes", async () => {
-    const r = await cli("parity", ...sets, "--json");
-    expect(r.code).toBe(EXIT.ok);
-    const results = JSON.parse(r.stdout);
-    expect(results.map((x: { kind: string }) => x.kind)).toEqual([
-      "schedules",
-      "text_connector",
-      "audio_features_and_vae",
-    ]);
-    for (const result of results) {
-      expect(result.ok).toBe(true);
-      expect(result.checks.length).toBeGreaterThan(3);
+  it.skipIf(!present)("checks a golden set of every kind and passes, on the CPU and the GPU", async () => {
+    for (const flags of [[], ["--gpu"]]) {
+      const r = await cli("parity", ...sets, ...flags, "--json");
+      expect(r.code).toBe(EXIT.ok);
+      const results = JSON.parse(r.stdout);
+      expect(results.map((x: { kind: string }) => x.kind)).toEqual(Object.values(kinds));
+      for (const result of results) {
+        expect(result.ok).toBe(true);
+        expect(result.checks.length).toBeGreaterThan(3);
+      }
     }
   });
 
