@@ -167,6 +167,8 @@ describe("runtime", () => {
     );
     const ones = T.fill([cols, 1], 1);
     expectClose(await T.matmul(tail, ones).toArray(), rowSums, 1e-3, 1e-6);
+    const tailNorm = ref.rmsNorm(ref.nd(want, [3, cols]), undefined, 1e-6);
+    expectClose(await T.rmsNorm(tail).toArray(), tailNorm.data, 1e-5, 1e-4);
     // A single op over the whole tensor cannot be bound and says so.
     expect(() => T.scale(big, 2)).toThrow(/maxStorageBufferBindingSize/);
     big.dispose();

@@ -2,7 +2,7 @@ import { A2VError } from "@a2v/errors";
 import { isGradEnabled } from "../autograd.js";
 import { u32lit } from "../codegen.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
-import { bindingOf } from "../window.js";
+import { bindingOf, withWindows } from "../window.js";
 import { contiguous } from "./elementwise.js";
 import { type Operands, pickTile, prelude, tiledWgsl } from "./matmul.js";
 import { reshape, unsqueeze } from "./shape.js";
@@ -48,6 +48,10 @@ function pads(p: Conv3dOptions["padding"]): Triple<[number, number]> {
 export function conv3d(x: Tensor, weight: Tensor, options: Conv3dOptions = {}): Tensor {
   x.assertAlive();
   weight.assertAlive();
+  return withWindows([x], ([wx]) => conv3dReady(wx!, weight, options));
+}
+
+function conv3dReady(x: Tensor, weight: Tensor, options: Conv3dOptions): Tensor {
   if (x.rank !== 5 || weight.rank !== 5 || x.shape[1] !== weight.shape[1]) {
     throw new A2VError("shape_mismatch", `conv3d: input ${fmtShape(x.shape)} and weight ${fmtShape(weight.shape)}`, {
       status: 422,

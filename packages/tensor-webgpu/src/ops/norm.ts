@@ -3,7 +3,7 @@ import { track } from "../autograd.js";
 import { binding, coords, f32lit, grid, groupIndex, header, loader, storeCast, u32lit } from "../codegen.js";
 import type { DType } from "../dtype.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
-import { bindingOf } from "../window.js";
+import { bindable, bindingOf } from "../window.js";
 import { map } from "./elementwise.js";
 import { mean, sum, sumTo } from "./reduce.js";
 
@@ -59,8 +59,9 @@ function rows(x: Tensor): number {
 export function softmax(x: Tensor): Tensor {
   x.assertAlive();
   const out = empty(x.shape, "f32");
+  const wx = bindable(x);
   const wgsl = rowKernel(
-    x,
+    wx,
     binding(0, "out", "f32", true),
     `var m = ${f32lit(Number.NEGATIVE_INFINITY)};
   for (var j = lid; j < L; j += ${RWG}u) { m = max(m, X(j)); }
@@ -70,7 +71,8 @@ export function softmax(x: Tensor): Tensor {
   s = wg_sum(s, lid);
   for (var j = lid; j < L; j += ${RWG}u) { out[oBase + j] = exp(X(j) - m) / s; }`,
   );
-  if (out.size) out.storage.runtime.dispatch(wgsl, [bindingOf(out), bindingOf(x)], grid(rows(x)));
+  if (out.size) out.storage.runtime.dispatch(wgsl, [bindingOf(out), bindingOf(wx)], grid(rows(x)));
+  if (wx !== x) wx.dispose();
   return track("softmax", out, [x], [out], (g, [y]) => {
     const dot = sum(map("x0 * x1", [g, y!]), -1, true);
     return [map("x1 * (x0 - x2)", [g, y!, dot])];
@@ -98,8 +100,9 @@ export function rmsNorm(x: Tensor, weight?: Tensor, options: RmsNormOptions = {}
     : "1.0";
   const decls = [binding(0, "out", "f32", true), binding(2, "rstd", "f32", true)];
   if (weight) decls.push(binding(3, "w", weight.dtype, false), loader("w", weight.dtype));
+  const wx = bindable(x);
   const wgsl = rowKernel(
-    x,
+    wx,
     decls.join("\n"),
     `var s = 0.0;
   for (var j = lid; j < L; j += ${RWG}u) { let v = X(j); s += v * v; }
@@ -109,9 +112,10 @@ export function rmsNorm(x: Tensor, weight?: Tensor, options: RmsNormOptions = {}
   for (var j = lid; j < L; j += ${RWG}u) { out[oBase + j] = X(j) * r * ${w}; }`,
     weight ? [weight.dtype] : [],
   );
-  const buffers = [bindingOf(out), bindingOf(x), bindingOf(rstd)];
+  const buffers = [bindingOf(out), bindingOf(wx), bindingOf(rstd)];
   if (weight) buffers.push(bindingOf(weight));
   if (out.size) out.storage.runtime.dispatch(wgsl, buffers, grid(rows(x)));
+  if (wx !== x) wx.dispose();
   const inputs = weight ? [x, weight] : [x];
   const result = track("rmsNorm", out, inputs, weight ? [x, rstd, weight] : [x, rstd], (g, s, needs) => {
     const [sx, r, sw] = s;
@@ -131,8 +135,9 @@ export function layerNorm(x: Tensor, eps = 1e-6): Tensor {
   x.assertAlive();
   const out = empty(x.shape, "f32");
   const rstd = empty([...x.shape.slice(0, -1), 1], "f32");
+  const wx = bindable(x);
   const wgsl = rowKernel(
-    x,
+    wx,
     [binding(0, "out", "f32", true), binding(2, "rstd", "f32", true)].join("\n"),
     `var s = 0.0;
   for (var j = lid; j < L; j += ${RWG}u) { s += X(j); }
@@ -144,8 +149,9 @@ export function layerNorm(x: Tensor, eps = 1e-6): Tensor {
   for (var j = lid; j < L; j += ${RWG}u) { out[oBase + j] = ${storeCast("f32", "(X(j) - mu) * r")}; }`,
   );
   if (out.size) {
-    out.storage.runtime.dispatch(wgsl, [bindingOf(out), bindingOf(x), bindingOf(rstd)], grid(rows(x)));
+    out.storage.runtime.dispatch(wgsl, [bindingOf(out), bindingOf(wx), bindingOf(rstd)], grid(rows(x)));
   }
+  if (wx !== x) wx.dispose();
   const result = track("layerNorm", out, [x], [out, rstd], (g, [y, r]) => {
     const mg = mean(g, -1, true);
     const mgy = mean(map("x0 * x1", [g, y!]), -1, true);

@@ -2,7 +2,7 @@ import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { binding, coords, grid, groupIndex, header, loader, u32lit, type View, WG } from "../codegen.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
-import { bindingOf } from "../window.js";
+import { bindingOf, withWindows } from "../window.js";
 import { broadcastView } from "./elementwise.js";
 
 /**
@@ -13,6 +13,10 @@ export type RopeLayout = "split" | "interleaved";
 
 function ropeRaw(x: Tensor, cos: Tensor, sin: Tensor, layout: RopeLayout, inverse: boolean): Tensor {
   for (const t of [x, cos, sin]) t.assertAlive();
+  return withWindows([x, cos, sin], ([wx, wc, ws]) => ropeReady(wx!, wc!, ws!, layout, inverse));
+}
+
+function ropeReady(x: Tensor, cos: Tensor, sin: Tensor, layout: RopeLayout, inverse: boolean): Tensor {
   const dh = x.shape[x.rank - 1]!;
   if (dh % 2) throw new A2VError("bad_shape", `rope: the last dim must be even, got ${fmtShape(x.shape)}`);
   const half = dh / 2;
