@@ -64,7 +64,7 @@ export class AdamW {
     mapInto("0.0", [], this.grads);
     this.params.forEach((p, i) => {
       const g = p.grad;
-      if (!g || !g.size) return;
+      if (!g?.size) return;
       if (g.size !== p.size || !g.isContiguous || g.dtype !== "f32") {
         throw new A2VError("bad_grad", `gradient ${fmtShape(g.shape)} does not match parameter ${fmtShape(p.shape)}`);
       }

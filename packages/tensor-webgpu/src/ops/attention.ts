@@ -413,8 +413,10 @@ function attentionBackward(
     const gv = empty(v.shape, "f32");
     const buffers = [gk, gv, q, k, v, dout, lse, delta].map(bindingOf);
     rt.dispatch(dkvWgsl(q, k, v, dout, mask, g), [...buffers, ...extra], [Math.ceil(g.lk / rows), g.b * g.h]);
-    grads[1] = needs[1] ? gk : (gk.dispose(), undefined);
-    grads[2] = needs[2] ? gv : (gv.dispose(), undefined);
+    if (needs[1]) grads[1] = gk;
+    else gk.dispose();
+    if (needs[2]) grads[2] = gv;
+    else gv.dispose();
   }
   delta.dispose();
   return grads;
