@@ -29,7 +29,7 @@ function operands(m: number, k: number, n: number): [Tensor, Tensor] {
 
 function gemm(label: string, m: number, k: number, n: number): void {
   const naive = `${label} naive`;
-  const opts = { iterations: 5, warmupIterations: 1, time: 0, warmupTime: 0 };
+  const opts = { iterations: 10, warmupIterations: 2, time: 0, warmupTime: 0 };
   bench(
     naive,
     timed(naive, 2 * m * n * k, () => {
