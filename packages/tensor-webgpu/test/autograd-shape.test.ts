@@ -169,6 +169,14 @@ describe("runtime", () => {
     expectClose(await T.matmul(tail, ones).toArray(), rowSums, 1e-3, 1e-6);
     const tailNorm = ref.rmsNorm(ref.nd(want, [3, cols]), undefined, 1e-6);
     expectClose(await T.rmsNorm(tail).toArray(), tailNorm.data, 1e-5, 1e-4);
+    const heads = (t: T.Tensor) => T.permute(T.reshape(t, [1, 3, 8, 128]), [0, 2, 1, 3]);
+    const copy = T.contiguous(tail);
+    expectClose(
+      await T.attention(heads(tail), heads(tail), heads(tail)).toArray(),
+      await T.attention(heads(copy), heads(copy), heads(copy)).toArray(),
+      0,
+      0,
+    );
     // A single op over the whole tensor cannot be bound and says so.
     expect(() => T.scale(big, 2)).toThrow(/maxStorageBufferBindingSize/);
     big.dispose();

@@ -3,7 +3,7 @@ import { track } from "../autograd.js";
 import { binding, f32lit, header, loader, u32lit, type View } from "../codegen.js";
 import type { DType } from "../dtype.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
-import { bindingOf } from "../window.js";
+import { bindingOf, withWindows } from "../window.js";
 import { broadcastView, map } from "./elementwise.js";
 import { sum } from "./reduce.js";
 
@@ -369,8 +369,13 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const out = empty([g.b, g.h, g.lq, d], "f32");
   const lse = empty([g.b, g.h, g.lq, 1], "f32");
   const mask = opts.mask;
-  const buffers = [out, lse, q, k, v, ...(mask ? [mask] : [])].map(bindingOf);
-  if (out.size) q.storage.runtime.dispatch(forwardWgsl(q, k, v, mask, g), buffers, [Math.ceil(g.lq / rows), g.b * g.h]);
+  if (out.size) {
+    withWindows([q, k, v, ...(mask ? [mask] : [])], ([wq, wk, wv, wm]) => {
+      const gw = { ...g, mask: maskView(wm, g) };
+      const buffers = [out, lse, wq!, wk!, wv!, ...(wm ? [wm] : [])].map(bindingOf);
+      q.storage.runtime.dispatch(forwardWgsl(wq!, wk!, wv!, wm, gw), buffers, [Math.ceil(g.lq / rows), g.b * g.h]);
+    });
+  }
   const saved = [q, k, v, out, lse, ...(mask ? [mask] : [])];
   const result = track("attention", out, [q, k, v], saved, (dout, s, needs) => {
     const [sq, sk, sv, so, sl, sm] = s as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | undefined];
@@ -392,10 +397,33 @@ function attentionBackward(
   limit: number,
   needs: boolean[],
 ): Array<Tensor | undefined> {
-  const d = base.d;
-  const rt = q.storage.runtime;
   // Δ = rowsum(dO ∘ O), the softmax-backward correction per query row.
   const delta = sum(map("x0 * x1", [dout, out]), -1, true);
+  const grads = withWindows([q, k, v, dout, ...(mask ? [mask] : [])], ([wq, wk, wv, wd, wm]) =>
+    backwardKernels(wq!, wk!, wv!, lse, delta, wm, wd!, { ...base, mask: maskView(wm, base) }, limit, needs),
+  );
+  delta.dispose();
+  return grads;
+}
+
+function maskView(mask: Tensor | undefined, g: Omit<Geometry, "rows" | "step">): View | undefined {
+  return mask ? broadcastView(padTo4(mask), [g.b, g.h, g.lq, g.lk]) : undefined;
+}
+
+function backwardKernels(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  lse: Tensor,
+  delta: Tensor,
+  mask: Tensor | undefined,
+  dout: Tensor,
+  base: Omit<Geometry, "rows" | "step">,
+  limit: number,
+  needs: boolean[],
+): Array<Tensor | undefined> {
+  const d = base.d;
+  const rt = q.storage.runtime;
   const grads: Array<Tensor | undefined> = [undefined, undefined, undefined];
   const extra = mask ? [bindingOf(mask)] : [];
   if (needs[0]) {
@@ -418,6 +446,5 @@ function attentionBackward(
     if (needs[2]) grads[2] = gv;
     else gv.dispose();
   }
-  delta.dispose();
   return grads;
 }
