@@ -68,7 +68,9 @@ export async function runScheduleParity(dir: string): Promise<ParityReport> {
   for (const m of config.sampler.mapping) {
     const draws = Array.from(z!, (_, i) => sampler.map(m.seq_length, z![i]!, u![i]!, q![i]!));
     const stages = [draws.map((d) => d.logitNormal), draws.map((d) => d.stretched), draws.map((d) => d.sample)];
-    m.outputs.forEach((name, i) => checks.push(check(name, stages[i]!, t.get(name), SCHEDULE_TOLERANCE.sampler)));
+    for (const [i, name] of m.outputs.entries()) {
+      checks.push(check(name, stages[i]!, t.get(name), SCHEDULE_TOLERANCE.sampler));
+    }
   }
   const xt = need("video_tokens_noisy");
   const channels = xt.length / need("video_timesteps").length;
