@@ -25,3 +25,12 @@ describe("eulerStep", () => {
     expect(Array.from(eulerStep(xt, x0, 0.5, 0))).toEqual([0.25, 0.75]);
   });
 });
+
+describe("x0FromVelocity", () => {
+  it("subtracts the velocity scaled by each token's own timestep", () => {
+    const xt = Float32Array.from([1, 1, 2, 2]);
+    const v = Float32Array.from([0.5, -0.5, 1, 2]);
+    const timesteps = Float32Array.from([0, 0.5]);
+    expect(Array.from(x0FromVelocity(xt, v, timesteps, 2))).toEqual([1, 1, 1.5, 1]);
+  });
+});
