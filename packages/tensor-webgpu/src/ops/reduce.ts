@@ -150,18 +150,8 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
   const axes: number[] = [];
   for (let d = 0; d < g.rank; d++) if (d < lead || (shape[d - lead] === 1 && g.shape[d] !== 1)) axes.push(d);
   const kept = axes.length ? reduceRaw(g, axes, "sum") : g;
-  const out = kept.view(shape, stridesFor(shape), kept.offset);
+  const out = kept.view(shape, contiguousStrides(shape), kept.offset);
   if (kept !== g) kept.dispose();
   g.dispose();
   return out;
-}
-
-function stridesFor(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
 }
