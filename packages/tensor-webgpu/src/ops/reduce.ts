@@ -1,6 +1,18 @@
 import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
-import { binding, coords, f32lit, grid, groupIndex, header, loader, storeCast, u32lit, WG } from "../codegen.js";
+import {
+  binding,
+  contiguousStrides,
+  coords,
+  f32lit,
+  grid,
+  groupIndex,
+  header,
+  loader,
+  storeCast,
+  u32lit,
+  WG,
+} from "../codegen.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { alias, map } from "./elementwise.js";
