@@ -171,7 +171,7 @@ export {
 } from "./vae/layout.js";
 export { type LoadedVideoVae, loadVideoVae } from "./vae/load.js";
 export { planVideoVaeMemory, type VaeMemoryPlan } from "./vae/memory.js";
-export type { ParityCheck } from "./vae/parity-check.js";
+export { type ErrorStats, errorStats, type ParityCheck } from "./vae/parity-check.js";
 export { type HostTensor, hostTensor } from "./vae/reference/tensor.js";
 export { decodeVideoReference, encodeVideoReference, type Trace } from "./vae/reference/video-vae.js";
 export { DEFAULT_SPATIAL_TILING, runSpatialTiles, type SpatialTiling, tileStarts } from "./vae/tiling.js";

@@ -8,6 +8,7 @@ import { transformerParameters } from "./layout.js";
 import { loraKeyA, loraKeyB, loraScale, loraTargets } from "./lora.js";
 import { audioPositions, patchifyAudio, patchifyVideo, videoPositions } from "./positions.js";
 import { CpuBackend } from "./reference/cpu-backend.js";
+import { errorStats } from "./vae/parity-check.js";
 import { TransformerCheckpoint } from "./weights/checkpoint.js";
 import { SafetensorsFile } from "./weights/safetensors.js";
 
@@ -16,6 +17,8 @@ export interface TransformerParityRow {
   name: string;
   metric: "max_scaled_abs" | "relative_l2";
   maxAbsError: number;
+  /** ‖actual − expected‖₂ / ‖expected‖₂ (absolute when the reference is all zero). */
+  relativeError: number;
   error: number;
   tolerance: number;
   pass: boolean;
@@ -40,28 +43,16 @@ export function compareForward(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
 ): TransformerParityRow {
-  let maxAbs = 0;
-  let scaled = 0;
-  if (actual.length !== expected.length) {
-    return {
-      name,
-      metric: "max_scaled_abs",
-      maxAbsError: Number.POSITIVE_INFINITY,
-      error: Number.POSITIVE_INFINITY,
-      tolerance: FORWARD_TOLERANCE,
-      pass: false,
-    };
-  }
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    const s = d / (1 + Math.abs(expected[i]!));
-    maxAbs = Number.isNaN(d) ? Number.POSITIVE_INFINITY : Math.max(maxAbs, d);
+  const stats = errorStats(actual, expected);
+  let scaled = actual.length === expected.length ? 0 : Number.POSITIVE_INFINITY;
+  for (let i = 0; i < expected.length && scaled !== Number.POSITIVE_INFINITY; i++) {
+    const s = Math.abs(actual[i]! - expected[i]!) / (1 + Math.abs(expected[i]!));
     scaled = Number.isNaN(s) ? Number.POSITIVE_INFINITY : Math.max(scaled, s);
   }
   return {
     name,
     metric: "max_scaled_abs",
-    maxAbsError: maxAbs,
+    ...stats,
     error: scaled,
     tolerance: FORWARD_TOLERANCE,
     pass: scaled <= FORWARD_TOLERANCE,
@@ -73,25 +64,15 @@ export function compareGradient(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
 ): TransformerParityRow {
-  let num = 0;
-  let den = 0;
-  let maxAbs = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = actual[i]! - expected[i]!;
-    num += d * d;
-    den += expected[i]! ** 2;
-    maxAbs = Math.max(maxAbs, Math.abs(d));
-  }
-  // A parameter that cannot reach the loss has an all-zero reference: compare absolutely.
-  const error =
-    actual.length !== expected.length ? Number.POSITIVE_INFINITY : den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+  // A parameter that cannot reach the loss has an all-zero reference: errorStats then compares absolutely.
+  const stats = errorStats(actual, expected);
   return {
     name,
     metric: "relative_l2",
-    maxAbsError: maxAbs,
-    error,
+    ...stats,
+    error: stats.relativeError,
     tolerance: GRADIENT_TOLERANCE,
-    pass: error <= GRADIENT_TOLERANCE,
+    pass: stats.relativeError <= GRADIENT_TOLERANCE,
   };
 }
 

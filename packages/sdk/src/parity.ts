@@ -9,9 +9,15 @@ import {
 } from "@a2v/ltx-model";
 import { runScheduleParity } from "@a2v/trainer";
 
-/** One compared tensor: `error` is the golden README's metric for it (max abs, scaled abs or relative L2). */
+/**
+ * One compared tensor: its max absolute and relative L2 error, and `error`, the golden README's metric for it
+ * (`metric`), which `tolerance` bounds.
+ */
 export interface ParityLine {
   name: string;
+  maxAbsError: number;
+  relativeError: number;
+  metric: "max_abs" | "max_scaled_abs" | "relative_l2";
   error: number;
   tolerance: number;
   ok: boolean;
@@ -39,12 +45,20 @@ export async function runParity(dir: string, options: { gpu?: boolean } = {}): P
   }
   if ((TRANSFORMER_PARITY_KINDS as readonly string[]).includes(kind)) {
     const r = await runTransformerParity(dir);
-    const checks = r.rows.map((row) => ({ name: row.name, error: row.error, tolerance: row.tolerance, ok: row.pass }));
+    const checks = r.rows.map((row) => ({
+      name: row.name,
+      maxAbsError: row.maxAbsError,
+      relativeError: row.relativeError,
+      metric: row.metric,
+      error: row.error,
+      tolerance: row.tolerance,
+      ok: row.pass,
+    }));
     return { kind, dir, checks, ok: r.pass };
   }
   if ((VAE_AND_TEXT_PARITY_KINDS as readonly string[]).includes(kind) || kind === "schedules") {
     const r = kind === "schedules" ? await runScheduleParity(dir) : await goldenParity(dir, options);
-    const checks = r.checks.map((c) => ({ name: c.name, error: c.maxAbsError, tolerance: c.tolerance, ok: c.ok }));
+    const checks = r.checks.map((c) => ({ ...c, metric: "max_abs" as const, error: c.maxAbsError }));
     return { kind, dir, checks, ok: r.ok };
   }
   throw new A2VError("golden_kind_unsupported", `${dir}: kind "${kind}" is not one of ${PARITY_KINDS.join(", ")}`, {
@@ -55,9 +69,11 @@ export async function runParity(dir: string, options: { gpu?: boolean } = {}): P
 export function formatParity(result: ParityResult): string {
   const lines = [`${result.kind}  ${result.dir}`];
   const width = Math.max(...result.checks.map((c) => c.name.length), 10);
+  const e = (x: number) => x.toExponential(2);
   for (const c of result.checks) {
     lines.push(
-      `  ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(width)}  ${c.error.toExponential(2)}  (tol ${c.tolerance.toExponential(0)})`,
+      `  ${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(width)}  max abs ${e(c.maxAbsError)}  rel ${e(c.relativeError)}  ` +
+        `${c.metric} ${e(c.error)} <= ${c.tolerance.toExponential(0)}`,
     );
   }
   lines.push(

@@ -217,6 +217,11 @@ describe("a2v parity", () => {
       for (const result of results) {
         expect(result.ok).toBe(true);
         expect(result.checks.length).toBeGreaterThan(3);
+        for (const c of result.checks) {
+          expect(c.maxAbsError).toBeLessThanOrEqual(c.metric === "max_abs" ? c.tolerance : 1);
+          expect(c.relativeError).toBeGreaterThanOrEqual(0);
+          expect(c.error).toBeLessThanOrEqual(c.tolerance);
+        }
       }
     }
   });

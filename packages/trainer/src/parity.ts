@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
-import { type ParityCheck, type ParityReport, SafetensorsFile } from "@a2v/ltx-model";
+import { errorStats, type ParityCheck, type ParityReport, SafetensorsFile } from "@a2v/ltx-model";
 import { eulerStep, guide, x0FromVelocity } from "./guidance.js";
 import { ltx2Sigmas } from "./schedules.js";
 import { ShiftedLogitNormalSampler } from "./timestep-sampler.js";
@@ -15,12 +15,8 @@ function check(
   expected: ArrayLike<number> | undefined,
   tolerance: number,
 ): ParityCheck {
-  let worst = expected && actual.length === expected.length ? 0 : Number.POSITIVE_INFINITY;
-  for (let i = 0; expected && i < expected.length && worst !== Number.POSITIVE_INFINITY; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    worst = Number.isNaN(d) ? Number.POSITIVE_INFINITY : Math.max(worst, d);
-  }
-  return { name, maxAbsError: worst, tolerance, ok: worst <= tolerance };
+  const stats = expected ? errorStats(actual, expected) : { maxAbsError: Infinity, relativeError: Infinity };
+  return { name, ...stats, tolerance, ok: stats.maxAbsError <= tolerance };
 }
 
 interface SchedulesConfig {

@@ -3,19 +3,41 @@ import type { HostTensor } from "./reference/tensor.js";
 /** One compared tensor of a golden set. */
 export interface ParityCheck {
   name: string;
-  /** max |actual - expected| (Infinity on a shape mismatch or NaN). */
+  /** max |actual - expected| (Infinity on a shape mismatch or NaN); what `tolerance` bounds. */
   maxAbsError: number;
+  /** ‖actual − expected‖₂ / ‖expected‖₂ (absolute when the reference is all zero). */
+  relativeError: number;
   tolerance: number;
   ok: boolean;
 }
 
-export function compare(name: string, actual: HostTensor, expected: HostTensor, tolerance: number): ParityCheck {
-  let worst = String(actual.shape) === String(expected.shape) ? 0 : Number.POSITIVE_INFINITY;
-  for (let i = 0; i < expected.data.length && worst !== Number.POSITIVE_INFINITY; i++) {
-    const d = Math.abs(actual.data[i]! - expected.data[i]!);
-    if (!(d <= worst)) worst = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+export interface ErrorStats {
+  maxAbsError: number;
+  relativeError: number;
+}
+
+/** Max absolute and relative L2 error of `actual` against `expected`; Infinity on a length mismatch or NaN. */
+export function errorStats(actual: ArrayLike<number>, expected: ArrayLike<number>): ErrorStats {
+  if (actual.length !== expected.length) return { maxAbsError: Infinity, relativeError: Infinity };
+  let maxAbs = 0;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = actual[i]! - expected[i]!;
+    if (Number.isNaN(d)) return { maxAbsError: Infinity, relativeError: Infinity };
+    maxAbs = Math.max(maxAbs, Math.abs(d));
+    num += d * d;
+    den += expected[i]! ** 2;
   }
-  return { name, maxAbsError: worst, tolerance, ok: worst <= tolerance };
+  return { maxAbsError: maxAbs, relativeError: den === 0 ? Math.sqrt(num) : Math.sqrt(num / den) };
+}
+
+export function compare(name: string, actual: HostTensor, expected: HostTensor, tolerance: number): ParityCheck {
+  const stats =
+    String(actual.shape) === String(expected.shape)
+      ? errorStats(actual.data, expected.data)
+      : { maxAbsError: Infinity, relativeError: Infinity };
+  return { name, ...stats, tolerance, ok: stats.maxAbsError <= tolerance };
 }
 
 /** Collects checks of the intermediates a reference reports through its trace. */
