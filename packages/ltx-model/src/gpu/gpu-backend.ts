@@ -16,6 +16,7 @@ import {
   reshape,
   rmsNorm,
   rope,
+  rt,
   scope,
   sigmoid,
   silu,
@@ -32,6 +33,10 @@ import type { Backend } from "../backend.js";
 import type { LtxTransformerConfig } from "../config.js";
 import type { ForwardOptions } from "../transformer.js";
 import type { WeightSource } from "../weights/checkpoint.js";
+
+function maxBindingBytes(): number {
+  return rt().gpu.info.limits.maxStorageBufferBindingSize ?? 2 ** 27;
+}
 
 export interface GpuBackendOptions {
   /** Storage type of frozen weights: bf16 halves memory (the 22B model's native dtype). */
@@ -50,6 +55,11 @@ export interface GpuBackendOptions {
 export class GpuBackend implements Backend<Tensor> {
   private readonly weights = new Map<string, Tensor>();
   private readonly parameters = new Map<string, Tensor>();
+  /**
+   * Weights larger than one storage binding (lavapipe: 128 MiB, e.g. the 22B AdaLN linear
+   * [9·4096, 4096]) are kept as row blocks; `weights` then holds the first block as the handle.
+   */
+  private readonly rowBlocks = new Map<Tensor, Tensor[]>();
   readonly loraLinear?: Backend<Tensor>["loraLinear"];
 
   private readonly fused: boolean;
@@ -57,7 +67,10 @@ export class GpuBackend implements Backend<Tensor> {
   constructor(private readonly options: GpuBackendOptions = {}) {
     this.fused = options.fused ?? true;
     if (this.fused) {
-      this.loraLinear = (x, w, b, a, bb, s) => loraLinear(x, w, b ?? undefined, a, bb, s);
+      this.loraLinear = (x, w, b, a, bb, s) =>
+        this.rowBlocks.has(w)
+          ? add(this.linear(x, w, b), mul(linear(linear(x, a), bb), s))
+          : loraLinear(x, w, b ?? undefined, a, bb, s);
     }
   }
 
@@ -78,10 +91,21 @@ export class GpuBackend implements Backend<Tensor> {
       if (!shape) throw new A2VError("weight_missing", `weight ${key} is missing`, { status: 422 });
       // Modulation tables and norms stay f32: they are tiny and feed additions, not GEMMs.
       const asBf16 = dtype === "bf16" && shape.length === 2 && key.endsWith(".weight");
-      this.weights.set(
-        key,
-        tensor(await source.readFloat32(key), shape.length === 0 ? [1] : shape, asBf16 ? "bf16" : "f32"),
-      );
+      const values = await source.readFloat32(key);
+      const rowBytes = (shape[1] ?? 1) * (asBf16 ? 2 : 4);
+      const rowsPerBlock = Math.floor(maxBindingBytes() / rowBytes);
+      if (shape.length === 2 && shape[0]! > rowsPerBlock) {
+        const blocks: Tensor[] = [];
+        for (let r = 0; r < shape[0]!; r += rowsPerBlock) {
+          const rows = Math.min(rowsPerBlock, shape[0]! - r);
+          const part = values.subarray(r * shape[1]!, (r + rows) * shape[1]!);
+          blocks.push(tensor(part, [rows, shape[1]!], asBf16 ? "bf16" : "f32"));
+        }
+        this.rowBlocks.set(blocks[0]!, blocks);
+        this.weights.set(key, blocks[0]!);
+      } else {
+        this.weights.set(key, tensor(values, shape.length === 0 ? [1] : shape, asBf16 ? "bf16" : "f32"));
+      }
       onProgress?.(i + 1, list.length);
     }
   }
@@ -117,7 +141,9 @@ export class GpuBackend implements Backend<Tensor> {
   }
 
   dispose(): void {
+    for (const blocks of this.rowBlocks.values()) for (const t of blocks.slice(1)) t.dispose();
     for (const t of [...this.weights.values(), ...this.parameters.values()]) t.dispose();
+    this.rowBlocks.clear();
     this.weights.clear();
     this.parameters.clear();
   }
@@ -139,7 +165,16 @@ export class GpuBackend implements Backend<Tensor> {
   }
 
   linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
-    return linear(x, w, b ?? undefined);
+    const blocks = this.rowBlocks.get(w);
+    if (!blocks) return linear(x, w, b ?? undefined);
+    let row = 0;
+    const parts = blocks.map((block) => {
+      const rows = block.shape[0]!;
+      const part = linear(x, block, b ? slice(b, 0, row, row + rows) : undefined);
+      row += rows;
+      return part;
+    });
+    return concat(parts, 1);
   }
 
   add(a: Tensor, b: Tensor): Tensor {
