@@ -23,3 +23,4 @@ export {
   type TimestepDraw,
   type TimestepSamplerOptions,
 } from "./timestep-sampler.js";
+export * from "./loop/index.js";

@@ -1,0 +1,18 @@
+export { drawA2VStep, exampleIndex, initialLora, streamRng } from "./draw.js";
+export {
+  collectExamples,
+  type ExampleSource,
+  type LatentTensor,
+  type TrainingExample,
+  validateExample,
+} from "./examples.js";
+export {
+  type CheckpointSettings,
+  type OptimizerSettings,
+  type ResolvedOptions,
+  resolveOptions,
+  type StepProgress,
+  type TrainLoraOptions,
+} from "./options.js";
+export { checkpointPaths, loadResumeState, type ResumeState, saveResumeState } from "./state.js";
+export { type TrainLoraResult, trainLora } from "./train-lora.js";

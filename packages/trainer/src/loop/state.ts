@@ -1,0 +1,86 @@
+import { join } from "node:path";
+import { A2VError } from "@a2v/errors";
+import { encodeFloats, type LoraConfig, type LoraTensors, SafetensorsFile, writeSafetensors } from "@a2v/ltx-model";
+
+/** Everything a run needs to continue bit-for-bit after `step` optimizer steps. */
+export interface ResumeState {
+  step: number;
+  seed: number;
+  gradientAccumulation: number;
+  lora: LoraConfig;
+  /** LoRA parameters in training convention (B not scaled), float32. */
+  tensors: LoraTensors;
+  /** AdamW first and second moments, packed in parameter order. */
+  exp_avg: Float32Array;
+  exp_avg_sq: Float32Array;
+  lossHistory: number[];
+}
+
+const pad = (step: number) => String(step).padStart(5, "0");
+
+/** The official trainer's checkpoint name, and the resume state saved beside it. */
+export function checkpointPaths(dir: string, step: number): { lora: string; state: string } {
+  return {
+    lora: join(dir, `lora_weights_step_${pad(step)}.safetensors`),
+    state: join(dir, `training_state_step_${pad(step)}.safetensors`),
+  };
+}
+
+const TENSOR_PREFIX = "lora.";
+
+export async function saveResumeState(path: string, state: ResumeState): Promise<void> {
+  const tensors = [...state.tensors].map(([key, t]) => ({
+    name: TENSOR_PREFIX + key,
+    dtype: "F32" as const,
+    shape: [...t.shape],
+    data: encodeFloats(t.data, "F32"),
+  }));
+  for (const name of ["exp_avg", "exp_avg_sq"] as const) {
+    tensors.push({
+      name: `optimizer.${name}`,
+      dtype: "F32",
+      shape: [state[name].length],
+      data: encodeFloats(state[name], "F32"),
+    });
+  }
+  await writeSafetensors(path, tensors, {
+    step: String(state.step),
+    seed: String(state.seed),
+    gradient_accumulation: String(state.gradientAccumulation),
+    lora: JSON.stringify(state.lora),
+    loss_history: JSON.stringify(state.lossHistory),
+  });
+}
+
+export async function loadResumeState(path: string): Promise<ResumeState> {
+  const file = await SafetensorsFile.open(path);
+  try {
+    const meta = file.metadata;
+    if (meta.step === undefined || meta.lora === undefined || meta.loss_history === undefined) {
+      throw new A2VError("resume_state_invalid", `${path} is not a training state (no step/lora metadata)`, {
+        status: 422,
+      });
+    }
+    const tensors: LoraTensors = new Map();
+    for (const entry of file.entries()) {
+      if (entry.name.startsWith(TENSOR_PREFIX)) {
+        tensors.set(entry.name.slice(TENSOR_PREFIX.length), {
+          shape: entry.shape,
+          data: await file.readFloat32(entry.name),
+        });
+      }
+    }
+    return {
+      step: Number(meta.step),
+      seed: Number(meta.seed),
+      gradientAccumulation: Number(meta.gradient_accumulation),
+      lora: JSON.parse(meta.lora) as LoraConfig,
+      tensors,
+      exp_avg: await file.readFloat32("optimizer.exp_avg"),
+      exp_avg_sq: await file.readFloat32("optimizer.exp_avg_sq"),
+      lossHistory: JSON.parse(meta.loss_history) as number[],
+    };
+  } finally {
+    await file.close();
+  }
+}

@@ -1,0 +1,181 @@
+import { mkdir } from "node:fs/promises";
+import { A2VError } from "@a2v/errors";
+import {
+  type ActiveLora,
+  GpuBackend,
+  gpuA2VStep,
+  type LoraConfig,
+  type LoraTensors,
+  loraScale,
+  loraTargets,
+  saveLoraFile,
+  transformerParameters,
+} from "@a2v/ltx-model";
+import { AdamW, flush, init, keep, learningRate, mul, scope, type Tensor } from "@a2v/tensor-webgpu";
+import { ShiftedLogitNormalSampler } from "../timestep-sampler.js";
+import { drawA2VStep, exampleIndex, initialLora } from "./draw.js";
+import { collectExamples } from "./examples.js";
+import { resolveOptions, type TrainLoraOptions } from "./options.js";
+import { checkpointPaths, loadResumeState, type ResumeState, saveResumeState } from "./state.js";
+
+export interface TrainLoraResult {
+  /** Trained LoRA in training convention (B not scaled; `saveLoraFile` folds alpha/rank). */
+  tensors: LoraTensors;
+  lora: LoraConfig;
+  /** Loss of every optimizer step from step 1 (a resumed run includes the earlier ones). */
+  lossHistory: number[];
+  /** LoRA files written, in order. */
+  checkpoints: string[];
+}
+
+function resumeMismatch(path: string, what: string): A2VError {
+  return new A2VError("resume_state_mismatch", `${path}: ${what} differs from this run's`, { status: 422 });
+}
+
+function checkResume(
+  path: string,
+  state: ResumeState,
+  seed: number,
+  accumulation: number,
+  lora: LoraConfig,
+  steps: number,
+) {
+  if (state.seed !== seed) throw resumeMismatch(path, "seed");
+  if (state.gradientAccumulation !== accumulation) throw resumeMismatch(path, "gradientAccumulation");
+  if (JSON.stringify(state.lora) !== JSON.stringify(lora)) throw resumeMismatch(path, "LoRA configuration");
+  if (state.step > steps) throw resumeMismatch(path, `step ${state.step} exceeds steps ${steps}; the step count`);
+}
+
+async function download(params: Map<string, Tensor>): Promise<LoraTensors> {
+  const out: LoraTensors = new Map();
+  for (const [key, p] of params) out.set(key, { shape: [...p.shape], data: (await p.toArray()) as Float32Array });
+  return out;
+}
+
+/** Averages accumulated gradients, so the update does not depend on how many examples were summed. */
+function scaleGrads(params: Iterable<Tensor>, factor: number): void {
+  scope(() => {
+    for (const p of params) {
+      if (!p.grad) continue;
+      const scaled = keep(mul(p.grad, factor));
+      p.grad.dispose();
+      p.grad = scaled;
+    }
+  });
+}
+
+/** Writes moments saved by an earlier run into the optimizer's (zero-filled) buffers. */
+async function restoreMoments(optimizer: AdamW, state: ResumeState): Promise<void> {
+  await flush();
+  for (const [t, data] of [
+    [optimizer.m, state.exp_avg],
+    [optimizer.v, state.exp_avg_sq],
+  ] as const) {
+    if (data.length !== t.size || t.offset !== 0) {
+      throw new A2VError(
+        "resume_state_invalid",
+        `optimizer moments hold ${data.length} values, the LoRA has ${t.size}`,
+      );
+    }
+    t.storage.runtime.upload(t.storage.buffer, data);
+  }
+  optimizer.steps = state.step;
+}
+
+/**
+ * Flow-matching LoRA training for audio-to-video: per optimizer step, `gradientAccumulation` seeded draws of
+ * (example, σ, noise), GPU forward + masked loss + backward into LoRA A/B, then one AdamW update of the LoRA
+ * parameters only. Checkpoints are official LoRA files plus a resume state from which a run continues bit-for-bit.
+ */
+export async function trainLora(options: TrainLoraOptions): Promise<TrainLoraResult> {
+  const { config } = options;
+  const { lora, optimizer: opt, steps, seed, gradientAccumulation } = resolveOptions(options);
+  const examples = await collectExamples(config, options.examples);
+  const resume = options.resumeFrom ? await loadResumeState(options.resumeFrom) : undefined;
+  if (resume) checkResume(options.resumeFrom!, resume, seed, gradientAccumulation, lora, steps);
+  const targets = loraTargets(config, lora);
+  await init();
+
+  const backend = options.backend ?? new GpuBackend(options.gpu);
+  const params = new Map<string, Tensor>();
+  let optimizer: AdamW | undefined;
+  try {
+    if (options.weights) {
+      await backend.loadWeights(
+        options.weights,
+        transformerParameters(config).map((p) => p.key),
+      );
+    }
+    // Registration order fixes the optimizer's packing, so a resumed run follows the targets' order as well.
+    for (const [key, fresh] of initialLora(targets, lora.rank, seed)) {
+      const t = resume ? resume.tensors.get(key) : fresh;
+      if (!t)
+        throw new A2VError("resume_state_invalid", `${options.resumeFrom}: no LoRA tensor ${key}`, { status: 422 });
+      params.set(key, backend.addParameter(key, t.data, t.shape[0]!, t.shape[1]!));
+    }
+    backend.zeroGrad();
+    optimizer = new AdamW([...params.values()], {
+      lr: opt.lr,
+      beta1: opt.beta1,
+      beta2: opt.beta2,
+      eps: opt.eps,
+      weightDecay: opt.weightDecay,
+      maxGradNorm: opt.maxGradNorm,
+    });
+    if (resume) await restoreMoments(optimizer, resume);
+
+    const active: ActiveLora = { modules: new Set(targets.map((t) => t.module)), scale: loraScale(lora) };
+    const sampler = new ShiftedLogitNormalSampler(options.timestepSampler);
+    const schedule = { kind: opt.schedule, lr: opt.lr, warmupSteps: opt.warmupSteps, totalSteps: steps };
+    const lossHistory = [...(resume?.lossHistory ?? [])];
+    const checkpoints: string[] = [];
+    for (let s = resume?.step ?? 0; s < steps; s++) {
+      const started = performance.now();
+      let lossSum = 0;
+      const sigma: number[] = [];
+      for (let k = 0; k < gradientAccumulation; k++) {
+        const draw = s * gradientAccumulation + k;
+        const example = examples[exampleIndex(seed, draw, examples.length)]!;
+        const drawn = drawA2VStep(config, example, sampler, seed, draw);
+        const out = await gpuA2VStep(backend, config, drawn.step, {
+          lora: active,
+          gradientCheckpointing: options.gradientCheckpointing,
+          train: true,
+        });
+        lossSum += out.loss;
+        sigma.push(drawn.sigma);
+      }
+      if (gradientAccumulation > 1) scaleGrads(params.values(), 1 / gradientAccumulation);
+      const lr = learningRate(schedule, s);
+      optimizer.step(lr);
+      optimizer.zeroGrad();
+      const loss = lossSum / gradientAccumulation;
+      lossHistory.push(loss);
+      const step = s + 1;
+      if (options.checkpoints && (step % options.checkpoints.every === 0 || step === steps)) {
+        const { dir, dtype } = options.checkpoints;
+        const paths = checkpointPaths(dir, step);
+        const tensors = await download(params);
+        await mkdir(dir, { recursive: true });
+        await saveLoraFile(paths.lora, tensors, lora, { dtype, metadata: { step: String(step) } });
+        await saveResumeState(paths.state, {
+          step,
+          seed,
+          gradientAccumulation,
+          lora,
+          tensors,
+          exp_avg: (await optimizer.m.toArray()) as Float32Array,
+          exp_avg_sq: (await optimizer.v.toArray()) as Float32Array,
+          lossHistory,
+        });
+        checkpoints.push(paths.lora);
+      }
+      await flush();
+      await options.onStep?.({ step, loss, lr, sigma, seconds: (performance.now() - started) / 1000 });
+    }
+    return { tensors: await download(params), lora, lossHistory, checkpoints };
+  } finally {
+    optimizer?.dispose();
+    if (!options.backend) backend.dispose();
+  }
+}
