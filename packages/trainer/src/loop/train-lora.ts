@@ -43,7 +43,15 @@ function checkResume(
   if (state.seed !== seed) throw resumeMismatch(path, "seed");
   if (state.gradientAccumulation !== accumulation) throw resumeMismatch(path, "gradientAccumulation");
   if (JSON.stringify(state.lora) !== JSON.stringify(lora)) throw resumeMismatch(path, "LoRA configuration");
-  if (state.step > steps) throw resumeMismatch(path, `step ${state.step} exceeds steps ${steps}; the step count`);
+  if (state.step > steps) {
+    throw new A2VError(
+      "resume_state_mismatch",
+      `${path}: the state is at step ${state.step}, past this run's ${steps} steps`,
+      {
+        status: 422,
+      },
+    );
+  }
 }
 
 async function download(params: Map<string, Tensor>): Promise<LoraTensors> {
@@ -170,7 +178,6 @@ export async function trainLora(options: TrainLoraOptions): Promise<TrainLoraRes
         });
         checkpoints.push(paths.lora);
       }
-      await flush();
       await options.onStep?.({ step, loss, lr, sigma, seconds: (performance.now() - started) / 1000 });
     }
     return { tensors: await download(params), lora, lossHistory, checkpoints };
