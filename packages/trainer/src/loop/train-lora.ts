@@ -74,6 +74,7 @@ function scaleGrads(params: Iterable<Tensor>, factor: number): void {
 
 /** Writes moments saved by an earlier run into the optimizer's (zero-filled) buffers. */
 async function restoreMoments(optimizer: AdamW, state: ResumeState): Promise<void> {
+  // Uploads go straight to the queue: submit the recorded zero-fill first or it would overwrite them.
   await flush();
   for (const [t, data] of [
     [optimizer.m, state.exp_avg],
