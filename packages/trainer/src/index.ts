@@ -8,6 +8,7 @@ export {
   stdAll,
   x0FromVelocity,
 } from "./guidance.js";
+export * from "./loop/index.js";
 export {
   concatenateVideos,
   type TrainingConfigFile,
@@ -23,4 +24,3 @@ export {
   type TimestepDraw,
   type TimestepSamplerOptions,
 } from "./timestep-sampler.js";
-export * from "./loop/index.js";
