@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { a2vLoss, prepareA2VStep } from "../src/a2v-step.js";
+import { a2vLoss } from "../src/a2v-step.js";
 import { parseTransformerConfig } from "../src/config.js";
 import { transformerParameters } from "../src/layout.js";
 import { initLoraWeights, loraKeyA, loraKeyB, loraTargets } from "../src/lora.js";
@@ -10,7 +10,7 @@ import { loadLoraFile, loraTrainingState, saveLoraFile } from "../src/lora-file.
 import { CpuBackend } from "../src/reference/cpu-backend.js";
 import { TransformerCheckpoint } from "../src/weights/checkpoint.js";
 import { SafetensorsFile } from "../src/weights/safetensors.js";
-import { hasGolden, maxScaledError, readAll, readGoldenConfig, TRANSFORMER_GOLDEN } from "./golden.js";
+import { goldenStep, hasGolden, maxScaledError, readAll, readGoldenConfig, TRANSFORMER_GOLDEN } from "./golden.js";
 
 const dir = await mkdtemp(join(tmpdir(), "ltx-lora-"));
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -56,17 +56,7 @@ describe.skipIf(!hasGolden)("LoRA files in the official format", async () => {
     expect(loaded).toMatchObject({ rank: 4, alpha: 8, folded: true, runtimeScale: 1 });
     const t = await readAll(join(TRANSFORMER_GOLDEN, "tensors.safetensors"));
     const get = (n: string) => t.get(n)!.data;
-    const [, , frames, height, width] = golden.video_latent_shape as number[];
-    const step = prepareA2VStep(config, {
-      videoClean: get("video_tokens"),
-      noise: get("noise"),
-      sigma: get("sigma")[0]!,
-      grid: { frames: frames!, height: height!, width: width! },
-      fps: golden.fps as number,
-      audioClean: get("audio_tokens"),
-      videoContext: get("video_context"),
-      audioContext: get("audio_context"),
-    });
+    const step = goldenStep(config, golden, t);
     const checkpoint = await TransformerCheckpoint.open(join(TRANSFORMER_GOLDEN, "transformer.safetensors"), {
       config,
     });
