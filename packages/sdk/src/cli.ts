@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { audioCli } from "@a2v/audio";
 import { A2VError, isA2VError } from "@a2v/errors";
 import { billing } from "./billing.js";
+import { DESCRIBE_USAGE, describeCommand } from "./cli-describe.js";
 import type { CliOut } from "./cli-io.js";
 import { PARITY_USAGE, parityCommand } from "./cli-parity.js";
 import { PREPROCESS_USAGE, preprocessCommand } from "./cli-preprocess.js";
@@ -24,6 +25,8 @@ Usage:
                                    check a dataset archive (local path, file:// or http(s) URL) like the service
   ${PREPROCESS_USAGE}
                                    turn a dataset into training samples (cached), optionally with debug_dataset.zip
+  ${DESCRIBE_USAGE}
+                                   parameter counts and training-step GPU memory of a model preset
   ${PARITY_USAGE}
                                    check golden sets (transformer, VAEs, text path, schedules) against this implementation
   a2v audio fit <in> <out> --duration S [--no-preserve-pitch] [--no-normalize] [--json]
@@ -72,6 +75,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<number>> = 
   validate: validateCommand,
   preprocess: preprocessCommand,
   parity: parityCommand,
+  describe: describeCommand,
   audio: (args, out) => audioCli(args, out),
   async help(_args, out) {
     out.stdout(USAGE);

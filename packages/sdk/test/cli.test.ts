@@ -240,3 +240,32 @@ describe("exit codes of dataset failures", () => {
     expect(JSON.parse(r.stdout).code).toBe("download_failed");
   });
 });
+
+describe("a2v describe", () => {
+  it("describes the 22B preset (DiT ~18.9B, ~22B with the text path) and its training memory", async () => {
+    const r = await cli(
+      "describe",
+      "--resolution",
+      "medium",
+      "--aspect-ratio",
+      "16:9",
+      "--number-of-frames",
+      "90",
+      "--json",
+    );
+    expect(r.code).toBe(EXIT.ok);
+    const d = JSON.parse(r.stdout);
+    expect(d).toMatchObject({ preset: "ltx-2.3-22b", width: 768, height: 448, frames: 89 });
+    expect(d.parameters.dit / 1e9).toBeCloseTo(18.99, 1);
+    expect(d.parameters.total / 1e9).toBeCloseTo(22.16, 1);
+    // 12 latent frames of 14×24 at 32× spatial / 8× temporal compression.
+    expect(d.tokens.video).toBe(12 * 14 * 24);
+    const human = await cli("describe", "--preset", "tiny");
+    expect(human.stdout).toMatch(/^tiny at 768x768, 89 frames @ 24 fps/);
+  });
+
+  it("rejects an unknown preset or a rank the service does not offer", async () => {
+    expect((await cli("describe", "--preset", "huge")).code).toBe(EXIT.rejected);
+    expect((await cli("describe", "--rank", "7")).code).toBe(EXIT.rejected);
+  });
+});

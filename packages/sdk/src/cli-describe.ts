@@ -1,0 +1,58 @@
+import { parseArgs } from "node:util";
+import { A2VError } from "@a2v/errors";
+import { describe, formatDescription, LTX_23_TEXT_PATH, PRESETS, type PresetName, preset } from "@a2v/ltx-model";
+import { resolutionFor } from "./buckets.js";
+import type { CliOut } from "./cli-io.js";
+import { parseTrainInput } from "./input.js";
+
+export const DESCRIBE_USAGE =
+  "a2v describe [--preset ltx-2.3-22b|tiny] [--resolution R] [--aspect-ratio A] [--number-of-frames N] [--frame-rate F] [--rank R] [--json]";
+
+const numeric = (value: string | undefined) => (value !== undefined && /^\d+$/.test(value) ? Number(value) : value);
+
+/** `a2v describe`: parameter counts and the GPU memory one training step needs, for a preset at the given settings. */
+export async function describeCommand(args: string[], out: CliOut): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      preset: { type: "string", default: "ltx-2.3-22b" },
+      resolution: { type: "string" },
+      "aspect-ratio": { type: "string" },
+      "number-of-frames": { type: "string" },
+      "frame-rate": { type: "string" },
+      rank: { type: "string" },
+      json: { type: "boolean" },
+    },
+  });
+  const name = values.preset as PresetName;
+  if (!(name in PRESETS)) {
+    throw new A2VError("invalid_input", `unknown preset "${name}" (known: ${Object.keys(PRESETS).join(", ")})`, {
+      status: 422,
+      details: [{ code: "invalid_value", path: ["preset"], message: `unknown preset ${name}` }],
+    });
+  }
+  // Settings are checked by the training input contract, so the estimate is for a request the service accepts.
+  const input = parseTrainInput({
+    training_data_url: "-",
+    resolution: values.resolution,
+    aspect_ratio: values["aspect-ratio"],
+    number_of_frames: numeric(values["number-of-frames"]),
+    frame_rate: numeric(values["frame-rate"]),
+    rank: numeric(values.rank),
+  });
+  const { width, height } = resolutionFor(input.resolution, input.aspect_ratio);
+  const description = describe(preset(name), {
+    width,
+    height,
+    frames: input.number_of_frames,
+    fps: input.frame_rate,
+    loraRank: input.rank,
+    textPath: name === "ltx-2.3-22b" ? LTX_23_TEXT_PATH : null,
+  });
+  out.stdout(
+    values.json
+      ? JSON.stringify({ preset: name, width, height, frames: input.number_of_frames, ...description }, null, 2)
+      : `${name} at ${width}x${height}, ${input.number_of_frames} frames @ ${input.frame_rate} fps\n${formatDescription(description)}`,
+  );
+  return 0;
+}
