@@ -13,7 +13,8 @@ PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")
 # ---- system packages ------------------------------------------------------------------------
 missing=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
-have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+# grep reads the whole listing (no -q): an early exit would SIGPIPE ldconfig and fail the pipeline under pipefail.
+have_lib() { { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -F "$1" >/dev/null; }
 for c in ffmpeg ffprobe espeak-ng sox; do have_cmd "$c" || missing+=("$c"); done
 have_lib 'libvulkan.so.1' || missing+=(libvulkan1)
 
