@@ -2,12 +2,15 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
+import { init } from "@a2v/tensor-webgpu";
 import { type A2VPreparedStep, a2vLoss, prepareA2VStep } from "./a2v-step.js";
-import { parseTransformerConfig } from "./config.js";
+import { type LtxTransformerConfig, parseTransformerConfig } from "./config.js";
+import { GpuBackend, gpuA2VStep } from "./gpu/gpu-backend.js";
 import { transformerParameters } from "./layout.js";
 import { loraKeyA, loraKeyB, loraScale, loraTargets } from "./lora.js";
 import { audioPositions, patchifyAudio, patchifyVideo, videoPositions } from "./positions.js";
 import { CpuBackend } from "./reference/cpu-backend.js";
+import type { ForwardOptions } from "./transformer.js";
 import { errorStats } from "./vae/parity-check.js";
 import { TransformerCheckpoint } from "./weights/checkpoint.js";
 import { SafetensorsFile } from "./weights/safetensors.js";
@@ -95,14 +98,43 @@ function missingTensor(dir: string, name: string): A2VError {
 }
 
 /**
+ * One forward (and with `train`, backward into the LoRA gradients) on either backend, read back to the host.
+ * The GPU path goes through `gpuA2VStep`, which scopes the step's temporaries.
+ */
+async function forwardOnce(
+  backend: CpuBackend | GpuBackend,
+  config: LtxTransformerConfig,
+  step: A2VPreparedStep,
+  options: ForwardOptions & { train?: boolean } = {},
+): Promise<{ video: Float32Array; audio: Float32Array; loss: number }> {
+  if (backend instanceof GpuBackend) return gpuA2VStep(backend, config, step, options);
+  backend.reset();
+  const out = a2vLoss(backend, config, step, options);
+  if (options.train) backend.backward(out.loss);
+  const [video, audio, loss] = await Promise.all([
+    backend.read(out.video),
+    backend.read(out.audio),
+    backend.read(out.loss),
+  ]);
+  return { video, audio, loss: loss[0]! };
+}
+
+/**
  * Runs a `transformer_a2v_step` golden set on the float64 CPU reference: builds the step from the
  * set's latents, noise and σ, then compares tokens, positions, predictions, loss, and (when the set
  * has them) the LoRA predictions and every LoRA gradient.
  */
+export interface TransformerParityOptions {
+  /** Run the GPU backend (fused kernels, Dawn) instead of the float64 CPU reference. */
+  gpu?: boolean;
+  onProgress?: (message: string) => void;
+}
+
 export async function runTransformerParity(
   dir: string,
-  onProgress?: (message: string) => void,
+  options: TransformerParityOptions = {},
 ): Promise<TransformerParityReport> {
+  const { onProgress } = options;
   const configPath = join(dir, "config.json");
   if (!existsSync(configPath)) {
     throw new A2VError("golden_invalid", `${dir}: not a golden set (no config.json)`, {
@@ -158,7 +190,8 @@ export async function runTransformerParity(
   );
 
   const checkpoint = await TransformerCheckpoint.open(join(dir, "transformer.safetensors"), { config });
-  const backend = new CpuBackend();
+  if (options.gpu) await init();
+  const backend = options.gpu ? new GpuBackend() : new CpuBackend();
   try {
     await backend.loadWeights(
       checkpoint,
@@ -167,46 +200,50 @@ export async function runTransformerParity(
   } finally {
     await checkpoint.close();
   }
-  onProgress?.("forward without LoRA");
-  const base = a2vLoss(backend, config, step);
-  rows.push(
-    compareForward("video_pred", await backend.read(base.video), get("video_pred")),
-    compareForward("audio_pred", await backend.read(base.audio), get("audio_pred")),
-    compareForward("loss", await backend.read(base.loss), get("loss")),
-  );
-  backend.reset();
-
-  const loraPath = join(dir, "lora.safetensors");
-  if (existsSync(loraPath) && golden.lora) {
-    const spec = golden.lora as { rank: number; alpha: number; target_modules: string[] };
-    const lora = { rank: spec.rank, alpha: spec.alpha, targetModules: spec.target_modules };
-    const targets = loraTargets(config, lora);
-    const loraTensors = await readTensors(loraPath);
-    for (const target of targets) {
-      for (const key of [loraKeyA(target.module), loraKeyB(target.module)]) {
-        const t = loraTensors.get(`diffusion_model.${key}`) ?? loraTensors.get(key);
-        if (!t) throw new A2VError("golden_invalid", `${loraPath}: no ${key}`, { status: 422 });
-        backend.addParameter(key, t.data, t.shape[0]!, t.shape[1]!);
-      }
-    }
-    onProgress?.("forward and backward with LoRA");
-    const out = a2vLoss(backend, config, step, {
-      lora: { modules: new Set(targets.map((t) => t.module)), scale: loraScale(lora) },
-    });
+  try {
+    onProgress?.("forward without LoRA");
+    const base = await forwardOnce(backend, config, step);
     rows.push(
-      compareForward("video_pred_lora", await backend.read(out.video), get("video_pred_lora")),
-      compareForward("audio_pred_lora", await backend.read(out.audio), get("audio_pred_lora")),
-      compareForward("loss_lora", await backend.read(out.loss), get("loss_lora")),
+      compareForward("video_pred", base.video, get("video_pred")),
+      compareForward("audio_pred", base.audio, get("audio_pred")),
+      compareForward("loss", [base.loss], get("loss")),
     );
-    const gradsPath = join(dir, "lora_grads.safetensors");
-    if (existsSync(gradsPath)) {
-      backend.backward(out.loss);
-      const grads = await readTensors(gradsPath);
-      for (const [name, expected] of grads) {
-        const key = name.startsWith("diffusion_model.") ? name.slice("diffusion_model.".length) : name;
-        rows.push(compareGradient(`grad ${key}`, backend.parameterGrad(key), expected.data));
+
+    const loraPath = join(dir, "lora.safetensors");
+    if (existsSync(loraPath) && golden.lora) {
+      const spec = golden.lora as { rank: number; alpha: number; target_modules: string[] };
+      const lora = { rank: spec.rank, alpha: spec.alpha, targetModules: spec.target_modules };
+      const targets = loraTargets(config, lora);
+      const loraTensors = await readTensors(loraPath);
+      for (const target of targets) {
+        for (const key of [loraKeyA(target.module), loraKeyB(target.module)]) {
+          const t = loraTensors.get(`diffusion_model.${key}`) ?? loraTensors.get(key);
+          if (!t) throw new A2VError("golden_invalid", `${loraPath}: no ${key}`, { status: 422 });
+          backend.addParameter(key, t.data, t.shape[0]!, t.shape[1]!);
+        }
+      }
+      onProgress?.("forward and backward with LoRA");
+      const gradsPath = join(dir, "lora_grads.safetensors");
+      const withGrads = existsSync(gradsPath);
+      const out = await forwardOnce(backend, config, step, {
+        lora: { modules: new Set(targets.map((t) => t.module)), scale: loraScale(lora) },
+        train: withGrads,
+      });
+      rows.push(
+        compareForward("video_pred_lora", out.video, get("video_pred_lora")),
+        compareForward("audio_pred_lora", out.audio, get("audio_pred_lora")),
+        compareForward("loss_lora", [out.loss], get("loss_lora")),
+      );
+      if (withGrads) {
+        const grads = await readTensors(gradsPath);
+        for (const [name, expected] of grads) {
+          const key = name.startsWith("diffusion_model.") ? name.slice("diffusion_model.".length) : name;
+          rows.push(compareGradient(`grad ${key}`, await backend.parameterGrad(key), expected.data));
+        }
       }
     }
+  } finally {
+    if (backend instanceof GpuBackend) backend.dispose();
   }
   return { kind: "transformer_a2v_step", dir, rows, pass: rows.every((r) => r.pass) };
 }

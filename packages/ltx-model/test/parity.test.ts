@@ -1,6 +1,7 @@
 import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, describe, expect, it } from "vitest";
 import { formatTransformerParity, runTransformerParity } from "../src/parity.js";
 import { encodeFloats } from "../src/weights/dtypes.js";
@@ -8,12 +9,15 @@ import { SafetensorsFile, writeSafetensors } from "../src/weights/safetensors.js
 import { hasGolden, TRANSFORMER_GOLDEN } from "./golden.js";
 
 const dir = await mkdtemp(join(tmpdir(), "ltx-parity-"));
-afterAll(() => rm(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  releaseGpu();
+  await rm(dir, { recursive: true, force: true });
+});
 
 describe.skipIf(!hasGolden)("runTransformerParity", () => {
   it("passes the transformer_a2v golden set on every tensor, gradients included", async () => {
     const messages: string[] = [];
-    const report = await runTransformerParity(TRANSFORMER_GOLDEN, (m) => messages.push(m));
+    const report = await runTransformerParity(TRANSFORMER_GOLDEN, { onProgress: (m) => messages.push(m) });
     expect(report.kind).toBe("transformer_a2v_step");
     expect(report.rows.filter((r) => r.name.startsWith("grad ")).length).toBe(96);
     expect(report.rows.map((r) => r.name)).toEqual(
@@ -23,6 +27,12 @@ describe.skipIf(!hasGolden)("runTransformerParity", () => {
     expect(report.pass).toBe(true);
     expect(messages.length).toBeGreaterThan(0);
     expect(formatTransformerParity(report)).toMatch(/PASS$/);
+  });
+
+  it("passes on the GPU backend too (fused kernels on Dawn)", { timeout: 400_000 }, async () => {
+    const report = await runTransformerParity(TRANSFORMER_GOLDEN, { gpu: true });
+    expect(report.rows.filter((r) => r.name.startsWith("grad ")).length).toBe(96);
+    expect(report.rows.filter((r) => !r.pass)).toEqual([]);
   });
 
   it("fails, naming the tensor, when the reference disagrees", async () => {

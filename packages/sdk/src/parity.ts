@@ -44,7 +44,7 @@ export async function runParity(dir: string, options: { gpu?: boolean } = {}): P
     throw new A2VError("golden_invalid", `${dir}: not a golden set (unreadable config.json)`, { status: 422, cause });
   }
   if ((TRANSFORMER_PARITY_KINDS as readonly string[]).includes(kind)) {
-    const r = await runTransformerParity(dir);
+    const r = await runTransformerParity(dir, { gpu: options.gpu });
     const checks = r.rows.map((row) => ({
       name: row.name,
       maxAbsError: row.maxAbsError,
