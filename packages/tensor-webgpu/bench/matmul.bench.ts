@@ -1,6 +1,6 @@
 import { beforeAll, bench, describe } from "vitest";
 import { init, randn, type Tensor } from "../src/index.js";
-import { matmulRaw } from "../src/ops/matmul.js";
+import { type MatmulVariant, matmulRaw, type TileConfig } from "../src/ops/matmul.js";
 import { reportAfterAll, timed } from "./report.js";
 
 // Shapes are sized for lavapipe (~1 GFLOP/s on a shared 2-core box). On a real GPU set A2V_BENCH_SCALE=8
@@ -27,37 +27,42 @@ function operands(m: number, k: number, n: number): [Tensor, Tensor] {
   return pair;
 }
 
-function gemm(label: string, m: number, k: number, n: number): void {
-  const naive = `${label} naive`;
-  const opts = { iterations: 10, warmupIterations: 2, time: 0, warmupTime: 0 };
-  bench(
-    naive,
-    timed(naive, 2 * m * n * k, () => {
-      const [a, b] = operands(m, k, n);
-      matmulRaw(a, b, {}, "naive").dispose();
-    }),
-    opts,
-  );
-  bench(
-    `${label} tiled`,
-    timed(
-      `${label} tiled`,
-      2 * m * n * k,
-      () => {
-        const [a, b] = operands(m, k, n);
-        matmulRaw(a, b).dispose();
-      },
-      naive,
-    ),
-    opts,
-  );
+/** The issue's baseline: the plain register-tiled kernel fixed to 64×64 tiles (no tensor cores). */
+const TILE_64: TileConfig = { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 };
+
+/**
+ * Products queued per timed iteration, so that each iteration does at least ~64 MFLOP: a lone small
+ * product would time the submit-to-completion latency (~0.3 ms on lavapipe), not the kernel, while a
+ * training step queues hundreds of products back to back.
+ */
+function repeats(m: number, k: number, n: number): number {
+  return Math.max(1, Math.ceil(2 ** 26 / (2 * m * n * k)));
 }
 
-describe("matmul f32 (SIMT)", () => {
+function gemm(label: string, m: number, k: number, n: number): void {
+  const base = `${label} 64×64 tiles`;
+  const opts = { iterations: 10, warmupIterations: 2, time: 0, warmupTime: 0 };
+  const reps = repeats(m, k, n);
+  const flops = 2 * m * n * k * reps;
+  const run = (variant: MatmulVariant, tile?: TileConfig) => () => {
+    const [a, b] = operands(m, k, n);
+    for (let i = 0; i < reps; i++) matmulRaw(a, b, {}, variant, tile).dispose();
+  };
+  bench(base, timed(base, flops, run("tiled", TILE_64)), opts);
+  bench(`${label} naive`, timed(`${label} naive`, flops, run("naive"), base), opts);
+  // What matmul() runs on this adapter: packed panels on lavapipe, tiled or tensor cores on a GPU.
+  bench(`${label} auto`, timed(`${label} auto`, flops, run("auto"), base), opts);
+}
+
+describe("matmul f32", () => {
   for (const n of squares) gemm(`${n}³`, n, n, n);
   gemm(`tokens ${tokens} × ${dModel} · ${dModel}`, tokens, dModel, dModel);
   gemm(`tokens ${tokens} × ${dModel} · ${4 * dModel}`, tokens, dModel, 4 * dModel);
+  // LoRA rank 32: down- and up-projection forward, and the two weight gradients (K = tokens).
   gemm(`LoRA down ${tokens} × ${dModel} · r${rank}`, tokens, dModel, rank);
+  gemm(`LoRA up ${tokens} × r${rank} · ${dModel}`, tokens, rank, dModel);
+  gemm(`LoRA dA r${rank} × ${tokens} · ${dModel}`, rank, tokens, dModel);
+  gemm(`LoRA dB ${dModel} × ${tokens} · r${rank}`, dModel, tokens, rank);
 });
 
 reportAfterAll("matmul");

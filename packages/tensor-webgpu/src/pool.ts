@@ -3,7 +3,8 @@
  * that have not been submitted yet (and `queue.writeBuffer` would overtake them), so it is parked
  * under the batch it was released in and only becomes reusable once that batch has been submitted.
  */
-export const STORAGE_USAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
+// UNIFORM too: the CPU-adapter GEMM binds windows of packed operands as uniform buffers (ops/matmul-panel.ts).
+export const STORAGE_USAGE = 0x80 | 0x40 | 0x04 | 0x08; // STORAGE | UNIFORM | COPY_SRC | COPY_DST
 
 /** Buckets: powers of two up to 1 MiB, then eight steps per power of two (at most 12.5% waste). */
 export function bucketSize(bytes: number): number {

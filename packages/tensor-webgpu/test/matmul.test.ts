@@ -158,6 +158,89 @@ describe("matmul", () => {
   });
 });
 
+describe("packed-panel kernel (CPU adapters)", () => {
+  const available = (): boolean => {
+    const { info } = T.rt().gpu;
+    return T.rt().gpu.has("subgroups") && !!info.subgroupMinSize && info.subgroupMinSize === info.subgroupMaxSize;
+  };
+
+  it("matches the reference over ragged M, N and K, several K chunks and strided A", async (ctx) => {
+    if (!available()) ctx.skip();
+    // K 1100 spans three 512-row chunks on an 8-lane adapter; N 70 three panels; M 19 a partial row block.
+    for (const [m, k, n] of [
+      [19, 1100, 70],
+      [1, 3, 1],
+      [64, 40, 33],
+    ]) {
+      const a = randNd([m!, k!], m! + k!);
+      const b = randNd([k!, n!], n! + 7);
+      const want = ref.matmul(a, b);
+      await expectTensor(matmulRaw(gpu(a), gpu(b), {}, "panel"), want, 1e-4, 1e-4);
+      // Transposed views: A with k-stride ≠ 1 (scalar loads), B column-major (strided packing).
+      const at = T.transpose(gpu(ref.transpose(a)));
+      const bt = T.transpose(gpu(ref.transpose(b)));
+      await expectTensor(matmulRaw(at, bt, {}, "panel"), want, 1e-4, 1e-4);
+    }
+  });
+
+  it("runs few-row products transposed (Cᵀ = Bᵀ·Aᵀ, packing A), as for LoRA weight gradients", async (ctx) => {
+    if (!available()) ctx.skip();
+    // [r, T]·[T, d] like dA, with T spanning two K chunks; and a bf16 B, which only the swapped form can pack.
+    const a = randNd([6, 700], 50);
+    const b = randNd([700, 45], 51);
+    await expectTensor(
+      matmulRaw(gpu(a), gpu(b), { alpha: 2 }, "panel"),
+      ref.zip([ref.matmul(a, b)], (v) => 2 * v),
+      1e-4,
+      1e-4,
+    );
+    const b16 = T.tensor(b.data, b.shape, "bf16");
+    const rounded = { shape: b.shape, data: Float64Array.from(T.bf16BitsToF32(T.f32ToBf16Bits(b.data))) };
+    await expectTensor(matmulRaw(gpu(a), b16, {}, "panel"), ref.matmul(a, rounded), 1e-4, 1e-4);
+  });
+
+  it("applies alpha, bias and a broadcast addTo once, after the last K chunk", async (ctx) => {
+    if (!available()) ctx.skip();
+    // K 600: two chunks, one panel per window; K 40: one chunk, three panels in one window, N not a multiple of 4.
+    for (const [k, n, cRows] of [
+      [600, 36, 1],
+      [40, 70, 10],
+    ]) {
+      const a = randNd([10, k!], 40 + k!);
+      const b = randNd([k!, n!], 41);
+      const bias = randNd([n!], 42);
+      const c = randNd([cRows!, n!], 43);
+      const y = matmulRaw(gpu(a), gpu(b), { alpha: 0.25, bias: gpu(bias), addTo: gpu(c) }, "panel");
+      const want = ref.zip([ref.matmul(a, b), bias, c], (p, q, r) => 0.25 * p + q + r);
+      await expectTensor(y, want, 1e-4, 1e-4);
+    }
+  });
+
+  it("reads an unaligned A window (offset not a multiple of 4) and bf16 A", async (ctx) => {
+    if (!available()) ctx.skip();
+    const full = randNd([9, 37], 44);
+    const b = randNd([36, 40], 45);
+    const view = T.slice(gpu(full), 1, 1, 37); // [9, 36] at offset 1, row stride 37
+    const want = ref.matmul(ref.slice(full, 1, 1, 37), b);
+    await expectTensor(matmulRaw(view, gpu(b), {}, "panel"), want, 1e-4, 1e-4);
+    const sliced = ref.slice(full, 1, 1, 37);
+    const a16 = T.tensor(sliced.data, sliced.shape, "bf16");
+    const rounded = { shape: sliced.shape, data: Float64Array.from(T.bf16BitsToF32(T.f32ToBf16Bits(sliced.data))) };
+    const wantBf16 = ref.matmul(rounded, b);
+    await expectTensor(matmulRaw(a16, gpu(b), {}, "panel"), wantBf16, 1e-4, 1e-4);
+  });
+
+  it("is what matmul picks for large enough products on a CPU adapter", async () => {
+    const a = randNd([128, 64], 46);
+    const b = randNd([64, 64], 47);
+    const before = T.rt().stats.dispatches;
+    await expectTensor(T.matmul(gpu(a), gpu(b)), ref.matmul(a, b), 1e-4, 1e-4);
+    const dispatches = T.rt().stats.dispatches - before;
+    // On lavapipe: pack, then one dispatch for both 32-column panels (they share a 64 KiB window).
+    expect(dispatches).toBe(T.rt().gpu.info.isSoftware && available() ? 2 : 1);
+  });
+});
+
 describe("subgroup-matrix (tensor core) path", () => {
   const fakeRuntime = (features: string[], configs: T.SubgroupMatrixConfig[]) =>
     ({

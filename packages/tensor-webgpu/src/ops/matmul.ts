@@ -5,6 +5,7 @@ import { isFloat } from "../dtype.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { alias, broadcastShapes } from "./elementwise.js";
+import { panelMatmul, planPanels } from "./matmul-panel.js";
 import { sgmatWgsl } from "./matmul-sgmat.js";
 import { sumTo } from "./reduce.js";
 import { reshape, transpose } from "./shape.js";
@@ -255,12 +256,19 @@ function operands(a: Tensor, b: Tensor, opts: MatmulOptions): Operands {
   return { a, b, bias: opts.bias, addTo: opts.addTo, alpha: opts.alpha ?? 1, batch, m, n, k };
 }
 
-/** Raw product (no autograd). `variant: "naive"` runs the one-output-per-thread baseline kernel. */
+/**
+ * Which kernel runs a product: "auto" picks per adapter and shape; the others force one (for tests and
+ * benchmarks): "tiled" the register-tiled SIMT kernel, "panel" the packed-panel kernel for CPU adapters
+ * (falls back to tiled where it does not apply), "naive" one output per thread straight from memory.
+ */
+export type MatmulVariant = "auto" | "tiled" | "panel" | "naive";
+
+/** Raw product (no autograd). */
 export function matmulRaw(
   a: Tensor,
   b: Tensor,
   opts: MatmulOptions = {},
-  variant: "tiled" | "naive" = "tiled",
+  variant: MatmulVariant = "auto",
   tileOverride?: TileConfig,
 ): Tensor {
   const extras = [opts.bias, opts.addTo].filter((t): t is Tensor => t !== undefined);
@@ -276,20 +284,27 @@ function matmulReady(
   a: Tensor,
   b: Tensor,
   opts: MatmulOptions,
-  variant: "tiled" | "naive",
+  variant: MatmulVariant,
   tileOverride?: TileConfig,
 ): Tensor {
   const ops = operands(a, b, opts);
   const out = empty([...ops.batch, ops.m, ops.n], "f32");
   const nb = ops.batch.reduce((x, y) => x * y, 1);
   if (out.size === 0) return out;
-  const tile = tileOverride ?? pickTile(ops.m, ops.n, nb, out.storage.runtime.gpu.info.isSoftware);
+  const runtime = out.storage.runtime;
+  const auto = variant === "auto" && !tileOverride;
+  const panels = auto || variant === "panel" ? planPanels(ops, runtime, variant === "panel") : undefined;
+  if (panels) {
+    panelMatmul(ops, panels, out);
+    return out;
+  }
+  const tile = tileOverride ?? pickTile(ops.m, ops.n, nb, runtime.gpu.info.isSoftware);
   const { buffers } = prelude(ops);
-  const sgmat = variant === "tiled" && !tileOverride ? out.storage.runtime.sgmat : undefined;
+  const sgmat = auto ? runtime.sgmat : undefined;
   const wgsl = variant === "naive" ? naiveWgsl(ops) : sgmat ? sgmatWgsl(ops, sgmat) : tiledWgsl(ops, tile);
   const [bx, by] = variant === "naive" ? [8, 8] : sgmat ? [sgmat.bn, sgmat.bm] : [tile.bn, tile.bm];
   if (nb > 65535) throw new A2VError("too_many_batches", `matmul batch ${nb} exceeds 65535`);
-  out.storage.runtime.dispatch(wgsl, [bindingOf(out), ...buffers], [Math.ceil(ops.n / bx), Math.ceil(ops.m / by), nb]);
+  runtime.dispatch(wgsl, [bindingOf(out), ...buffers], [Math.ceil(ops.n / bx), Math.ceil(ops.m / by), nb]);
   return out;
 }
 

@@ -1,0 +1,250 @@
+import { binding, grid, groupIndex, header, loader, u32lit } from "../codegen.js";
+import type { Runtime } from "../runtime.js";
+import { empty, type Tensor } from "../tensor.js";
+import { bindingOf } from "../window.js";
+import type { Operands } from "./matmul.js";
+import { transpose } from "./shape.js";
+
+/**
+ * GEMM for CPU adapters (lavapipe). llvmpipe runs a subgroup's invocations as one SIMD vector and turns
+ * every storage or workgroup-memory load whose address is not a compile-time constant into a scalar
+ * loop over the lanes, with a bounds check per lane, while uniform-buffer loads become vector gathers.
+ * So B is packed into panels of 4·S columns (S = subgroup size) of at most 64 KiB, the uniform binding
+ * limit, and each lane reads one vec4 of B per k from a panel. Each lane also loads one vec4 of A along k
+ * per row, which subgroupShuffle shares with the other lanes: one A load serves 4·S products.
+ * Shapes, strides and offsets are uniform parameters, so a few pipelines serve every shape.
+ */
+
+/** Rows of C per workgroup (one subgroup): 8 vec4 accumulators per lane. */
+const ROWS = 8;
+/** Bytes one uniform binding may cover (WebGPU's default and lavapipe's maximum). */
+const UNIFORM_BYTES = 65536;
+/** Products below this many multiply-adds stay on the tiled kernel: two dispatches cost more there. */
+const MIN_MACS = 1 << 18;
+
+/**
+ * How a GEMM is split: packed B panels of `width` columns, K chunks of `chunk` rows, and `group` panels
+ * per uniform window when K fits one chunk (one dispatch then covers several panels).
+ */
+export interface PanelPlan {
+  subgroup: number;
+  width: number;
+  chunk: number;
+  panels: number;
+  chunks: number;
+  group: number;
+  /**
+   * Computes Cᵀ = Bᵀ·Aᵀ instead (A is packed): for few rows and many columns, e.g. a LoRA weight gradient
+   * [r, T]·[T, d], this gives more row blocks and packs the smaller operand.
+   */
+  swap: boolean;
+}
+
+/** A plan when this GEMM should (or, with `force`, can) run on packed panels; undefined otherwise. */
+export function planPanels(ops: Operands, runtime: Runtime, force = false): PanelPlan | undefined {
+  const { info } = runtime.gpu;
+  const s = info.subgroupMinSize;
+  if (!runtime.gpu.has("subgroups") || !s || s !== info.subgroupMaxSize) return undefined;
+  if (!force && (!info.isSoftware || ops.m * ops.n * ops.k < MIN_MACS)) return undefined;
+  // One B for the whole product (batched B, implicit GEMMs and row biases keep the tiled kernel).
+  if (ops.batch.length > 0 || ops.loadB || ops.rowBias) return undefined;
+  const swap = !ops.bias && !ops.addTo && ops.m < ops.n && ops.a.dtype === "f32";
+  if (!swap && ops.b.dtype !== "f32") return undefined;
+  const [m, n, k] = swap ? [ops.n, ops.m, ops.k] : [ops.m, ops.n, ops.k];
+  if (Math.ceil(m / ROWS) > 65535) return undefined;
+  const width = 4 * s;
+  const maxChunk = UNIFORM_BYTES / (4 * width);
+  const step = 4 * s;
+  const padded = Math.ceil(k / step) * step;
+  const chunk = Math.min(maxChunk, 2 ** Math.ceil(Math.log2(padded)));
+  const chunks = Math.ceil(k / chunk);
+  const panels = Math.ceil(n / width);
+  const group = chunks === 1 ? Math.min(panels, maxChunk / chunk) : 1;
+  return { subgroup: s, width, chunk, panels, chunks, group, swap };
+}
+
+/**
+ * Writes B [K, N] (any strides) into panel-major f32: [panel][chunk][k in chunk][column in panel],
+ * zero-padded. One thread per four columns: one vec4 store, and one vec4 load when B rows allow it.
+ */
+function packWgsl(ops: Operands, plan: PanelPlan): string {
+  const { b, k, n } = ops;
+  const [sbk, sbn] = [b.strides[b.rank - 2]!, b.strides[b.rank - 1]!];
+  const quads = (plan.panels * plan.chunks * plan.chunk * plan.width) / 4;
+  const rowVec4 = b.dtype === "f32" && sbn === 1 && sbk % 4 === 0 && b.offset % 4 === 0 && n % 4 === 0;
+  const read = rowVec4
+    ? `v = b[(${u32lit(b.offset)} + gk * ${u32lit(sbk)} + gn) / 4u];`
+    : [0, 1, 2, 3]
+        .map(
+          (c) =>
+            `if (gn + ${c}u < ${u32lit(n)}) { v[${c}] = ld_b(${u32lit(b.offset)} + gk * ${u32lit(sbk)} + (gn + ${c}u) * ${u32lit(sbn)}); }`,
+        )
+        .join("\n    ");
+  const q = plan.width / 4;
+  return `${header([b.dtype])}
+@group(0) @binding(0) var<storage, read_write> packed: array<vec4<f32>>;
+${rowVec4 ? "@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;" : `${binding(1, "b", b.dtype, false)}\n${loader("b", b.dtype)}`}
+@compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let e = ${groupIndex(Math.ceil(quads / 64))} * 64u + lid;
+  if (e >= ${u32lit(quads)}) { return; }
+  let j = (e % ${u32lit(q)}) * 4u;
+  let kk = (e / ${u32lit(q)}) % ${u32lit(plan.chunk)};
+  let c = (e / ${u32lit(q * plan.chunk)}) % ${u32lit(plan.chunks)};
+  let p = e / ${u32lit(q * plan.chunk * plan.chunks)};
+  let gk = c * ${u32lit(plan.chunk)} + kk;
+  let gn = p * ${u32lit(plan.width)} + j;
+  var v = vec4<f32>(0.0);
+  if (gk < ${u32lit(k)} && gn < ${u32lit(n)}) {
+    ${read}
+  }
+  packed[e] = v;
+}`;
+}
+
+/** Per-dispatch parameters (one uniform struct; field order matches PARAMS below). */
+const PARAMS = `struct Params {
+  m: u32, n: u32, k: u32, n0: u32,
+  k0: u32, klen: u32, first: u32, last: u32,
+  a_off: u32, a_row: u32, a_col: u32, alpha: f32,
+  bias_off: u32, bias_col: u32, c_off: u32, c_row: u32,
+  c_col: u32, chunk: u32, o_row: u32, o_col: u32,
+}`;
+
+/** Whether A can be read as aligned vec4 along k (f32, k-contiguous, offsets and row stride multiples of 4). */
+function vec4A(a: Tensor): boolean {
+  const [sam, sak] = [a.strides[a.rank - 2]!, a.strides[a.rank - 1]!];
+  return a.dtype === "f32" && sak === 1 && sam % 4 === 0 && a.offset % 4 === 0;
+}
+
+function gemmWgsl(ops: Operands, plan: PanelPlan): string {
+  const s = plan.subgroup;
+  const { a, bias, addTo } = ops;
+  const v4 = vec4A(a);
+  // Whole vec4 stores when rows are a multiple of 4 long (the output is fresh and contiguous).
+  const out4 = ops.n % 4 === 0 && !plan.swap;
+  const rows = [...Array(ROWS).keys()];
+  const decls = [
+    header([a.dtype, ...[bias, addTo].flatMap((t) => (t ? [t.dtype] : []))]).replace("enable f16;\n", ""),
+    out4 ? "@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;" : binding(0, "out", "f32", true),
+    v4
+      ? "@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;"
+      : `${binding(1, "a", a.dtype, false)}\n${loader("a", a.dtype)}`,
+    // Always the full binding, so one pipeline serves every chunk length (windows may overlap the next chunk).
+    `@group(0) @binding(2) var<uniform> panel: array<vec4<f32>, ${UNIFORM_BYTES / 16}>;`,
+  ];
+  let next = 3;
+  if (bias) decls.push(binding(next++, "bias", bias.dtype, false), loader("bias", bias.dtype));
+  if (addTo) decls.push(binding(next++, "c", addTo.dtype, false), loader("c", addTo.dtype));
+  decls.push(PARAMS, `@group(0) @binding(${next}) var<uniform> p: Params;`);
+  const f16 = [a, bias, addTo].some((t) => t?.dtype === "f16");
+  // A's four k values for this lane, zero past K (a straddling vec4 would read the next row).
+  const loadA = v4
+    ? (i: number) =>
+        `select(vec4<f32>(0.0), a[(p.a_off + r${i} * p.a_row + ka) / 4u], (vec4<u32>(ka) + vec4<u32>(0u, 1u, 2u, 3u)) < vec4<u32>(p.k))`
+    : (i: number) =>
+        `vec4<f32>(${[0, 1, 2, 3]
+          .map((c) => `select(0.0, ld_a(p.a_off + r${i} * p.a_row + (ka + ${c}u) * p.a_col), ka + ${c}u < p.k)`)
+          .join(", ")})`;
+  const fmas = [0, 1, 2, 3]
+    .map(
+      (c) =>
+        `{ let bv = panel[(pbase + kc + 4u * j + ${c}u) * ${u32lit(s)} + lane]; ${rows.map((i) => `acc${i} = fma(vec4<f32>(ab${i}[${c}]), bv, acc${i});`).join(" ")} }`,
+    )
+    .join("\n        ");
+  // Partial sums of earlier K chunks are in `out`; alpha, bias and addTo apply after the last chunk.
+  const cols = [0, 1, 2, 3];
+  const addC = addTo
+    ? `v += vec4<f32>(${cols.map((c) => `ld_c(p.c_off + gm * p.c_row + min(gn + ${c}u, p.n - 1u) * p.c_col)`).join(", ")});`
+    : "";
+  const finish = `if (p.last == 1u) { v = v * p.alpha${bias ? " + bv4" : ""}; ${addC} }`;
+  const stores = rows
+    .map((i) => {
+      const head = `{ let gm = m0 + ${i}u; let gn = n0 + lane * 4u;
+    if (gm < p.m && gn < p.n) {
+      var v = acc${i};`;
+      if (out4) {
+        return `${head}
+      let o = (gm * p.n + gn) / 4u;
+      if (p.first == 0u) { v += out[o]; }
+      ${finish}
+      out[o] = v;
+    } }`;
+      }
+      return `${head}
+      let o = gm * p.o_row + gn * p.o_col;
+      if (p.first == 0u) { v += vec4<f32>(${cols.map((c) => `out[o + min(${c}u, p.n - 1u - gn) * p.o_col]`).join(", ")}); }
+      ${finish}
+      for (var c = 0u; c < min(4u, p.n - gn); c++) { out[o + c * p.o_col] = v[c]; }
+    } }`;
+    })
+    .join("\n  ");
+  const biasLoad = bias
+    ? `let bv4 = vec4<f32>(${cols.map((c) => `ld_bias(p.bias_off + min(n0 + lane * 4u + ${c}u, p.n - 1u) * p.bias_col)`).join(", ")});`
+    : "";
+  return `${f16 ? "enable f16;\n" : ""}enable subgroups;
+${decls.join("\n")}
+@compute @workgroup_size(${s}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let m0 = wid.x * ${ROWS}u;
+  // wid.y picks one of the window's panels.
+  let n0 = p.n0 + wid.y * ${u32lit(plan.width)};
+  let pbase = wid.y * p.chunk;
+  ${rows.map((i) => `let r${i} = min(m0 + ${i}u, p.m - 1u); var acc${i} = vec4<f32>(0.0);`).join("\n  ")}
+  for (var kc = 0u; kc < p.klen; kc += ${u32lit(4 * s)}) {
+    let ka = p.k0 + kc + 4u * lane;
+    ${rows.map((i) => `let av${i} = ${loadA(i)};`).join("\n    ")}
+    for (var j = 0u; j < ${u32lit(s)}; j++) {
+      ${rows.map((i) => `let ab${i} = subgroupShuffle(av${i}, j);`).join(" ")}
+      ${fmas}
+    }
+  }
+  ${biasLoad}
+  ${stores}
+}`;
+}
+
+/** Uniforms of the dispatch for panels from `panel` on and K chunk `chunk`. */
+function params(ops: Operands, plan: PanelPlan, panel: number, chunk: number): ArrayBuffer {
+  const { a, bias, addTo, m, n, k } = ops;
+  const words = new Uint32Array(20);
+  const f = new Float32Array(words.buffer);
+  const k0 = chunk * plan.chunk;
+  const klen = Math.ceil(Math.min(plan.chunk, k - k0) / (4 * plan.subgroup)) * 4 * plan.subgroup;
+  words.set([m, n, k, panel * plan.width, k0, klen, chunk === 0 ? 1 : 0, chunk === plan.chunks - 1 ? 1 : 0]);
+  words.set([a.offset, a.strides[a.rank - 2]!, a.strides[a.rank - 1]!], 8);
+  // Output strides: C is [M, N] row-major; a swapped product writes its [N, M] result transposed into it.
+  words.set(plan.swap ? [plan.chunk, 1, m] : [plan.chunk, n, 1], 17);
+  f[11] = ops.alpha;
+  if (bias) words.set([bias.offset, bias.strides[0]!], 12);
+  if (addTo) {
+    const r = addTo.rank;
+    const row = r >= 2 && addTo.shape[r - 2] !== 1 ? addTo.strides[r - 2]! : 0;
+    const col = r >= 1 && addTo.shape[r - 1] !== 1 ? addTo.strides[r - 1]! : 0;
+    words.set([addTo.offset, row, col], 14);
+  }
+  return words.buffer;
+}
+
+/** Records the pack dispatch and one GEMM dispatch per (window of panels, K chunk) writing `out` [M, N]. */
+export function panelMatmul(product: Operands, plan: PanelPlan, out: Tensor): void {
+  const views = plan.swap ? [transpose(product.b), transpose(product.a)] : [];
+  const ops = plan.swap ? { ...product, a: views[0]!, b: views[1]!, m: product.n, n: product.m } : product;
+  const runtime = out.storage.runtime;
+  const total = plan.panels * plan.chunks * plan.chunk * plan.width;
+  // Slack so the last chunk's full-size window stays inside the buffer.
+  const packed = empty([total + UNIFORM_BYTES / 4 - plan.chunk * plan.width], "f32");
+  runtime.dispatch(packWgsl(ops, plan), [bindingOf(packed), bindingOf(ops.b)], grid(Math.ceil(total / 4 / 64)));
+  const wgsl = gemmWgsl(ops, plan);
+  const extras = [ops.bias, ops.addTo].flatMap((t) => (t ? [bindingOf(t)] : []));
+  const bytes = plan.chunk * plan.width * 4;
+  for (let panel = 0; panel < plan.panels; panel += plan.group) {
+    for (let chunk = 0; chunk < plan.chunks; chunk++) {
+      const offset = (panel * plan.chunks + chunk) * bytes;
+      const window = { buffer: packed.storage.buffer, offset, size: UNIFORM_BYTES };
+      const buffers = [bindingOf(out), bindingOf(ops.a), window, ...extras];
+      const groups: [number, number] = [Math.ceil(ops.m / ROWS), Math.min(plan.group, plan.panels - panel)];
+      runtime.dispatch(wgsl, buffers, groups, params(ops, plan, panel, chunk));
+    }
+  }
+  packed.dispose();
+  for (const v of views) v.dispose();
+}
