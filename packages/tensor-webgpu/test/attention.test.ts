@@ -24,48 +24,50 @@ describe("fused attention", () => {
     [1, 2, 19, 33, 6, true],
     [1, 1, 17, 9, 64, true],
   ] as Array<[number, number, number, number, number, boolean]>) {
-    it(`B${b} H${h} Lq${lq} Lk${lk} D${d}${masked ? " masked" : ""}: forward and dQ/dK/dV`, async () => {
-      const q = randNd([b, h, lq, d], 1 + d);
-      const k = randNd([b, h, lk, d], 2 + d);
-      const v = randNd([b, h, lk, d], 3 + d);
-      // Key-padding style mask [B, 1, 1, Lk] with the last keys masked out, plus a small bias.
-      const mask = masked
-        ? ref.nd(
-            Array.from({ length: b * lk }, (_, i) => (i % lk >= lk - 2 && lk > 2 ? -1e9 : 0.1 * (i % 3))),
-            [b, 1, 1, lk],
-          )
-        : undefined;
-      const scale = 1 / Math.sqrt(d);
-      const qg = gpu(q, true);
-      const kg = gpu(k, true);
-      const vg = gpu(v, true);
-      const y = T.attention(qg, kg, vg, mask ? { mask: gpu(mask) } : {});
-      const f = (xs: ref.Nd[]): ref.Nd => ref.attention(xs[0]!, xs[1]!, xs[2]!, scale, mask);
-      await expectTensor(y, f([q, k, v]), 1e-5, 1e-4);
-      const w = randNd([b, h, lq, d], 9);
-      const grads = await gpuGrads(y, w, [qg, kg, vg]);
-      const want = ref.attentionGrad(q, k, v, scale, mask, w);
-      grads.forEach((g, i) => {
-        expectClose(g, want[i]!.data, 1e-5, 1e-4);
+    for (const kernel of ["fused", "materialized"] as const)
+      it(`B${b} H${h} Lq${lq} Lk${lk} D${d}${masked ? " masked" : ""}: forward and dQ/dK/dV (${kernel})`, async () => {
+        const q = randNd([b, h, lq, d], 1 + d);
+        const k = randNd([b, h, lk, d], 2 + d);
+        const v = randNd([b, h, lk, d], 3 + d);
+        // Key-padding style mask [B, 1, 1, Lk] with the last keys masked out, plus a small bias.
+        const mask = masked
+          ? ref.nd(
+              Array.from({ length: b * lk }, (_, i) => (i % lk >= lk - 2 && lk > 2 ? -1e9 : 0.1 * (i % 3))),
+              [b, 1, 1, lk],
+            )
+          : undefined;
+        const scale = 1 / Math.sqrt(d);
+        const qg = gpu(q, true);
+        const kg = gpu(k, true);
+        const vg = gpu(v, true);
+        const y = T.attention(qg, kg, vg, { kernel, ...(mask ? { mask: gpu(mask) } : {}) });
+        const f = (xs: ref.Nd[]): ref.Nd => ref.attention(xs[0]!, xs[1]!, xs[2]!, scale, mask);
+        await expectTensor(y, f([q, k, v]), 1e-5, 1e-4);
+        const w = randNd([b, h, lq, d], 9);
+        const grads = await gpuGrads(y, w, [qg, kg, vg]);
+        const want = ref.attentionGrad(q, k, v, scale, mask, w);
+        grads.forEach((g, i) => {
+          expectClose(g, want[i]!.data, 1e-5, 1e-4);
+        });
       });
-    });
   }
 
-  it("accepts [B, L, H, D] tensors as permuted views (head dim 128)", async () => {
-    const [b, l, h, d] = [1, 5, 2, 128];
-    const x = randNd([b, l, h, d], 4);
-    const xg = gpu(x, true);
-    const qv = T.permute(xg, [0, 2, 1, 3]);
-    const y = T.attention(qv, qv, qv);
-    const xp = ref.permute(x, [0, 2, 1, 3]);
-    await expectTensor(y, ref.attention(xp, xp, xp, 1 / Math.sqrt(d)), 1e-5, 1e-4);
-    const w = randNd([b, h, l, d], 5);
-    const [g] = await gpuGrads(y, w, [xg]);
-    // q, k and v are the same tensor: its gradient is the sum of the three.
-    const parts = ref.attentionGrad(xp, xp, xp, 1 / Math.sqrt(d), undefined, w);
-    const total = ref.zip(parts, (a, b2, c) => a + b2 + c);
-    expectClose(g!, ref.permute(total, [0, 2, 1, 3]).data, 1e-5, 1e-4);
-  });
+  for (const kernel of ["fused", "materialized"] as const)
+    it(`accepts [B, L, H, D] tensors as permuted views (head dim 128, ${kernel})`, async () => {
+      const [b, l, h, d] = [1, 5, 2, 128];
+      const x = randNd([b, l, h, d], 4);
+      const xg = gpu(x, true);
+      const qv = T.permute(xg, [0, 2, 1, 3]);
+      const y = T.attention(qv, qv, qv, { kernel });
+      const xp = ref.permute(x, [0, 2, 1, 3]);
+      await expectTensor(y, ref.attention(xp, xp, xp, 1 / Math.sqrt(d)), 1e-5, 1e-4);
+      const w = randNd([b, h, l, d], 5);
+      const [g] = await gpuGrads(y, w, [xg]);
+      // q, k and v are the same tensor: its gradient is the sum of the three.
+      const parts = ref.attentionGrad(xp, xp, xp, 1 / Math.sqrt(d), undefined, w);
+      const total = ref.zip(parts, (a, b2, c) => a + b2 + c);
+      expectClose(g!, ref.permute(total, [0, 2, 1, 3]).data, 1e-5, 1e-4);
+    });
 });
 
 describe("half-precision storage", () => {

@@ -230,6 +230,27 @@ describe("packed-panel kernel (CPU adapters)", () => {
     await expectTensor(matmulRaw(a16, gpu(b), {}, "panel"), wantBf16, 1e-4, 1e-4);
   });
 
+  it("runs batched products with broadcast batch dims, packing each B once", async (ctx) => {
+    if (!available()) ctx.skip();
+    // B batched over the first dim only, A over both: two packed B's serve six products.
+    const a = randNd([2, 3, 20, 50], 60);
+    const b = randNd([2, 1, 50, 36], 61);
+    const c = randNd([3, 1, 36], 62);
+    const y = matmulRaw(gpu(a), gpu(b), { addTo: gpu(c) }, "panel");
+    await expectTensor(
+      y,
+      ref.zip([ref.matmul(a, b), c], (p, q) => p + q),
+      1e-4,
+      1e-4,
+    );
+    // Batched A·Bᵀ as in attention scores (B a transposed view), and a swapped batched product.
+    const k = randNd([2, 3, 40, 50], 63);
+    const kt = T.transpose(gpu(k));
+    await expectTensor(matmulRaw(gpu(a), kt, {}, "panel"), ref.matmul(a, ref.transpose(k)), 1e-4, 1e-4);
+    const wide = randNd([2, 3, 50, 70], 64);
+    await expectTensor(matmulRaw(gpu(a), gpu(wide), {}, "panel"), ref.matmul(a, wide), 1e-4, 1e-4);
+  });
+
   it("is what matmul picks for large enough products on a CPU adapter", async () => {
     const a = randNd([128, 64], 46);
     const b = randNd([64, 64], 47);

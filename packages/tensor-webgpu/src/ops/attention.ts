@@ -4,8 +4,11 @@ import { binding, f32lit, header, loader, u32lit, type View } from "../codegen.j
 import type { DType } from "../dtype.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
-import { broadcastView, map } from "./elementwise.js";
+import { alias, broadcastView, map } from "./elementwise.js";
+import { matmul } from "./matmul.js";
+import { softmax } from "./norm.js";
 import { sum } from "./reduce.js";
+import { transpose } from "./shape.js";
 
 /** Threads per row of a tile: each owns an interleaved quarter of the head dim. */
 const P = 4;
@@ -17,6 +20,12 @@ export interface AttentionOptions {
   mask?: Tensor;
   /** Score scale; default 1/√D. */
   scale?: number;
+  /**
+   * "fused": the flash kernels (scores never stored). "materialized": softmax(q·kᵀ·scale + mask)·v as two
+   * batched matmuls and a softmax, storing the [B, H, Lq, Lk] scores. "auto" (default): materialized on
+   * CPU adapters, where the GEMM kernel runs ~10× faster than the flash kernel, fused elsewhere.
+   */
+  kernel?: "auto" | "fused" | "materialized";
 }
 
 interface Geometry {
@@ -362,6 +371,10 @@ function padTo4(t: Tensor): View {
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const base = geometry(q, k, v, opts);
+  const kernel = opts.kernel ?? "auto";
+  if (kernel === "materialized" || (kernel === "auto" && q.storage.runtime.gpu.info.isSoftware)) {
+    return materialized(q, k, v, opts.mask, base.scale);
+  }
   const limit = q.storage.runtime.gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
   const d = base.d;
   const [rows, step] = pickTiles(limit, (r, s) => r * d + 2 * s * d + r * s);
@@ -383,6 +396,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   });
   lse.dispose();
   return result;
+}
+
+/** Attention from differentiable ops; their own backward gives dQ, dK, dV (and the mask no gradient). */
+function materialized(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | undefined, scale: number): Tensor {
+  const kt = transpose(k);
+  // A plain view carries no gradient link, so the mask stays without gradient as in the fused kernels.
+  const bias = mask ? alias(mask) : undefined;
+  const scores = matmul(q, kt, { alpha: scale, ...(bias ? { addTo: bias } : {}) });
+  const probs = softmax(scores);
+  const out = matmul(probs, v);
+  for (const t of [kt, scores, probs, ...(bias ? [bias] : [])]) t.dispose();
+  return out;
 }
 
 function attentionBackward(

@@ -1,8 +1,8 @@
-import { binding, grid, groupIndex, header, loader, u32lit } from "../codegen.js";
+import { binding, coords, grid, groupIndex, header, loader, u32lit } from "../codegen.js";
 import type { Runtime } from "../runtime.js";
 import { empty, type Tensor } from "../tensor.js";
 import { bindingOf } from "../window.js";
-import type { Operands } from "./matmul.js";
+import { addToView, batchStrides, type Operands } from "./matmul.js";
 import { transpose } from "./shape.js";
 
 /**
@@ -21,6 +21,8 @@ const ROWS = 8;
 const UNIFORM_BYTES = 65536;
 /** Products below this many multiply-adds stay on the tiled kernel: two dispatches cost more there. */
 const MIN_MACS = 1 << 18;
+/** Nor do batched products with less than this per batch element (each element is its own dispatch). */
+const MIN_BATCH_MACS = 1 << 15;
 
 /**
  * How a GEMM is split: packed B panels of `width` columns, K chunks of `chunk` rows, and `group` panels
@@ -38,6 +40,9 @@ export interface PanelPlan {
    * [r, T]·[T, d], this gives more row blocks and packs the smaller operand.
    */
   swap: boolean;
+  /** Batch elements (product of the broadcast batch dims), and how many distinct B's get packed (1 or all). */
+  batch: number;
+  packedBatches: number;
 }
 
 /** A plan when this GEMM should (or, with `force`, can) run on packed panels; undefined otherwise. */
@@ -45,9 +50,11 @@ export function planPanels(ops: Operands, runtime: Runtime, force = false): Pane
   const { info } = runtime.gpu;
   const s = info.subgroupMinSize;
   if (!runtime.gpu.has("subgroups") || !s || s !== info.subgroupMaxSize) return undefined;
-  if (!force && (!info.isSoftware || ops.m * ops.n * ops.k < MIN_MACS)) return undefined;
-  // One B for the whole product (batched B, implicit GEMMs and row biases keep the tiled kernel).
-  if (ops.batch.length > 0 || ops.loadB || ops.rowBias) return undefined;
+  const batch = ops.batch.reduce((x, y) => x * y, 1);
+  const macs = ops.m * ops.n * ops.k;
+  if (!force && (!info.isSoftware || batch * macs < MIN_MACS || macs < MIN_BATCH_MACS)) return undefined;
+  // Implicit GEMMs (convolutions) and row biases keep the tiled kernel.
+  if (ops.loadB || ops.rowBias) return undefined;
   const swap = !ops.bias && !ops.addTo && ops.m < ops.n && ops.a.dtype === "f32";
   if (!swap && ops.b.dtype !== "f32") return undefined;
   const [m, n, k] = swap ? [ops.n, ops.m, ops.k] : [ops.m, ops.n, ops.k];
@@ -60,7 +67,9 @@ export function planPanels(ops: Operands, runtime: Runtime, force = false): Pane
   const chunks = Math.ceil(k / chunk);
   const panels = Math.ceil(n / width);
   const group = chunks === 1 ? Math.min(panels, maxChunk / chunk) : 1;
-  return { subgroup: s, width, chunk, panels, chunks, group, swap };
+  const packedOperand = swap ? ops.a : ops.b;
+  const packedBatches = batchStrides(packedOperand, ops.batch).some((v) => v !== 0) ? batch : 1;
+  return { subgroup: s, width, chunk, panels, chunks, group, swap, batch, packedBatches };
 }
 
 /**
@@ -70,14 +79,18 @@ export function planPanels(ops: Operands, runtime: Runtime, force = false): Pane
 function packWgsl(ops: Operands, plan: PanelPlan): string {
   const { b, k, n } = ops;
   const [sbk, sbn] = [b.strides[b.rank - 2]!, b.strides[b.rank - 1]!];
-  const quads = (plan.panels * plan.chunks * plan.chunk * plan.width) / 4;
-  const rowVec4 = b.dtype === "f32" && sbn === 1 && sbk % 4 === 0 && b.offset % 4 === 0 && n % 4 === 0;
+  const perBatch = (plan.panels * plan.chunks * plan.chunk * plan.width) / 4;
+  const quads = perBatch * plan.packedBatches;
+  const zStrides = plan.packedBatches > 1 ? batchStrides(b, ops.batch) : [];
+  const rowVec4 = b.dtype === "f32" && sbn === 1 && [sbk, b.offset, n, ...zStrides].every((v) => v % 4 === 0);
+  // B's element offset for batch element z (coordinates decomposed from z; broadcast dims have stride 0).
+  const zBase = [u32lit(b.offset), ...zStrides.flatMap((st, d) => (st ? [`zc${d} * ${u32lit(st)}`] : []))].join(" + ");
   const read = rowVec4
-    ? `v = b[(${u32lit(b.offset)} + gk * ${u32lit(sbk)} + gn) / 4u];`
+    ? `v = b[(bBase + gk * ${u32lit(sbk)} + gn) / 4u];`
     : [0, 1, 2, 3]
         .map(
           (c) =>
-            `if (gn + ${c}u < ${u32lit(n)}) { v[${c}] = ld_b(${u32lit(b.offset)} + gk * ${u32lit(sbk)} + (gn + ${c}u) * ${u32lit(sbn)}); }`,
+            `if (gn + ${c}u < ${u32lit(n)}) { v[${c}] = ld_b(bBase + gk * ${u32lit(sbk)} + (gn + ${c}u) * ${u32lit(sbn)}); }`,
         )
         .join("\n    ");
   const q = plan.width / 4;
@@ -87,10 +100,13 @@ ${rowVec4 ? "@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;" : `$
 @compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let e = ${groupIndex(Math.ceil(quads / 64))} * 64u + lid;
   if (e >= ${u32lit(quads)}) { return; }
+  let z = e / ${u32lit(perBatch)};
+  ${plan.packedBatches > 1 ? coords(ops.batch, "z", "zc") : ""}
+  let bBase = ${zBase};
   let j = (e % ${u32lit(q)}) * 4u;
   let kk = (e / ${u32lit(q)}) % ${u32lit(plan.chunk)};
   let c = (e / ${u32lit(q * plan.chunk)}) % ${u32lit(plan.chunks)};
-  let p = e / ${u32lit(q * plan.chunk * plan.chunks)};
+  let p = (e / ${u32lit(q * plan.chunk * plan.chunks)}) % ${u32lit(plan.panels)};
   let gk = c * ${u32lit(plan.chunk)} + kk;
   let gn = p * ${u32lit(plan.width)} + j;
   var v = vec4<f32>(0.0);
@@ -108,18 +124,19 @@ const PARAMS = `struct Params {
   a_off: u32, a_row: u32, a_col: u32, alpha: f32,
   bias_off: u32, bias_col: u32, c_off: u32, c_row: u32,
   c_col: u32, chunk: u32, o_row: u32, o_col: u32,
+  o_base: u32, pad0: u32, pad1: u32, pad2: u32,
 }`;
 
-/** Whether A can be read as aligned vec4 along k (f32, k-contiguous, offsets and row stride multiples of 4). */
-function vec4A(a: Tensor): boolean {
+/** Whether A can be read as aligned vec4 along k (f32, k-contiguous, offset and strides multiples of 4). */
+function vec4A(a: Tensor, batch: readonly number[]): boolean {
   const [sam, sak] = [a.strides[a.rank - 2]!, a.strides[a.rank - 1]!];
-  return a.dtype === "f32" && sak === 1 && sam % 4 === 0 && a.offset % 4 === 0;
+  return a.dtype === "f32" && sak === 1 && [sam, a.offset, ...batchStrides(a, batch)].every((v) => v % 4 === 0);
 }
 
 function gemmWgsl(ops: Operands, plan: PanelPlan): string {
   const s = plan.subgroup;
   const { a, bias, addTo } = ops;
-  const v4 = vec4A(a);
+  const v4 = vec4A(a, ops.batch);
   // Whole vec4 stores when rows are a multiple of 4 long (the output is fresh and contiguous).
   const out4 = ops.n % 4 === 0 && !plan.swap;
   const rows = [...Array(ROWS).keys()];
@@ -164,14 +181,14 @@ function gemmWgsl(ops: Operands, plan: PanelPlan): string {
       var v = acc${i};`;
       if (out4) {
         return `${head}
-      let o = (gm * p.n + gn) / 4u;
+      let o = (p.o_base + gm * p.n + gn) / 4u;
       if (p.first == 0u) { v += out[o]; }
       ${finish}
       out[o] = v;
     } }`;
       }
       return `${head}
-      let o = gm * p.o_row + gn * p.o_col;
+      let o = p.o_base + gm * p.o_row + gn * p.o_col;
       if (p.first == 0u) { v += vec4<f32>(${cols.map((c) => `out[o + min(${c}u, p.n - 1u - gn) * p.o_col]`).join(", ")}); }
       ${finish}
       for (var c = 0u; c < min(4u, p.n - gn); c++) { out[o + c * p.o_col] = v[c]; }
@@ -202,15 +219,27 @@ ${decls.join("\n")}
 }`;
 }
 
-/** Uniforms of the dispatch for panels from `panel` on and K chunk `chunk`. */
-function params(ops: Operands, plan: PanelPlan, panel: number, chunk: number): ArrayBuffer {
+/** Element offset of batch element `z` in a view, given its strides along the batch dims. */
+function batchOffset(z: number, batch: readonly number[], strides: readonly number[]): number {
+  let offset = 0;
+  for (let d = batch.length - 1; d >= 0; d--) {
+    offset += (z % batch[d]!) * strides[d]!;
+    z = Math.floor(z / batch[d]!);
+  }
+  return offset;
+}
+
+/** Uniforms of the dispatch for batch element `z`, panels from `panel` on and K chunk `chunk`. */
+function params(ops: Operands, plan: PanelPlan, z: number, panel: number, chunk: number): ArrayBuffer {
   const { a, bias, addTo, m, n, k } = ops;
-  const words = new Uint32Array(20);
+  const words = new Uint32Array(24);
   const f = new Float32Array(words.buffer);
   const k0 = chunk * plan.chunk;
   const klen = Math.ceil(Math.min(plan.chunk, k - k0) / (4 * plan.subgroup)) * 4 * plan.subgroup;
   words.set([m, n, k, panel * plan.width, k0, klen, chunk === 0 ? 1 : 0, chunk === plan.chunks - 1 ? 1 : 0]);
-  words.set([a.offset, a.strides[a.rank - 2]!, a.strides[a.rank - 1]!], 8);
+  const aOffset = a.offset + batchOffset(z, ops.batch, batchStrides(a, ops.batch));
+  words.set([aOffset, a.strides[a.rank - 2]!, a.strides[a.rank - 1]!], 8);
+  words[20] = z * m * n;
   // Output strides: C is [M, N] row-major; a swapped product writes its [N, M] result transposed into it.
   words.set(plan.swap ? [plan.chunk, 1, m] : [plan.chunk, n, 1], 17);
   f[11] = ops.alpha;
@@ -219,7 +248,8 @@ function params(ops: Operands, plan: PanelPlan, panel: number, chunk: number): A
     const r = addTo.rank;
     const row = r >= 2 && addTo.shape[r - 2] !== 1 ? addTo.strides[r - 2]! : 0;
     const col = r >= 1 && addTo.shape[r - 1] !== 1 ? addTo.strides[r - 1]! : 0;
-    words.set([addTo.offset, row, col], 14);
+    const cOffset = addTo.offset + batchOffset(z, ops.batch, batchStrides(addToView(addTo, ops), ops.batch));
+    words.set([cOffset, row, col], 14);
   }
   return words.buffer;
 }
@@ -229,20 +259,24 @@ export function panelMatmul(product: Operands, plan: PanelPlan, out: Tensor): vo
   const views = plan.swap ? [transpose(product.b), transpose(product.a)] : [];
   const ops = plan.swap ? { ...product, a: views[0]!, b: views[1]!, m: product.n, n: product.m } : product;
   const runtime = out.storage.runtime;
-  const total = plan.panels * plan.chunks * plan.chunk * plan.width;
+  const perBatch = plan.panels * plan.chunks * plan.chunk * plan.width;
+  const total = perBatch * plan.packedBatches;
   // Slack so the last chunk's full-size window stays inside the buffer.
   const packed = empty([total + UNIFORM_BYTES / 4 - plan.chunk * plan.width], "f32");
   runtime.dispatch(packWgsl(ops, plan), [bindingOf(packed), bindingOf(ops.b)], grid(Math.ceil(total / 4 / 64)));
   const wgsl = gemmWgsl(ops, plan);
   const extras = [ops.bias, ops.addTo].flatMap((t) => (t ? [bindingOf(t)] : []));
   const bytes = plan.chunk * plan.width * 4;
-  for (let panel = 0; panel < plan.panels; panel += plan.group) {
-    for (let chunk = 0; chunk < plan.chunks; chunk++) {
-      const offset = (panel * plan.chunks + chunk) * bytes;
-      const window = { buffer: packed.storage.buffer, offset, size: UNIFORM_BYTES };
-      const buffers = [bindingOf(out), bindingOf(ops.a), window, ...extras];
-      const groups: [number, number] = [Math.ceil(ops.m / ROWS), Math.min(plan.group, plan.panels - panel)];
-      runtime.dispatch(wgsl, buffers, groups, params(ops, plan, panel, chunk));
+  for (let z = 0; z < plan.batch; z++) {
+    const base = (plan.packedBatches > 1 ? z : 0) * perBatch * 4;
+    for (let panel = 0; panel < plan.panels; panel += plan.group) {
+      for (let chunk = 0; chunk < plan.chunks; chunk++) {
+        const offset = base + (panel * plan.chunks + chunk) * bytes;
+        const window = { buffer: packed.storage.buffer, offset, size: UNIFORM_BYTES };
+        const buffers = [bindingOf(out), bindingOf(ops.a), window, ...extras];
+        const groups: [number, number] = [Math.ceil(ops.m / ROWS), Math.min(plan.group, plan.panels - panel)];
+        runtime.dispatch(wgsl, buffers, groups, params(ops, plan, z, panel, chunk));
+      }
     }
   }
   packed.dispose();

@@ -65,7 +65,8 @@ export interface Operands {
   loadB?: string;
 }
 
-function batchStrides(t: View, batch: readonly number[]): number[] {
+/** Element strides of `t` along each broadcast batch dim (0 where it is broadcast). */
+export function batchStrides(t: View, batch: readonly number[]): number[] {
   const lead = batch.length - (t.shape.length - 2);
   return batch.map((n, d) => {
     if (d < lead) return 0;
@@ -98,7 +99,7 @@ export function epilogue(ops: Operands): string {
   return lines.join("\n        ");
 }
 
-function addToView(c: Tensor, ops: Operands): View {
+export function addToView(c: Tensor, ops: Operands): View {
   // Pad addTo to [...batch, M, N] rank so batchStrides can read its leading dims.
   const rank = ops.batch.length + 2;
   const pad = rank - c.rank;
