@@ -70,8 +70,8 @@ const cases: Case[] = [
     step: syntheticStep(LTX_TINY, { frames: 3, height: 2, width: 3 }, 5),
     rank: 4,
     weightDType: "f32",
-    iterations: 2,
-    warmupIterations: 1,
+    iterations: 10,
+    warmupIterations: 3,
   },
   {
     name: "one 22B block at full width (bf16 weights, 8+4 tokens)",

@@ -175,7 +175,7 @@ export class Runtime {
   private submit(records: CommandRecord[], batch: number): void {
     const device = this.device;
     const encoder = device.createCommandEncoder();
-    const transient: GPUBuffer[] = [];
+    const uniforms = this.uniformArena(records);
     let pass: GPUComputePassEncoder | undefined;
     for (const rec of records) {
       if (rec.kind === "copy") {
@@ -191,24 +191,46 @@ export class Runtime {
         binding,
         resource: "buffer" in b ? b : { buffer: b, size: Math.min(b.size, this.maxBinding) },
       }));
-      if (rec.uniform) {
-        const ub = device.createBuffer({
-          size: Math.max(16, Math.ceil(rec.uniform.byteLength / 16) * 16),
-          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-        });
-        device.queue.writeBuffer(ub, 0, rec.uniform);
-        transient.push(ub);
-        entries.push({ binding: rec.buffers.length, resource: { buffer: ub } });
-      }
+      const uniform = uniforms?.bindings.get(rec);
+      if (uniform) entries.push({ binding: rec.buffers.length, resource: uniform });
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
       pass.dispatchWorkgroups(...rec.workgroups);
     }
     pass?.end();
     device.queue.submit([encoder.finish()]);
-    for (const b of transient) b.destroy();
+    uniforms?.buffer.destroy();
     this.stats.submits++;
     this.pool.submitted(batch);
+  }
+
+  /**
+   * Packs the batch's per-dispatch uniforms into one buffer (one allocation and one write per submit,
+   * not per dispatch; each at the device's uniform offset alignment).
+   */
+  private uniformArena(
+    records: CommandRecord[],
+  ): { buffer: GPUBuffer; bindings: Map<DispatchRecord, GPUBufferBinding> } | undefined {
+    // WebGPU's default minUniformBufferOffsetAlignment (the device is not asked for a lower one).
+    const align = 256;
+    const placed: Array<[DispatchRecord, number, number]> = [];
+    let size = 0;
+    for (const rec of records) {
+      if (rec.kind !== "dispatch" || !rec.uniform) continue;
+      const bytes = Math.max(16, Math.ceil(rec.uniform.byteLength / 16) * 16);
+      placed.push([rec, size, bytes]);
+      size = Math.ceil((size + bytes) / align) * align;
+    }
+    if (placed.length === 0) return undefined;
+    const data = new Uint8Array(size);
+    const buffer = this.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    const bindings = new Map<DispatchRecord, GPUBufferBinding>();
+    for (const [rec, offset, bytes] of placed) {
+      data.set(new Uint8Array(rec.uniform!), offset);
+      bindings.set(rec, { buffer, offset, size: bytes });
+    }
+    this.device.queue.writeBuffer(buffer, 0, data);
+    return { buffer, bindings };
   }
 
   /** Copies `size` bytes at `offset` of `buffer` to the host (waits for the GPU). */

@@ -69,6 +69,8 @@ export function planPanels(ops: Operands, runtime: Runtime, force = false): Pane
   const group = chunks === 1 ? Math.min(panels, maxChunk / chunk) : 1;
   const packedOperand = swap ? ops.a : ops.b;
   const packedBatches = batchStrides(packedOperand, ops.batch).some((v) => v !== 0) ? batch : 1;
+  // The pack kernel writes the whole packed copy through one binding.
+  if (panels * chunks * chunk * width * 4 * packedBatches + UNIFORM_BYTES > runtime.maxBinding) return undefined;
   return { subgroup: s, width, chunk, panels, chunks, group, swap, batch, packedBatches };
 }
 
@@ -254,6 +256,33 @@ function params(ops: Operands, plan: PanelPlan, z: number, panel: number, chunk:
   return words.buffer;
 }
 
+/**
+ * Generated WGSL by a short key of everything it depends on: a training step issues thousands of these
+ * products, and regenerating (and hashing) the long kernel text each time costs more host time than
+ * lavapipe spends on a small product.
+ */
+const kernels = new Map<string, string>();
+
+function cached(key: string, make: () => string): string {
+  let wgsl = kernels.get(key);
+  if (wgsl === undefined) {
+    wgsl = make();
+    kernels.set(key, wgsl);
+  }
+  return wgsl;
+}
+
+function gemmKey(ops: Operands, plan: PanelPlan): string {
+  const { a, bias, addTo } = ops;
+  return `gemm ${plan.subgroup} ${plan.swap} ${ops.n % 4 === 0} ${a.dtype} ${vec4A(a, ops.batch)} ${bias?.dtype} ${addTo?.dtype}`;
+}
+
+function packKey(ops: Operands, plan: PanelPlan): string {
+  const { b } = ops;
+  const geometry = [plan.subgroup, plan.chunk, plan.chunks, plan.panels, plan.packedBatches];
+  return `pack ${b.dtype} ${b.offset} ${b.strides} ${ops.k} ${ops.n} ${ops.batch} ${geometry}`;
+}
+
 /** Records the pack dispatch and one GEMM dispatch per (window of panels, K chunk) writing `out` [M, N]. */
 export function panelMatmul(product: Operands, plan: PanelPlan, out: Tensor): void {
   const views = plan.swap ? [transpose(product.b), transpose(product.a)] : [];
@@ -263,8 +292,9 @@ export function panelMatmul(product: Operands, plan: PanelPlan, out: Tensor): vo
   const total = perBatch * plan.packedBatches;
   // Slack so the last chunk's full-size window stays inside the buffer.
   const packed = empty([total + UNIFORM_BYTES / 4 - plan.chunk * plan.width], "f32");
-  runtime.dispatch(packWgsl(ops, plan), [bindingOf(packed), bindingOf(ops.b)], grid(Math.ceil(total / 4 / 64)));
-  const wgsl = gemmWgsl(ops, plan);
+  const pack = cached(packKey(ops, plan), () => packWgsl(ops, plan));
+  runtime.dispatch(pack, [bindingOf(packed), bindingOf(ops.b)], grid(Math.ceil(total / 4 / 64)));
+  const wgsl = cached(gemmKey(ops, plan), () => gemmWgsl(ops, plan));
   const extras = [ops.bias, ops.addTo].flatMap((t) => (t ? [bindingOf(t)] : []));
   const bytes = plan.chunk * plan.width * 4;
   for (let z = 0; z < plan.batch; z++) {
