@@ -21,6 +21,8 @@ const ROWS = 8;
 const UNIFORM_BYTES = 65536;
 /** Products below this many multiply-adds stay on the tiled kernel: two dispatches cost more there. */
 const MIN_MACS = 1 << 18;
+/** Products with fewer rows than this (and than columns) run transposed, see PanelPlan.swap. */
+const SWAP_ROWS = 64;
 /** Nor do batched products with less than this per batch element (each element is its own dispatch). */
 const MIN_BATCH_MACS = 1 << 15;
 
@@ -37,7 +39,8 @@ export interface PanelPlan {
   group: number;
   /**
    * Computes Cᵀ = Bᵀ·Aᵀ instead (A is packed): for few rows and many columns, e.g. a LoRA weight gradient
-   * [r, T]·[T, d], this gives more row blocks and packs the smaller operand.
+   * [r, T]·[T, d], this gives more row blocks and packs the smaller operand. The result is then
+   * stored transposed, one lane loop per element.
    */
   swap: boolean;
   /** Batch elements (product of the broadcast batch dims), and how many distinct B's get packed (1 or all). */
@@ -55,7 +58,8 @@ export function planPanels(ops: Operands, runtime: Runtime, force = false): Pane
   if (!force && (!info.isSoftware || batch * macs < MIN_MACS || macs < MIN_BATCH_MACS)) return undefined;
   // Implicit GEMMs (convolutions) and row biases keep the tiled kernel.
   if (ops.loadB || ops.rowBias) return undefined;
-  const swap = !ops.bias && !ops.addTo && ops.m < ops.n && ops.a.dtype === "f32";
+  // Transposed only for few rows: its strided stores are slow where rows are 4 KiB apart (N = 1024·j).
+  const swap = !ops.bias && !ops.addTo && ops.m < Math.min(ops.n, SWAP_ROWS) && ops.a.dtype === "f32";
   if (!swap && ops.b.dtype !== "f32") return undefined;
   const [m, n, k] = swap ? [ops.n, ops.m, ops.k] : [ops.m, ops.n, ops.k];
   if (Math.ceil(m / ROWS) > 65535) return undefined;
