@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ref from "../src/cpu/reference.js";
 import * as T from "../src/index.js";
-import { expectTensor, gpu, randNd } from "./helpers.js";
+import { expectClose, expectTensor, gpu, gpuGrads, randNd } from "./helpers.js";
 
 beforeAll(() => T.init());
 afterAll(() => T.releaseGpu());
@@ -71,8 +71,97 @@ describe("convolutions (implicit GEMM)", () => {
     await expectTensor(y, { data: want.data, shape: [1, 3, 4, 5] }, 1e-5, 1e-4);
   });
 
-  it("refuses to run on tensors that need gradients", () => {
-    const x = T.tensor(new Array(8).fill(1), [1, 1, 2, 2, 2]).trainable();
-    expect(() => T.conv3d(x, T.tensor([1], [1, 1, 1, 1, 1]))).toThrow(/noGrad/);
+  it("the analytic CPU gradients match finite differences of the CPU forward", () => {
+    const x = randNd([1, 2, 3, 4, 3], 20);
+    const w = randNd([2, 2, 2, 3, 2], 21);
+    const bias = randNd([2], 22);
+    const [stride, dil] = [
+      [1, 2, 1],
+      [1, 1, 2],
+    ];
+    const pad: Array<[number, number]> = [
+      [1, 0],
+      [1, 1],
+      [0, 2],
+    ];
+    const y = ref.conv3d(x, w, stride, pad, dil, bias);
+    const dy = randNd(y.shape, 23);
+    const loss = (xs: ref.Nd[]): number => ref.dot(ref.conv3d(xs[0]!, xs[1]!, stride, pad, dil, xs[2]!), dy);
+    const analytic = ref.conv3dGrad(x, w, stride, pad, dil, dy);
+    for (let i = 0; i < 3; i++) expectClose(analytic[i]!.data, ref.numericGrad(loss, [x, w, bias], i), 1e-6, 1e-5);
+  });
+
+  for (const [name, xShape, wShape, stride, pad, dil] of [
+    [
+      "stride 2, causal time padding",
+      [2, 3, 4, 5, 6],
+      [4, 3, 3, 3, 3],
+      [1, 2, 2],
+      [
+        [2, 0],
+        [1, 1],
+        [1, 1],
+      ],
+      [1, 1, 1],
+    ],
+    [
+      "dilation 2, uneven padding, stride 3",
+      [1, 2, 3, 7, 5],
+      [3, 2, 1, 3, 2],
+      [1, 3, 1],
+      [
+        [0, 0],
+        [2, 1],
+        [0, 1],
+      ],
+      [1, 2, 2],
+    ],
+  ] as Array<[string, number[], number[], number[], Array<[number, number]>, number[]]>) {
+    it(`conv3d gradients of x, weight and bias (${name})`, async () => {
+      const x = randNd(xShape, 30);
+      const w = randNd(wShape, 31);
+      const bias = randNd([wShape[0]!], 32);
+      const ins = [gpu(x, true), gpu(w, true), gpu(bias, true)];
+      const y = T.conv3d(ins[0]!, ins[1]!, {
+        stride: stride as never,
+        padding: pad as never,
+        dilation: dil as never,
+        bias: ins[2]!,
+      });
+      const want = ref.conv3d(x, w, stride, pad, dil, bias);
+      await expectTensor(y, want, 1e-5, 1e-4);
+      const dy = randNd(want.shape, 33);
+      const grads = await gpuGrads(y, dy, ins);
+      const analytic = ref.conv3dGrad(x, w, stride, pad, dil, dy);
+      grads.forEach((g, i) => {
+        expectClose(g, analytic[i]!.data, 1e-5, 1e-4);
+      });
+    });
+  }
+
+  it("conv2d gradients flow through its unit time axis", async () => {
+    const x = randNd([1, 2, 5, 4], 40);
+    const w = randNd([3, 2, 3, 3], 41);
+    const ins = [gpu(x, true), gpu(w, true)];
+    const y = T.conv2d(ins[0]!, ins[1]!, { stride: 2, padding: 1 });
+    const dy = randNd(y.shape as number[], 42);
+    const grads = await gpuGrads(y, dy, ins);
+    const x5 = { data: x.data, shape: [1, 2, 1, 5, 4] };
+    const w5 = { data: w.data, shape: [3, 2, 1, 3, 3] };
+    const dy5 = { data: dy.data, shape: [1, 3, 1, ...(y.shape.slice(2) as number[])] };
+    const pad: Array<[number, number]> = [
+      [0, 0],
+      [1, 1],
+      [1, 1],
+    ];
+    const [dx, dw] = ref.conv3dGrad(x5, w5, [1, 2, 2], pad, [1, 1, 1], dy5);
+    expectClose(grads[0]!, dx.data, 1e-5, 1e-4);
+    expectClose(grads[1]!, dw.data, 1e-5, 1e-4);
+  });
+
+  it("a frozen convolution records nothing for backward", () => {
+    const x = T.tensor(new Array(8).fill(1), [1, 1, 2, 2, 2]);
+    const y = T.conv3d(x, T.tensor([1], [1, 1, 1, 1, 1]));
+    expect(y.node).toBeUndefined();
   });
 });

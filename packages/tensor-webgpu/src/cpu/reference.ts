@@ -335,6 +335,53 @@ export function randNormal(e: number, seed: number, stream: number): number {
   return Math.sqrt(-2 * Math.log(randUnit(e, seed, stream, 0))) * Math.cos(2 * Math.PI * randUnit(e, seed, stream, 1));
 }
 
+/**
+ * Analytic gradients of Σ w·conv3d(x, W) + bias: [dx, dW, dbias], each tap's contribution sent back to the
+ * input element and weight it came from (checked against finite differences in the tests).
+ */
+export function conv3dGrad(
+  x: Nd,
+  w: Nd,
+  stride: number[],
+  pad: Array<[number, number]>,
+  dil: number[],
+  dy: Nd,
+): [Nd, Nd, Nd] {
+  const [nb, ci, ti, hi, wi] = x.shape as [number, number, number, number, number];
+  const [co, , kt, kh, kw] = w.shape as [number, number, number, number, number];
+  const [, , to, ho, wo] = dy.shape as [number, number, number, number, number];
+  const dx = new Float64Array(x.data.length);
+  const dw = new Float64Array(w.data.length);
+  const db = new Float64Array(co);
+  let o = 0;
+  for (let b = 0; b < nb; b++)
+    for (let c = 0; c < co; c++)
+      for (let t = 0; t < to; t++)
+        for (let h = 0; h < ho; h++)
+          for (let q = 0; q < wo; q++) {
+            const g = dy.data[o++]!;
+            db[c] = db[c]! + g;
+            for (let i = 0; i < ci; i++)
+              for (let a = 0; a < kt; a++)
+                for (let e = 0; e < kh; e++)
+                  for (let f = 0; f < kw; f++) {
+                    const it = t * stride[0]! + a * dil[0]! - pad[0]![0];
+                    const ih = h * stride[1]! + e * dil[1]! - pad[1]![0];
+                    const iw = q * stride[2]! + f * dil[2]! - pad[2]![0];
+                    if (it < 0 || it >= ti || ih < 0 || ih >= hi || iw < 0 || iw >= wi) continue;
+                    const xi = (((b * ci + i) * ti + it) * hi + ih) * wi + iw;
+                    const wj = (((c * ci + i) * kt + a) * kh + e) * kw + f;
+                    dx[xi] = dx[xi]! + g * w.data[wj]!;
+                    dw[wj] = dw[wj]! + g * x.data[xi]!;
+                  }
+          }
+  return [
+    { data: dx, shape: [...x.shape] },
+    { data: dw, shape: [...w.shape] },
+    { data: db, shape: [co] },
+  ];
+}
+
 /** Direct 3-D convolution (zero padding [before, after] per dim). */
 export function conv3d(x: Nd, w: Nd, stride: number[], pad: Array<[number, number]>, dil: number[], bias?: Nd): Nd {
   const [nb, ci, ti, hi, wi] = x.shape as [number, number, number, number, number];

@@ -1,11 +1,12 @@
 import { A2VError } from "@a2v/errors";
-import { isGradEnabled } from "../autograd.js";
+import { track } from "../autograd.js";
 import { u32lit } from "../codegen.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { contiguous } from "./elementwise.js";
 import { type Operands, pickTile, prelude, tiledWgsl } from "./matmul.js";
-import { reshape, unsqueeze } from "./shape.js";
+import { sum } from "./reduce.js";
+import { permute, reshape, unsqueeze } from "./shape.js";
 
 type Triple<T> = [T, T, T];
 
@@ -40,85 +41,215 @@ function pads(p: Conv3dOptions["padding"]): Triple<[number, number]> {
   return p.map((v) => (typeof v === "number" ? [v, v] : v)) as Triple<[number, number]>;
 }
 
-/**
- * 3-D convolution as an implicit GEMM on the tiled matmul kernel: M = output channels, N = output
- * positions, K = Ci·kt·kh·kw, with the im2col addressing done while B tiles are staged.
- * x [B, Ci, T, H, W] (any strides), weight [Co, Ci, kt, kh, kw]. Forward only (the VAEs are frozen).
- */
-export function conv3d(x: Tensor, weight: Tensor, options: Conv3dOptions = {}): Tensor {
-  x.assertAlive();
-  weight.assertAlive();
-  return withWindows([x], ([wx]) => conv3dReady(wx!, weight, options));
+/** Everything the forward and backward implicit GEMMs need to know about one convolution. */
+interface ConvGeometry {
+  nb: number;
+  ci: number;
+  co: number;
+  input: Triple<number>;
+  kernel: Triple<number>;
+  output: Triple<number>;
+  stride: Triple<number>;
+  dilation: Triple<number>;
+  pad: Triple<[number, number]>;
 }
 
-function conv3dReady(x: Tensor, weight: Tensor, options: Conv3dOptions): Tensor {
+function geometry(x: Tensor, weight: Tensor, options: Conv3dOptions): ConvGeometry {
   if (x.rank !== 5 || weight.rank !== 5 || x.shape[1] !== weight.shape[1]) {
     throw new A2VError("shape_mismatch", `conv3d: input ${fmtShape(x.shape)} and weight ${fmtShape(weight.shape)}`, {
       status: 422,
     });
   }
-  if (isGradEnabled() && (x.needsGrad || weight.needsGrad || options.bias?.needsGrad)) {
-    throw new A2VError("no_backward", "conv3d/conv2d have no backward pass; run them inside noGrad()");
-  }
   const [nb, ci, ti, hi, wi] = x.shape as [number, number, number, number, number];
   const [co, , kt, kh, kw] = weight.shape as [number, number, number, number, number];
   const stride = triple(options.stride, 1);
-  const dil = triple(options.dilation, 1);
+  const dilation = triple(options.dilation, 1);
   const pad = pads(options.padding);
-  const inSize = [ti, hi, wi];
-  const kSize = [kt, kh, kw];
-  const outSize = inSize.map(
-    (n, d) => Math.floor((n + pad[d]![0] + pad[d]![1] - dil[d]! * (kSize[d]! - 1) - 1) / stride[d]!) + 1,
-  );
-  if (outSize.some((n) => n <= 0)) {
+  const input: Triple<number> = [ti, hi, wi];
+  const kernel: Triple<number> = [kt, kh, kw];
+  const output = input.map(
+    (n, d) => Math.floor((n + pad[d]![0] + pad[d]![1] - dilation[d]! * (kernel[d]! - 1) - 1) / stride[d]!) + 1,
+  ) as Triple<number>;
+  if (output.some((n) => n <= 0)) {
     throw new A2VError("bad_shape", `conv3d: output would be empty for input ${fmtShape(x.shape)}`, { status: 422 });
   }
-  const [to, ho, wo] = outSize as Triple<number>;
-  const k = ci * kt * kh * kw;
-  const n = to * ho * wo;
-  const w = weight.isContiguous ? weight : contiguous(weight);
-  const a = w.view([co, k], [k, 1], w.offset);
-  const out = empty([nb, co, n], "f32");
-  const s = x.strides;
-  const loadB = `fn load_b(gk: u32, gn: u32, base: u32) -> f32 {
-  let c_w = gk % ${u32lit(kw)}; var r = gk / ${u32lit(kw)}; let c_h = r % ${u32lit(kh)}; r = r / ${u32lit(kh)};
-  let c_t = r % ${u32lit(kt)}; let c_i = r / ${u32lit(kt)};
-  let o_w = gn % ${u32lit(wo)}; var q = gn / ${u32lit(wo)}; let o_h = q % ${u32lit(ho)}; let o_t = q / ${u32lit(ho)};
-  let it = i32(o_t * ${u32lit(stride[0])} + c_t * ${u32lit(dil[0])}) - ${pad[0][0]}i;
-  let ih = i32(o_h * ${u32lit(stride[1])} + c_h * ${u32lit(dil[1])}) - ${pad[1][0]}i;
-  let iw = i32(o_w * ${u32lit(stride[2])} + c_w * ${u32lit(dil[2])}) - ${pad[2][0]}i;
-  if (it < 0 || it >= ${ti}i || ih < 0 || ih >= ${hi}i || iw < 0 || iw >= ${wi}i) { return 0.0; }
-  return ld_b(base + c_i * ${u32lit(s[1]!)} + u32(it) * ${u32lit(s[2]!)} + u32(ih) * ${u32lit(s[3]!)} + u32(iw) * ${u32lit(s[4]!)});
-}`;
+  if (nb > 65535) throw new A2VError("too_many_batches", `conv3d batch ${nb} exceeds 65535`);
   const bias = options.bias;
   if (bias && (bias.rank !== 1 || bias.shape[0] !== co)) {
     throw new A2VError("shape_mismatch", `conv3d bias must be [${co}], got ${fmtShape(bias.shape)}`);
   }
+  return { nb, ci, co, input, kernel, output, stride, dilation, pad };
+}
+
+const volume = (t: Triple<number>): number => t[0] * t[1] * t[2];
+
+/**
+ * WGSL decomposing a kernel index `kIdx` into (c_i, c_t, c_h, c_w) and an output position `pos` into
+ * (o_t, o_h, o_w), then reading input x (strides `s`) at the tap they meet, or 0 in the padding.
+ */
+function im2col(g: ConvGeometry, s: readonly number[], kIdx: string, pos: string): string {
+  const [kt, kh, kw] = g.kernel;
+  const [, ho, wo] = g.output;
+  const [ti, hi, wi] = g.input;
+  const tap = (d: number, o: string, c: string): string =>
+    `i32(${o} * ${u32lit(g.stride[d]!)} + ${c} * ${u32lit(g.dilation[d]!)}) - ${g.pad[d]![0]}i`;
+  return `let c_w = ${kIdx} % ${u32lit(kw)}; var r = ${kIdx} / ${u32lit(kw)}; let c_h = r % ${u32lit(kh)}; r = r / ${u32lit(kh)};
+  let c_t = r % ${u32lit(kt)}; let c_i = r / ${u32lit(kt)};
+  let o_w = ${pos} % ${u32lit(wo)}; var q = ${pos} / ${u32lit(wo)}; let o_h = q % ${u32lit(ho)}; let o_t = q / ${u32lit(ho)};
+  let it = ${tap(0, "o_t", "c_t")}; let ih = ${tap(1, "o_h", "c_h")}; let iw = ${tap(2, "o_w", "c_w")};
+  if (it < 0 || it >= ${ti}i || ih < 0 || ih >= ${hi}i || iw < 0 || iw >= ${wi}i) { return 0.0; }
+  return ld_b(base + c_i * ${u32lit(s[1]!)} + u32(it) * ${u32lit(s[2]!)} + u32(ih) * ${u32lit(s[3]!)} + u32(iw) * ${u32lit(s[4]!)});`;
+}
+
+/** Runs one implicit GEMM on the tiled kernel: out [batch, M, N]. */
+function implicitGemm(ops: Operands, runtime: Tensor["storage"]["runtime"]): Tensor {
+  const nb = ops.batch.reduce((x, y) => x * y, 1);
+  const out = empty([...ops.batch, ops.m, ops.n], "f32");
+  const tile = pickTile(ops.m, ops.n, nb, runtime.gpu.info.isSoftware);
+  const { buffers } = prelude(ops);
+  runtime.dispatch(
+    tiledWgsl(ops, tile),
+    [bindingOf(out), ...buffers],
+    [Math.ceil(ops.n / tile.bn), Math.ceil(ops.m / tile.bm), nb],
+  );
+  return out;
+}
+
+/**
+ * 3-D convolution as an implicit GEMM on the tiled matmul kernel: M = output channels, N = output
+ * positions, K = Ci·kt·kh·kw, with the im2col addressing done while B tiles are staged.
+ * x [B, Ci, T, H, W] (any strides), weight [Co, Ci, kt, kh, kw]. Differentiable in x, weight and bias:
+ * the input gradient is a transposed convolution and the weight gradient a correlation of x with the
+ * output gradient, both implicit GEMMs on the same kernel.
+ */
+export function conv3d(x: Tensor, weight: Tensor, options: Conv3dOptions = {}): Tensor {
+  x.assertAlive();
+  weight.assertAlive();
+  const g = geometry(x, weight, options);
+  const bias = options.bias;
+  const y = withWindows([x], ([wx]) => convForward(wx!, weight, bias, g));
+  const inputs = [x, weight, ...(bias ? [bias] : [])];
+  // dX needs the weight and dW needs x: keep only those (a frozen VAE saves nothing).
+  const keepW = x.needsGrad;
+  const keepX = weight.needsGrad;
+  const saved = [...(keepX ? [x] : []), ...(keepW ? [weight] : [])];
+  return track("conv3d", y, inputs, saved, (dy, s, needs) => {
+    const sx = keepX ? s[0] : undefined;
+    const sw = keepW ? s[keepX ? 1 : 0] : undefined;
+    const grads: Array<Tensor | undefined> = [
+      needs[0] ? withWindows([dy], ([wd]) => convInputGrad(wd!, sw!, x.shape, g)) : undefined,
+      needs[1] ? withWindows([sx!], ([wx]) => convWeightGrad(dy, wx!, g)) : undefined,
+    ];
+    if (bias) grads.push(needs[2] ? sum(dy, [0, 2, 3, 4]) : undefined);
+    return grads;
+  });
+}
+
+function convForward(x: Tensor, weight: Tensor, bias: Tensor | undefined, g: ConvGeometry): Tensor {
+  const k = g.ci * volume(g.kernel);
+  const n = volume(g.output);
+  const w = weight.isContiguous ? weight : contiguous(weight);
+  const a = w.view([g.co, k], [k, 1], w.offset);
+  const s = x.strides;
   const ops: Operands = {
     a,
     b: x,
     bias: undefined,
     addTo: undefined,
     alpha: 1,
-    batch: [nb],
-    m: co,
+    batch: [g.nb],
+    m: g.co,
     n,
     k,
     ...(bias ? { rowBias: bias } : {}),
-    bBatchView: { dtype: x.dtype, shape: [nb, k, n], strides: [s[0]!, 0, 0], offset: x.offset },
-    loadB,
+    bBatchView: { dtype: x.dtype, shape: [g.nb, k, n], strides: [s[0]!, 0, 0], offset: x.offset },
+    loadB: `fn load_b(gk: u32, gn: u32, base: u32) -> f32 {\n  ${im2col(g, s, "gk", "gn")}\n}`,
   };
-  if (nb > 65535) throw new A2VError("too_many_batches", `conv3d batch ${nb} exceeds 65535`);
-  const tile = pickTile(co, n, nb, x.storage.runtime.gpu.info.isSoftware);
-  const { buffers } = prelude(ops);
-  out.storage.runtime.dispatch(
-    tiledWgsl(ops, tile),
-    [bindingOf(out), ...buffers],
-    [Math.ceil(n / tile.bn), Math.ceil(co / tile.bm), nb],
-  );
+  const out = implicitGemm(ops, x.storage.runtime);
   a.dispose();
   if (w !== weight) w.dispose();
-  const result = reshape(out, [nb, co, to, ho, wo]);
+  const result = reshape(out, [g.nb, g.co, ...g.output]);
+  out.dispose();
+  return result;
+}
+
+/** dW[co, (ci, taps)] = Σ_b Σ_positions dY[b, co, p] · im2col(x)[b, (ci, taps), p]. */
+function convWeightGrad(dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  const k = g.ci * volume(g.kernel);
+  const n = volume(g.output);
+  const d = dy.isContiguous ? dy : contiguous(dy);
+  const a = d.view([g.nb, g.co, n], [g.co * n, n, 1], d.offset);
+  const s = x.strides;
+  const ops: Operands = {
+    a,
+    b: x,
+    bias: undefined,
+    addTo: undefined,
+    alpha: 1,
+    batch: [g.nb],
+    m: g.co,
+    n: k,
+    k: n,
+    bBatchView: { dtype: x.dtype, shape: [g.nb, n, k], strides: [s[0]!, 0, 0], offset: x.offset },
+    loadB: `fn load_b(gk: u32, gn: u32, base: u32) -> f32 {\n  ${im2col(g, s, "gn", "gk")}\n}`,
+  };
+  const perBatch = implicitGemm(ops, x.storage.runtime);
+  const total = g.nb === 1 ? perBatch : sum(perBatch, 0);
+  if (total !== perBatch) perBatch.dispose();
+  const out = reshape(total, [g.co, g.ci, ...g.kernel]);
+  total.dispose();
+  a.dispose();
+  if (d !== dy) d.dispose();
+  return out;
+}
+
+/**
+ * dX[b, ci, p] = Σ_(co, taps) W[co, ci, taps] · dY[b, co, o] over the output positions o whose taps
+ * land on input position p (a transposed convolution): A = W permuted to [ci, (co, taps)].
+ */
+function convInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly number[], g: ConvGeometry): Tensor {
+  const taps = volume(g.kernel);
+  const k = g.co * taps;
+  const n = volume(g.input);
+  const [kt, kh, kw] = g.kernel;
+  const [to, ho, wo] = g.output;
+  const [, hi, wi] = g.input;
+  const wp = permute(weight, [1, 0, 2, 3, 4]);
+  const wc = contiguous(wp);
+  const a = wc.view([g.ci, k], [k, 1], wc.offset);
+  const s = dy.strides;
+  // Output coordinate along dim d reached from input coordinate `i` through tap `c`, or -1.
+  const source = (d: number, i: string, c: string, size: number): string => {
+    const num = `(i32(${i}) + ${g.pad[d]![0]}i - i32(${c} * ${u32lit(g.dilation[d]!)}))`;
+    const st = g.stride[d]!;
+    return st === 1
+      ? `select(-1i, ${num}, ${num} >= 0i && ${num} < ${size}i)`
+      : `select(-1i, ${num} / ${st}i, ${num} >= 0i && ${num} % ${st}i == 0i && ${num} / ${st}i < ${size}i)`;
+  };
+  const loadB = `fn load_b(gk: u32, gn: u32, base: u32) -> f32 {
+  let c_w = gk % ${u32lit(kw)}; var r = gk / ${u32lit(kw)}; let c_h = r % ${u32lit(kh)}; r = r / ${u32lit(kh)};
+  let c_t = r % ${u32lit(kt)}; let c_o = r / ${u32lit(kt)};
+  let i_w = gn % ${u32lit(wi)}; var q = gn / ${u32lit(wi)}; let i_h = q % ${u32lit(hi)}; let i_t = q / ${u32lit(hi)};
+  let ot = ${source(0, "i_t", "c_t", to)}; let oh = ${source(1, "i_h", "c_h", ho)}; let ow = ${source(2, "i_w", "c_w", wo)};
+  if (ot < 0i || oh < 0i || ow < 0i) { return 0.0; }
+  return ld_b(base + c_o * ${u32lit(s[1]!)} + u32(ot) * ${u32lit(s[2]!)} + u32(oh) * ${u32lit(s[3]!)} + u32(ow) * ${u32lit(s[4]!)});
+}`;
+  const ops: Operands = {
+    a,
+    b: dy,
+    bias: undefined,
+    addTo: undefined,
+    alpha: 1,
+    batch: [g.nb],
+    m: g.ci,
+    n,
+    k,
+    bBatchView: { dtype: dy.dtype, shape: [g.nb, k, n], strides: [s[0]!, 0, 0], offset: dy.offset },
+    loadB,
+  };
+  const out = implicitGemm(ops, dy.storage.runtime);
+  for (const t of [wp, wc, a]) t.dispose();
+  const result = reshape(out, inputShape);
   out.dispose();
   return result;
 }
