@@ -335,9 +335,65 @@ export function randNormal(e: number, seed: number, stream: number): number {
   return Math.sqrt(-2 * Math.log(randUnit(e, seed, stream, 0))) * Math.cos(2 * Math.PI * randUnit(e, seed, stream, 1));
 }
 
+/** Output shape [B, Co, T', H', W'] of a 3-D convolution. */
+function convShape(x: Nd, w: Nd, stride: number[], pad: Array<[number, number]>, dil: number[]): number[] {
+  const size = (d: number): number =>
+    Math.floor((x.shape[d + 2]! + pad[d]![0] + pad[d]![1] - dil[d]! * (w.shape[d + 2]! - 1) - 1) / stride[d]!) + 1;
+  return [x.shape[0]!, w.shape[0]!, size(0), size(1), size(2)];
+}
+
 /**
- * Analytic gradients of Σ w·conv3d(x, W) + bias: [dx, dW, dbias], each tap's contribution sent back to the
- * input element and weight it came from (checked against finite differences in the tests).
+ * Visits every (output element, input element, weight element) triple of a direct 3-D convolution with zero
+ * padding [before, after] per dim: `visit(o, xi, wj)` with flat indices, padding taps skipped.
+ */
+function convTaps(
+  x: Nd,
+  w: Nd,
+  stride: number[],
+  pad: Array<[number, number]>,
+  dil: number[],
+  visit: (o: number, xi: number, wj: number) => void,
+): void {
+  const [, ci, ti, hi, wi] = x.shape as [number, number, number, number, number];
+  const [, , kt, kh, kw] = w.shape as [number, number, number, number, number];
+  const [nb, co, to, ho, wo] = convShape(x, w, stride, pad, dil) as [number, number, number, number, number];
+  let o = 0;
+  for (let b = 0; b < nb; b++)
+    for (let c = 0; c < co; c++)
+      for (let t = 0; t < to; t++)
+        for (let h = 0; h < ho; h++)
+          for (let q = 0; q < wo; q++, o++)
+            for (let i = 0; i < ci; i++)
+              for (let a = 0; a < kt; a++)
+                for (let e = 0; e < kh; e++)
+                  for (let f = 0; f < kw; f++) {
+                    const it = t * stride[0]! + a * dil[0]! - pad[0]![0];
+                    const ih = h * stride[1]! + e * dil[1]! - pad[1]![0];
+                    const iw = q * stride[2]! + f * dil[2]! - pad[2]![0];
+                    if (it < 0 || it >= ti || ih < 0 || ih >= hi || iw < 0 || iw >= wi) continue;
+                    visit(
+                      o,
+                      (((b * ci + i) * ti + it) * hi + ih) * wi + iw,
+                      (((c * ci + i) * kt + a) * kh + e) * kw + f,
+                    );
+                  }
+}
+
+/** Direct 3-D convolution (zero padding [before, after] per dim). */
+export function conv3d(x: Nd, w: Nd, stride: number[], pad: Array<[number, number]>, dil: number[], bias?: Nd): Nd {
+  const shape = convShape(x, w, stride, pad, dil);
+  const per = shape[2]! * shape[3]! * shape[4]!;
+  const out = new Float64Array(shape.reduce((p, d) => p * d, 1));
+  if (bias) for (let o = 0; o < out.length; o++) out[o] = bias.data[Math.floor(o / per) % shape[1]!]!;
+  convTaps(x, w, stride, pad, dil, (o, xi, wj) => {
+    out[o] = out[o]! + x.data[xi]! * w.data[wj]!;
+  });
+  return { data: out, shape };
+}
+
+/**
+ * Analytic gradients of Σ dy·(conv3d(x, W) + bias): [dx, dW, dbias], each tap's contribution sent back to
+ * the input element and weight it came from (checked against finite differences in the tests).
  */
 export function conv3dGrad(
   x: Nd,
@@ -347,69 +403,22 @@ export function conv3dGrad(
   dil: number[],
   dy: Nd,
 ): [Nd, Nd, Nd] {
-  const [nb, ci, ti, hi, wi] = x.shape as [number, number, number, number, number];
-  const [co, , kt, kh, kw] = w.shape as [number, number, number, number, number];
-  const [, , to, ho, wo] = dy.shape as [number, number, number, number, number];
   const dx = new Float64Array(x.data.length);
   const dw = new Float64Array(w.data.length);
+  const co = w.shape[0]!;
   const db = new Float64Array(co);
-  let o = 0;
-  for (let b = 0; b < nb; b++)
-    for (let c = 0; c < co; c++)
-      for (let t = 0; t < to; t++)
-        for (let h = 0; h < ho; h++)
-          for (let q = 0; q < wo; q++) {
-            const g = dy.data[o++]!;
-            db[c] = db[c]! + g;
-            for (let i = 0; i < ci; i++)
-              for (let a = 0; a < kt; a++)
-                for (let e = 0; e < kh; e++)
-                  for (let f = 0; f < kw; f++) {
-                    const it = t * stride[0]! + a * dil[0]! - pad[0]![0];
-                    const ih = h * stride[1]! + e * dil[1]! - pad[1]![0];
-                    const iw = q * stride[2]! + f * dil[2]! - pad[2]![0];
-                    if (it < 0 || it >= ti || ih < 0 || ih >= hi || iw < 0 || iw >= wi) continue;
-                    const xi = (((b * ci + i) * ti + it) * hi + ih) * wi + iw;
-                    const wj = (((c * ci + i) * kt + a) * kh + e) * kw + f;
-                    dx[xi] = dx[xi]! + g * w.data[wj]!;
-                    dw[wj] = dw[wj]! + g * x.data[xi]!;
-                  }
-          }
+  convTaps(x, w, stride, pad, dil, (o, xi, wj) => {
+    dx[xi] = dx[xi]! + dy.data[o]! * w.data[wj]!;
+    dw[wj] = dw[wj]! + dy.data[o]! * x.data[xi]!;
+  });
+  const per = dy.shape[2]! * dy.shape[3]! * dy.shape[4]!;
+  dy.data.forEach((g, o) => {
+    const c = Math.floor(o / per) % co;
+    db[c] = db[c]! + g;
+  });
   return [
     { data: dx, shape: [...x.shape] },
     { data: dw, shape: [...w.shape] },
     { data: db, shape: [co] },
   ];
-}
-
-/** Direct 3-D convolution (zero padding [before, after] per dim). */
-export function conv3d(x: Nd, w: Nd, stride: number[], pad: Array<[number, number]>, dil: number[], bias?: Nd): Nd {
-  const [nb, ci, ti, hi, wi] = x.shape as [number, number, number, number, number];
-  const [co, , kt, kh, kw] = w.shape as [number, number, number, number, number];
-  const size = (n: number, d: number, k: number): number =>
-    Math.floor((n + pad[d]![0] + pad[d]![1] - dil[d]! * (k - 1) - 1) / stride[d]!) + 1;
-  const [to, ho, wo] = [size(ti, 0, kt), size(hi, 1, kh), size(wi, 2, kw)];
-  const out = new Float64Array(nb * co * to * ho * wo);
-  let o = 0;
-  for (let b = 0; b < nb; b++)
-    for (let c = 0; c < co; c++)
-      for (let t = 0; t < to; t++)
-        for (let h = 0; h < ho; h++)
-          for (let q = 0; q < wo; q++) {
-            let acc = bias ? bias.data[c]! : 0;
-            for (let i = 0; i < ci; i++)
-              for (let a = 0; a < kt; a++)
-                for (let e = 0; e < kh; e++)
-                  for (let f = 0; f < kw; f++) {
-                    const it = t * stride[0]! + a * dil[0]! - pad[0]![0];
-                    const ih = h * stride[1]! + e * dil[1]! - pad[1]![0];
-                    const iw = q * stride[2]! + f * dil[2]! - pad[2]![0];
-                    if (it < 0 || it >= ti || ih < 0 || ih >= hi || iw < 0 || iw >= wi) continue;
-                    acc +=
-                      x.data[(((b * ci + i) * ti + it) * hi + ih) * wi + iw]! *
-                      w.data[(((c * ci + i) * kt + a) * kh + e) * kw + f]!;
-                  }
-            out[o++] = acc;
-          }
-  return { data: out, shape: [nb, co, to, ho, wo] };
 }

@@ -101,6 +101,34 @@ function im2col(g: ConvGeometry, s: readonly number[], kIdx: string, pos: string
   return ld_b(base + c_i * ${u32lit(s[1]!)} + u32(it) * ${u32lit(s[2]!)} + u32(ih) * ${u32lit(s[3]!)} + u32(iw) * ${u32lit(s[4]!)});`;
 }
 
+/**
+ * Operands of a batched implicit GEMM: A [nb, M, K] a plain view, B read through `loadBody` (WGSL
+ * statements of `load_b(gk, gn, base)`) from `b`, whose batch elements are `b.strides[0]` apart.
+ */
+function implicitOps(
+  a: Tensor,
+  b: Tensor,
+  dims: { nb: number; m: number; n: number; k: number },
+  loadBody: string,
+  rowBias?: Tensor,
+): Operands {
+  const { nb, m, n, k } = dims;
+  return {
+    a,
+    b,
+    bias: undefined,
+    addTo: undefined,
+    alpha: 1,
+    batch: [nb],
+    m,
+    n,
+    k,
+    ...(rowBias ? { rowBias } : {}),
+    bBatchView: { dtype: b.dtype, shape: [nb, k, n], strides: [b.strides[0]!, 0, 0], offset: b.offset },
+    loadB: `fn load_b(gk: u32, gn: u32, base: u32) -> f32 {\n  ${loadBody}\n}`,
+  };
+}
+
 /** Runs one implicit GEMM on the tiled kernel: out [batch, M, N]. */
 function implicitGemm(ops: Operands, runtime: Tensor["storage"]["runtime"]): Tensor {
   const nb = ops.batch.reduce((x, y) => x * y, 1);
@@ -150,21 +178,7 @@ function convForward(x: Tensor, weight: Tensor, bias: Tensor | undefined, g: Con
   const n = volume(g.output);
   const w = weight.isContiguous ? weight : contiguous(weight);
   const a = w.view([g.co, k], [k, 1], w.offset);
-  const s = x.strides;
-  const ops: Operands = {
-    a,
-    b: x,
-    bias: undefined,
-    addTo: undefined,
-    alpha: 1,
-    batch: [g.nb],
-    m: g.co,
-    n,
-    k,
-    ...(bias ? { rowBias: bias } : {}),
-    bBatchView: { dtype: x.dtype, shape: [g.nb, k, n], strides: [s[0]!, 0, 0], offset: x.offset },
-    loadB: `fn load_b(gk: u32, gn: u32, base: u32) -> f32 {\n  ${im2col(g, s, "gk", "gn")}\n}`,
-  };
+  const ops = implicitOps(a, x, { nb: g.nb, m: g.co, n, k }, im2col(g, x.strides, "gk", "gn"), bias);
   const out = implicitGemm(ops, x.storage.runtime);
   a.dispose();
   if (w !== weight) w.dispose();
@@ -179,20 +193,8 @@ function convWeightGrad(dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
   const n = volume(g.output);
   const d = dy.isContiguous ? dy : contiguous(dy);
   const a = d.view([g.nb, g.co, n], [g.co * n, n, 1], d.offset);
-  const s = x.strides;
-  const ops: Operands = {
-    a,
-    b: x,
-    bias: undefined,
-    addTo: undefined,
-    alpha: 1,
-    batch: [g.nb],
-    m: g.co,
-    n: k,
-    k: n,
-    bBatchView: { dtype: x.dtype, shape: [g.nb, n, k], strides: [s[0]!, 0, 0], offset: x.offset },
-    loadB: `fn load_b(gk: u32, gn: u32, base: u32) -> f32 {\n  ${im2col(g, s, "gn", "gk")}\n}`,
-  };
+  // The product's K runs over output positions and its N over (ci, taps): im2col with the roles swapped.
+  const ops = implicitOps(a, x, { nb: g.nb, m: g.co, n: k, k: n }, im2col(g, x.strides, "gn", "gk"));
   const perBatch = implicitGemm(ops, x.storage.runtime);
   const total = g.nb === 1 ? perBatch : sum(perBatch, 0);
   if (total !== perBatch) perBatch.dispose();
@@ -226,27 +228,13 @@ function convInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly number[]
       ? `select(-1i, ${num}, ${num} >= 0i && ${num} < ${size}i)`
       : `select(-1i, ${num} / ${st}i, ${num} >= 0i && ${num} % ${st}i == 0i && ${num} / ${st}i < ${size}i)`;
   };
-  const loadB = `fn load_b(gk: u32, gn: u32, base: u32) -> f32 {
-  let c_w = gk % ${u32lit(kw)}; var r = gk / ${u32lit(kw)}; let c_h = r % ${u32lit(kh)}; r = r / ${u32lit(kh)};
+  const loadB = `let c_w = gk % ${u32lit(kw)}; var r = gk / ${u32lit(kw)}; let c_h = r % ${u32lit(kh)}; r = r / ${u32lit(kh)};
   let c_t = r % ${u32lit(kt)}; let c_o = r / ${u32lit(kt)};
   let i_w = gn % ${u32lit(wi)}; var q = gn / ${u32lit(wi)}; let i_h = q % ${u32lit(hi)}; let i_t = q / ${u32lit(hi)};
   let ot = ${source(0, "i_t", "c_t", to)}; let oh = ${source(1, "i_h", "c_h", ho)}; let ow = ${source(2, "i_w", "c_w", wo)};
   if (ot < 0i || oh < 0i || ow < 0i) { return 0.0; }
-  return ld_b(base + c_o * ${u32lit(s[1]!)} + u32(ot) * ${u32lit(s[2]!)} + u32(oh) * ${u32lit(s[3]!)} + u32(ow) * ${u32lit(s[4]!)});
-}`;
-  const ops: Operands = {
-    a,
-    b: dy,
-    bias: undefined,
-    addTo: undefined,
-    alpha: 1,
-    batch: [g.nb],
-    m: g.ci,
-    n,
-    k,
-    bBatchView: { dtype: dy.dtype, shape: [g.nb, k, n], strides: [s[0]!, 0, 0], offset: dy.offset },
-    loadB,
-  };
+  return ld_b(base + c_o * ${u32lit(s[1]!)} + u32(ot) * ${u32lit(s[2]!)} + u32(oh) * ${u32lit(s[3]!)} + u32(ow) * ${u32lit(s[4]!)});`;
+  const ops = implicitOps(a, dy, { nb: g.nb, m: g.ci, n, k }, loadB);
   const out = implicitGemm(ops, dy.storage.runtime);
   for (const t of [wp, wc, a]) t.dispose();
   const result = reshape(out, inputShape);
