@@ -216,7 +216,7 @@ describe("packed-panel kernel (CPU adapters)", () => {
     }
   });
 
-  it("reads an unaligned A window (offset not a multiple of 4) and bf16 A", async (ctx) => {
+  it("reads an unaligned A window (offset not a multiple of 4), bf16 A and f16 A with an f16 bias", async (ctx) => {
     if (!available()) ctx.skip();
     const full = randNd([9, 37], 44);
     const b = randNd([36, 40], 45);
@@ -228,6 +228,22 @@ describe("packed-panel kernel (CPU adapters)", () => {
     const rounded = { shape: sliced.shape, data: Float64Array.from(T.bf16BitsToF32(T.f32ToBf16Bits(sliced.data))) };
     const wantBf16 = ref.matmul(rounded, b);
     await expectTensor(matmulRaw(a16, gpu(b), {}, "panel"), wantBf16, 1e-4, 1e-4);
+    if (T.rt().gpu.has("shader-f16")) {
+      const h = T.tensor(sliced.data, sliced.shape, "f16");
+      const halves = { shape: sliced.shape, data: Float64Array.from(T.f16BitsToF32(T.f32ToF16Bits(sliced.data))) };
+      await expectTensor(
+        matmulRaw(h, gpu(b), { bias: T.tensor(b.data.slice(0, 40), [40], "f16") }, "panel"),
+        ref.zip(
+          [
+            ref.matmul(halves, b),
+            { shape: [40], data: Float64Array.from(T.f16BitsToF32(T.f32ToF16Bits(b.data.slice(0, 40)))) },
+          ],
+          (p, q) => p + q,
+        ),
+        1e-4,
+        1e-4,
+      );
+    }
   });
 
   it("runs batched products with broadcast batch dims, packing each B once", async (ctx) => {
