@@ -26,6 +26,8 @@ type CommandRecord = DispatchRecord | CopyRecord;
 interface CachedPipeline {
   promise: Promise<GPUComputePipeline>;
   ready?: GPUComputePipeline;
+  /** Its bind group layout, fetched once (a Dawn call per dispatch otherwise). */
+  layout?: GPUBindGroupLayout;
 }
 
 /** Records to batch into one command encoder before submitting. */
@@ -186,15 +188,8 @@ export class Runtime {
       }
       pass ??= encoder.beginComputePass();
       const pipeline = rec.pipeline.ready!;
-      // Pool buckets can round a buffer past the binding limit; tensors never extend past it (see empty()).
-      const entries: GPUBindGroupEntry[] = rec.buffers.map((b, binding) => ({
-        binding,
-        resource: "buffer" in b ? b : { buffer: b, size: Math.min(b.size, this.maxBinding) },
-      }));
-      const uniform = uniforms?.bindings.get(rec);
-      if (uniform) entries.push({ binding: rec.buffers.length, resource: uniform });
       pass.setPipeline(pipeline);
-      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+      pass.setBindGroup(0, this.bindGroup(rec, uniforms?.bindings.get(rec)));
       pass.dispatchWorkgroups(...rec.workgroups);
     }
     pass?.end();
@@ -202,6 +197,19 @@ export class Runtime {
     uniforms?.buffer.destroy();
     this.stats.submits++;
     this.pool.submitted(batch);
+  }
+
+  /** The bind group of a dispatch (its pipeline's layout is fetched once). */
+  private bindGroup(rec: DispatchRecord, uniform: GPUBufferBinding | undefined): GPUBindGroup {
+    const cached = rec.pipeline;
+    cached.layout ??= cached.ready!.getBindGroupLayout(0);
+    // Pool buckets can round a buffer past the binding limit; tensors never extend past it (see empty()).
+    const entries: GPUBindGroupEntry[] = rec.buffers.map((b, binding) => ({
+      binding,
+      resource: "buffer" in b ? b : { buffer: b, size: Math.min(b.size, this.maxBinding) },
+    }));
+    if (uniform) entries.push({ binding: rec.buffers.length, resource: uniform });
+    return this.device.createBindGroup({ layout: cached.layout, entries });
   }
 
   /**
