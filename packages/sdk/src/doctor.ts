@@ -3,13 +3,15 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { mediaTools } from "@a2v/audio";
 import { isA2VError } from "@a2v/errors";
-import { type GpuInfo, releaseGpu, requestGpu } from "@a2v/tensor-webgpu";
+import { type GpuInfo, init, type KernelPaths, kernelPaths, releaseGpu } from "@a2v/tensor-webgpu";
 
 export interface DoctorReport {
   ok: boolean;
   node: string;
   packages: Record<string, string>;
   gpu: GpuInfo | null;
+  /** The matmul and attention kernels this adapter gets (after the runtime's self-tests). */
+  kernels: KernelPaths | null;
   ffmpeg: { path: string; source: string; version: string } | null;
   ffprobe: { path: string; source: string; version: string } | null;
   /** One line per missing or degraded piece, saying what to do. */
@@ -42,8 +44,11 @@ export async function doctor(): Promise<DoctorReport> {
   if ((major ?? 0) < 20) problems.push(`Node ${process.versions.node} is too old: a2v needs Node >= 20.`);
 
   let gpu: GpuInfo | null = null;
+  let kernels: KernelPaths | null = null;
   try {
-    gpu = (await requestGpu()).info;
+    const runtime = await init();
+    gpu = runtime.gpu.info;
+    kernels = kernelPaths(runtime);
     if (gpu.isSoftware)
       problems.push(
         "The WebGPU adapter is a CPU rasteriser (lavapipe): fine for tests and the tiny model, far too slow for 22B.",
@@ -70,6 +75,7 @@ export async function doctor(): Promise<DoctorReport> {
     node: process.versions.node,
     packages,
     gpu,
+    kernels,
     ffmpeg: tools?.ffmpeg ?? null,
     ffprobe: tools?.ffprobe ?? null,
     problems,
@@ -97,6 +103,10 @@ export function formatDoctor(report: DoctorReport): string {
       `matrix   ${g.subgroupMatrixConfigs.map((c) => `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(", ") || "no subgroup-matrix configs"}`,
     );
   } else lines.push("GPU      none");
+  if (report.kernels) {
+    lines.push(`matmul   ${report.kernels.matmul}`);
+    lines.push(`attention ${report.kernels.attention}`);
+  }
   for (const [label, tool] of [
     ["ffmpeg", report.ffmpeg],
     ["ffprobe", report.ffprobe],

@@ -92,6 +92,11 @@ describe("a2v doctor (built binary, real adapter)", () => {
     expect(report.gpu.backend).toBe("vulkan");
     expect(["system", "npm", "env"]).toContain(report.ffmpeg.source);
     expect(report.packages["@a2v/sdk"]).toMatch(/^\d+\.\d+\.\d+$/);
+    // Which kernels this adapter gets: packed panels and materialized attention on lavapipe.
+    if (report.gpu.isSoftware) {
+      expect(report.kernels.matmul).toMatch(/packed panels/);
+      expect(report.kernels.attention).toMatch(/materialized/);
+    } else expect(report.kernels.attention).toMatch(/fused/);
   });
 
   it("says clearly what to install when no adapter exists, and exits 1", async () => {
