@@ -275,6 +275,10 @@ describe("packed-panel kernel (CPU adapters)", () => {
     const dispatches = T.rt().stats.dispatches - before;
     // On lavapipe: pack, then one dispatch for both 32-column panels (they share a 64 KiB window).
     expect(dispatches).toBe(T.rt().gpu.info.isSoftware && available() ? 2 : 1);
+    // kernelPaths (what `a2v doctor` prints) names the same choice.
+    const paths = T.kernelPaths(T.rt());
+    if (T.rt().gpu.info.isSoftware && available()) expect(paths.matmul).toMatch(/packed panels of \d+ columns/);
+    else expect(paths.matmul).toMatch(T.rt().sgmat ? /subgroup matrices/ : /tiled SIMT/);
   });
 });
 
