@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian machine with only Node 20 and npm:
-# system packages (ffmpeg, Vulkan loader + lavapipe when no GPU driver exists, espeak-ng, sox),
+# system packages (ffmpeg, Vulkan loader + lavapipe when no GPU driver exists, espeak-ng, sox, openssl, python3),
 # the pinned pnpm, workspace dependencies and a build. A second run does no work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,8 @@ missing=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 # grep reads the whole listing (no -q): an early exit would SIGPIPE ldconfig and fail the pipeline under pipefail.
 have_lib() { { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -F "$1" >/dev/null; }
-for c in ffmpeg ffprobe espeak-ng sox; do have_cmd "$c" || missing+=("$c"); done
+# openssl and python3: the dataset tests make a TLS certificate and a listener that never accepts.
+for c in ffmpeg ffprobe espeak-ng sox openssl python3; do have_cmd "$c" || missing+=("$c"); done
 have_lib 'libvulkan.so.1' || missing+=(libvulkan1)
 
 # A software Vulkan driver is only needed where no vendor driver is installed. Debian bookworm's
