@@ -201,10 +201,12 @@ describe("packed-panel kernel (CPU adapters)", () => {
 
   it("applies alpha, bias and a broadcast addTo once, after the last K chunk", async (ctx) => {
     if (!available()) ctx.skip();
-    // K 600: two chunks, one panel per window; K 40: one chunk, three panels in one window, N not a multiple of 4.
+    // K 600: two chunks, one panel per window; K 40: one chunk, three panels in one window, N not a multiple of 4;
+    // and a full [M, N] addTo read as vec4 rows, as LoRA's base output is.
     for (const [k, n, cRows] of [
       [600, 36, 1],
       [40, 70, 10],
+      [40, 64, 10],
     ]) {
       const a = randNd([10, k!], 40 + k!);
       const b = randNd([k!, n!], 41);

@@ -139,6 +139,17 @@ function vec4A(a: Tensor, batch: readonly number[]): boolean {
   return a.dtype === "f32" && sak === 1 && [sam, a.offset, ...batchStrides(a, batch)].every((v) => v % 4 === 0);
 }
 
+/** Whether addTo can be read as aligned vec4 along its rows (f32, column stride 1, offsets and strides × 4). */
+function vec4Rows(c: Tensor, ops: Operands): boolean {
+  const view = addToView(c, ops);
+  const r = view.shape.length;
+  const [row, col] = [view.shape[r - 2] === 1 ? 0 : view.strides[r - 2]!, view.strides[r - 1]!];
+  const batch = batchStrides(view, ops.batch);
+  return (
+    c.dtype === "f32" && view.shape[r - 1] !== 1 && col === 1 && [row, c.offset, ...batch].every((v) => v % 4 === 0)
+  );
+}
+
 function gemmWgsl(ops: Operands, plan: PanelPlan): string {
   const s = plan.subgroup;
   const { a, bias, addTo } = ops;
@@ -157,7 +168,10 @@ function gemmWgsl(ops: Operands, plan: PanelPlan): string {
   ];
   let next = 3;
   if (bias) decls.push(binding(next++, "bias", bias.dtype, false), loader("bias", bias.dtype));
-  if (addTo) decls.push(binding(next++, "c", addTo.dtype, false), loader("c", addTo.dtype));
+  // addTo read as whole vec4s where a lane's 4 columns are contiguous and aligned (LoRA's base output).
+  const c4 = !!addTo && out4 && vec4Rows(addTo, ops);
+  if (addTo && c4) decls.push(`@group(0) @binding(${next++}) var<storage, read> c: array<vec4<f32>>;`);
+  else if (addTo) decls.push(binding(next++, "c", addTo.dtype, false), loader("c", addTo.dtype));
   decls.push(PARAMS, `@group(0) @binding(${next}) var<uniform> p: Params;`);
   const f16 = [a, bias, addTo].some((t) => t?.dtype === "f16");
   // A's four k values for this lane, zero past K (a straddling vec4 would read the next row).
@@ -176,9 +190,11 @@ function gemmWgsl(ops: Operands, plan: PanelPlan): string {
     .join("\n        ");
   // Partial sums of earlier K chunks are in `out`; alpha, bias and addTo apply after the last chunk.
   const cols = [0, 1, 2, 3];
-  const addC = addTo
-    ? `v += vec4<f32>(${cols.map((c) => `ld_c(p.c_off + gm * p.c_row + min(gn + ${c}u, p.n - 1u) * p.c_col)`).join(", ")});`
-    : "";
+  const addC = !addTo
+    ? ""
+    : c4
+      ? "v += c[(p.c_off + gm * p.c_row + gn) / 4u];"
+      : `v += vec4<f32>(${cols.map((c) => `ld_c(p.c_off + gm * p.c_row + min(gn + ${c}u, p.n - 1u) * p.c_col)`).join(", ")});`;
   const finish = `if (p.last == 1u) { v = v * p.alpha${bias ? " + bv4" : ""}; ${addC} }`;
   const stores = rows
     .map((i) => {
@@ -278,7 +294,8 @@ function cached(key: string, make: () => string): string {
 
 function gemmKey(ops: Operands, plan: PanelPlan): string {
   const { a, bias, addTo } = ops;
-  return `gemm ${plan.subgroup} ${plan.swap} ${ops.n % 4 === 0} ${a.dtype} ${vec4A(a, ops.batch)} ${bias?.dtype} ${addTo?.dtype}`;
+  const c4 = addTo ? vec4Rows(addTo, ops) : false;
+  return `gemm ${plan.subgroup} ${plan.swap} ${ops.n % 4 === 0} ${a.dtype} ${vec4A(a, ops.batch)} ${bias?.dtype} ${addTo?.dtype} ${c4}`;
 }
 
 function packKey(ops: Operands, plan: PanelPlan): string {
