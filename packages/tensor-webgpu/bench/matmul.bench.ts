@@ -50,6 +50,8 @@ function gemm(label: string, m: number, k: number, n: number): void {
   };
   bench(base, timed(base, flops, run("tiled", TILE_64)), opts);
   bench(`${label} naive`, timed(`${label} naive`, flops, run("naive"), base), opts);
+  // The SIMT kernel with the tile this shape gets (the issue's "SIMT f32" figure on a GPU).
+  bench(`${label} tiled`, timed(`${label} tiled`, flops, run("tiled"), base), opts);
   // What matmul() runs on this adapter: packed panels on lavapipe, tiled or tensor cores on a GPU.
   bench(`${label} auto`, timed(`${label} auto`, flops, run("auto"), base), opts);
 }

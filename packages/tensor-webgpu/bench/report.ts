@@ -1,5 +1,5 @@
 import { afterAll } from "vitest";
-import { rt } from "../src/index.js";
+import { kernelPaths, rt } from "../src/index.js";
 
 /** Peak dense throughput (TFLOP/s) of adapters we know, by a substring of the adapter description. */
 const PEAKS: Array<[RegExp, { f32: number; f16: number }]> = [
@@ -38,14 +38,21 @@ export function reportAfterAll(title: string): void {
   afterAll(() => {
     const info = rt().gpu.info;
     const peak = PEAKS.find(([re]) => re.test(`${info.device} ${info.description}`))?.[1];
-    const lines = [`\n${title} on ${info.description || info.device}`];
-    lines.push("| task | median ms | GFLOP/s | vs baseline | of f32 peak |", "|---|---|---|---|---|");
+    const paths = kernelPaths(rt());
+    const lines = [
+      `\n${title} on ${info.description || info.device}`,
+      `auto = matmul: ${paths.matmul}; attention: ${paths.attention}`,
+    ];
+    // "auto" matmul rows on a subgroup-matrix plan with f16 tiles count against the f16 (tensor core) peak.
+    const f16Auto = rt().sgmat?.component === "f16";
+    lines.push("| task | median ms | GFLOP/s | vs baseline | of peak |", "|---|---|---|---|---|");
     for (const row of rows.values()) {
       const ms = median(row.ms);
       const gflops = row.flops / ms / 1e6;
       const base = row.baseline ? rows.get(row.baseline) : undefined;
       const ratio = base ? `${(row.flops / ms / (base.flops / median(base.ms)) || 0).toFixed(2)}x` : "";
-      const frac = peak ? `${((gflops / 1000 / peak.f32) * 100).toFixed(1)}%` : "n/a";
+      const kind = f16Auto && title === "matmul" && row.name.endsWith(" auto") ? "f16" : "f32";
+      const frac = peak ? `${((gflops / 1000 / peak[kind]) * 100).toFixed(1)}% ${kind}` : "n/a";
       lines.push(`| ${row.name} | ${ms.toFixed(1)} | ${gflops.toFixed(2)} | ${ratio} | ${frac} |`);
     }
     console.log(lines.join("\n"));
