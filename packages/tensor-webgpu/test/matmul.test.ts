@@ -171,6 +171,7 @@ describe("packed-panel kernel (CPU adapters)", () => {
       [19, 1100, 70],
       [1, 3, 1],
       [64, 40, 33],
+      [5, 0, 6],
     ]) {
       const a = randNd([m!, k!], m! + k!);
       const b = randNd([k!, n!], n! + 7);

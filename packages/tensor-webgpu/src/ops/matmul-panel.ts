@@ -56,8 +56,8 @@ export function planPanels(ops: Operands, runtime: Runtime, force = false): Pane
   const batch = ops.batch.reduce((x, y) => x * y, 1);
   const macs = ops.m * ops.n * ops.k;
   if (!force && (!info.isSoftware || batch * macs < MIN_MACS || macs < MIN_BATCH_MACS)) return undefined;
-  // Implicit GEMMs (convolutions) and row biases keep the tiled kernel.
-  if (ops.loadB || ops.rowBias) return undefined;
+  // Implicit GEMMs (convolutions), row biases and empty sums (K = 0) keep the tiled kernel.
+  if (ops.loadB || ops.rowBias || ops.k === 0) return undefined;
   // Transposed only for few rows: its strided stores are slow where rows are 4 KiB apart (N = 1024·j).
   const swap = !ops.bias && !ops.addTo && ops.m < Math.min(ops.n, SWAP_ROWS) && ops.a.dtype === "f32";
   if (!swap && ops.b.dtype !== "f32") return undefined;
