@@ -1,6 +1,6 @@
 import { binding, coords, grid, groupIndex, header, loader, u32lit } from "../codegen.js";
 import type { Runtime } from "../runtime.js";
-import { empty, type Tensor } from "../tensor.js";
+import type { Tensor } from "../tensor.js";
 import { bindingOf } from "../window.js";
 import { addToView, batchStrides, type Operands } from "./matmul.js";
 import { transpose } from "./shape.js";
@@ -312,9 +312,9 @@ export function panelMatmul(product: Operands, plan: PanelPlan, out: Tensor): vo
   const perBatch = plan.panels * plan.chunks * plan.chunk * plan.width;
   const total = perBatch * plan.packedBatches;
   // Slack so the last chunk's full-size window stays inside the buffer.
-  const packed = empty([total + UNIFORM_BYTES / 4 - plan.chunk * plan.width], "f32");
+  const packed = packBuffer(runtime, (total + UNIFORM_BYTES / 4 - plan.chunk * plan.width) * 4);
   const pack = cached(packKey(ops, plan), () => packWgsl(ops, plan));
-  runtime.dispatch(pack, [bindingOf(packed), bindingOf(ops.b)], grid(Math.ceil(total / 4 / 64)));
+  runtime.dispatch(pack, [{ buffer: packed, size: total * 4 }, bindingOf(ops.b)], grid(Math.ceil(total / 4 / 64)));
   const wgsl = cached(gemmKey(ops, plan), () => gemmWgsl(ops, plan));
   const extras = [ops.bias, ops.addTo].flatMap((t) => (t ? [bindingOf(t)] : []));
   const bytes = plan.chunk * plan.width * 4;
@@ -323,13 +323,30 @@ export function panelMatmul(product: Operands, plan: PanelPlan, out: Tensor): vo
     for (let panel = 0; panel < plan.panels; panel += plan.group) {
       for (let chunk = 0; chunk < plan.chunks; chunk++) {
         const offset = base + (panel * plan.chunks + chunk) * bytes;
-        const window = { buffer: packed.storage.buffer, offset, size: UNIFORM_BYTES };
+        const window = { buffer: packed, offset, size: UNIFORM_BYTES };
         const buffers = [bindingOf(out), bindingOf(ops.a), window, ...extras];
         const groups: [number, number] = [Math.ceil(ops.m / ROWS), Math.min(plan.group, plan.panels - panel)];
         runtime.dispatch(wgsl, buffers, groups, params(ops, plan, z, panel, chunk));
       }
     }
   }
-  packed.dispose();
   for (const v of views) v.dispose();
+}
+
+/**
+ * One packed-operand buffer per runtime, reused product after product. Dispatches run in order, so a pack
+ * overwrites it only after the previous product's GEMMs have read it; a fresh pool buffer per product
+ * would cost an allocation and Dawn's zero-fill each time within a batch.
+ */
+const scratch = new WeakMap<Runtime, GPUBuffer>();
+
+function packBuffer(runtime: Runtime, bytes: number): GPUBuffer {
+  let buffer = scratch.get(runtime);
+  if (!buffer || buffer.size < bytes) {
+    // Recorded dispatches may still read the old one: the pool reuses it only after this batch is submitted.
+    if (buffer) runtime.pool.release(buffer, runtime.currentBatch);
+    buffer = runtime.pool.acquire(bytes);
+    scratch.set(runtime, buffer);
+  }
+  return buffer;
 }
