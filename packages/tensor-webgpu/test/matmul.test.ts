@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ref from "../src/cpu/reference.js";
 import * as T from "../src/index.js";
 import { matmulRaw } from "../src/ops/matmul.js";
+import { panelSubgroup } from "../src/ops/matmul-panel.js";
 import { planSubgroupMatrix, sgmatWgsl } from "../src/ops/matmul-sgmat.js";
 import { expectClose, expectTensor, gpu, gpuGrads, randNd } from "./helpers.js";
 
@@ -159,10 +160,7 @@ describe("matmul", () => {
 });
 
 describe("packed-panel kernel (CPU adapters)", () => {
-  const available = (): boolean => {
-    const { info } = T.rt().gpu;
-    return T.rt().gpu.has("subgroups") && !!info.subgroupMinSize && info.subgroupMinSize === info.subgroupMaxSize;
-  };
+  const available = (): boolean => panelSubgroup(T.rt()) !== undefined;
 
   it("matches the reference over ragged M, N and K, several K chunks and strided A", async (ctx) => {
     if (!available()) ctx.skip();

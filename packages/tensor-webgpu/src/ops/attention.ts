@@ -2,6 +2,7 @@ import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { binding, f32lit, header, loader, u32lit, type View } from "../codegen.js";
 import type { DType } from "../dtype.js";
+import type { Runtime } from "../runtime.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { alias, broadcastView, map } from "./elementwise.js";
@@ -371,10 +372,7 @@ function padTo4(t: Tensor): View {
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const base = geometry(q, k, v, opts);
-  const kernel = opts.kernel ?? "auto";
-  if (kernel === "materialized" || (kernel === "auto" && q.storage.runtime.gpu.info.isSoftware)) {
-    return materialized(q, k, v, opts.mask, base.scale);
-  }
+  if (materializes(q.storage.runtime, opts.kernel)) return materialized(q, k, v, opts.mask, base.scale);
   const limit = q.storage.runtime.gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
   const d = base.d;
   const [rows, step] = pickTiles(limit, (r, s) => r * d + 2 * s * d + r * s);
@@ -396,6 +394,11 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   });
   lse.dispose();
   return result;
+}
+
+/** Whether `attention()` with this `kernel` option runs materialized on this runtime's adapter. */
+export function materializes(runtime: Runtime, kernel: AttentionOptions["kernel"] = "auto"): boolean {
+  return kernel === "materialized" || (kernel === "auto" && runtime.gpu.info.isSoftware);
 }
 
 /** Attention from differentiable ops; their own backward gives dQ, dK, dV (and the mask no gradient). */

@@ -48,11 +48,18 @@ export interface PanelPlan {
   packedBatches: number;
 }
 
+/** The subgroup size the panel kernel is built for: the adapter's, when it has subgroups of one fixed size. */
+export function panelSubgroup(runtime: Runtime): number | undefined {
+  const { info } = runtime.gpu;
+  const s = info.subgroupMinSize;
+  return runtime.gpu.has("subgroups") && s && s === info.subgroupMaxSize ? s : undefined;
+}
+
 /** A plan when this GEMM should (or, with `force`, can) run on packed panels; undefined otherwise. */
 export function planPanels(ops: Operands, runtime: Runtime, force = false): PanelPlan | undefined {
   const { info } = runtime.gpu;
-  const s = info.subgroupMinSize;
-  if (!runtime.gpu.has("subgroups") || !s || s !== info.subgroupMaxSize) return undefined;
+  const s = panelSubgroup(runtime);
+  if (!s) return undefined;
   const batch = ops.batch.reduce((x, y) => x * y, 1);
   const macs = ops.m * ops.n * ops.k;
   if (!force && (!info.isSoftware || batch * macs < MIN_MACS || macs < MIN_BATCH_MACS)) return undefined;
