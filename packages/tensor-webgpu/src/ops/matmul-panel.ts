@@ -8,7 +8,8 @@ import { transpose } from "./shape.js";
 /**
  * GEMM for CPU adapters (lavapipe). llvmpipe runs a subgroup's invocations as one SIMD vector and turns
  * every storage or workgroup-memory load whose address is not a compile-time constant into a scalar
- * loop over the lanes, with a bounds check per lane, while uniform-buffer loads become vector gathers.
+ * loop over the lanes, with a branch and a bounds check per lane, while uniform-buffer loads become
+ * branch-free gathers.
  * So B is packed into panels of 4·S columns (S = subgroup size) of at most 64 KiB, the uniform binding
  * limit, and each lane reads one vec4 of B per k from a panel. Each lane also loads one vec4 of A along k
  * per row, which subgroupShuffle shares with the other lanes: one A load serves 4·S products.
@@ -21,10 +22,10 @@ const ROWS = 8;
 const UNIFORM_BYTES = 65536;
 /** Products below this many multiply-adds stay on the tiled kernel: two dispatches cost more there. */
 const MIN_MACS = 1 << 18;
-/** Products with fewer rows than this (and than columns) run transposed, see PanelPlan.swap. */
-const SWAP_ROWS = 64;
 /** Nor do batched products with less than this per batch element (each element is its own dispatch). */
 const MIN_BATCH_MACS = 1 << 15;
+/** Products with fewer rows than this (and than columns) run transposed, see PanelPlan.swap. */
+const SWAP_ROWS = 64;
 
 /**
  * How a GEMM is split: packed B panels of `width` columns, K chunks of `chunk` rows, and `group` panels
@@ -130,7 +131,7 @@ ${rowVec4 ? "@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;" : `$
 }`;
 }
 
-/** Per-dispatch parameters (one uniform struct; field order matches PARAMS below). */
+/** Per-dispatch parameters, one uniform struct (params() fills the words in this order). */
 const PARAMS = `struct Params {
   m: u32, n: u32, k: u32, n0: u32,
   k0: u32, klen: u32, first: u32, last: u32,
@@ -165,7 +166,6 @@ function gemmWgsl(ops: Operands, plan: PanelPlan): string {
   const out4 = ops.n % 4 === 0 && !plan.swap;
   const rows = [...Array(ROWS).keys()];
   const decls = [
-    header([a.dtype, ...[bias, addTo].flatMap((t) => (t ? [t.dtype] : []))]).replace("enable f16;\n", ""),
     out4 ? "@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;" : binding(0, "out", "f32", true),
     v4
       ? "@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;"
