@@ -44,7 +44,15 @@ export {
   zeros,
 } from "./ops/elementwise.js";
 export { mseLoss } from "./ops/loss.js";
-export { linear, loraLinear, type MatmulOptions, matmul } from "./ops/matmul.js";
+export {
+  linear,
+  loraLinear,
+  type MatmulOptions,
+  type MatmulVariant,
+  matmul,
+  matmulRaw,
+  type TileConfig,
+} from "./ops/matmul.js";
 export { layerNorm, type RmsNormOptions, rmsNorm, softmax } from "./ops/norm.js";
 export { rand, randn } from "./ops/random.js";
 export { max, mean, sum } from "./ops/reduce.js";

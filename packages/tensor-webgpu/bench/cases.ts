@@ -1,0 +1,149 @@
+import {
+  type AttentionOptions,
+  attention,
+  backward,
+  type MatmulVariant,
+  matmulRaw,
+  randn,
+  softmax,
+  sum,
+  type Tensor,
+  type TileConfig,
+  transpose,
+} from "../src/index.js";
+
+/** One benchmark task: what it computes, its FLOPs, and the task it is compared with. */
+export interface BenchCase {
+  name: string;
+  flops: number;
+  baseline?: string;
+  iterations: number;
+  warmup: number;
+  run: () => void;
+}
+
+/** The issue's baseline: the plain register-tiled kernel fixed to 64×64 tiles (no tensor cores). */
+const TILE_64: TileConfig = { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 };
+
+/** Random operands, made once per shape on first use (after init()). */
+function cachedInputs(): (key: string, make: () => Tensor[]) => Tensor[] {
+  const made = new Map<string, Tensor[]>();
+  return (key, make) => {
+    let t = made.get(key);
+    if (!t) {
+      t = make();
+      made.set(key, t);
+    }
+    return t;
+  };
+}
+
+/**
+ * Products queued per timed iteration, so that each iteration does at least ~64 MFLOP: a lone small
+ * product would time the submit-to-completion latency (~0.3 ms on lavapipe), not the kernel, while a
+ * training step queues hundreds of products back to back.
+ */
+function repeats(m: number, k: number, n: number): number {
+  return Math.max(1, Math.ceil(2 ** 26 / (2 * m * n * k)));
+}
+
+/**
+ * Matmul tasks. Shapes are sized for lavapipe; `scale` 8 on a GPU gives the issue's squares up to 4096 and
+ * transformer-sized GEMMs (tokens × d_model · d_model × {d_model, 4·d_model}) with LoRA rank 32.
+ */
+export function matmulCases(scale: number): BenchCase[] {
+  const inputs = cachedInputs();
+  const cases: BenchCase[] = [];
+  const gemm = (label: string, m: number, k: number, n: number): void => {
+    const base = `${label} 64×64 tiles`;
+    const reps = repeats(m, k, n);
+    const flops = 2 * m * n * k * reps;
+    const run = (variant: MatmulVariant, tile?: TileConfig) => () => {
+      const [a, b] = inputs(`${m}x${k}x${n}`, () => [randn([m, k], 1), randn([k, n], 2)]);
+      for (let i = 0; i < reps; i++) matmulRaw(a!, b!, {}, variant, tile).dispose();
+    };
+    const common = { flops, iterations: 10, warmup: 2 };
+    cases.push({ name: base, run: run("tiled", TILE_64), ...common });
+    cases.push({ name: `${label} naive`, run: run("naive"), baseline: base, ...common });
+    // The SIMT kernel with the tile this shape gets (the issue's "SIMT f32" figure on a GPU).
+    cases.push({ name: `${label} tiled`, run: run("tiled"), baseline: base, ...common });
+    // What matmul() runs on this adapter: packed panels on lavapipe, tiled or tensor cores on a GPU.
+    cases.push({ name: `${label} auto`, run: run("auto"), baseline: base, ...common });
+  };
+  for (const n of [128, 256, 512].map((v) => v * scale)) gemm(`${n}³`, n, n, n);
+  const [tokens, dModel, rank] = [256 * scale, 256 * scale, 32];
+  gemm(`tokens ${tokens} × ${dModel} · ${dModel}`, tokens, dModel, dModel);
+  gemm(`tokens ${tokens} × ${dModel} · ${4 * dModel}`, tokens, dModel, 4 * dModel);
+  // LoRA rank 32: down- and up-projection forward, and the two weight gradients (K = tokens).
+  gemm(`LoRA down ${tokens} × ${dModel} · r${rank}`, tokens, dModel, rank);
+  gemm(`LoRA up ${tokens} × r${rank} · ${dModel}`, tokens, rank, dModel);
+  gemm(`LoRA dA r${rank} × ${tokens} · ${dModel}`, rank, tokens, dModel);
+  gemm(`LoRA dB ${dModel} × ${tokens} · r${rank}`, dModel, tokens, rank);
+  return cases;
+}
+
+/**
+ * Attention tasks at head dim 128: sequence 128..1024 × `scale` (1k..8k at scale 8) with `heads` heads.
+ * The baseline is softmax(q·kᵀ/√d)·v with both products on the 64×64-tile kernel, forward only.
+ */
+export function attentionCases(scale: number, heads: number): BenchCase[] {
+  const d = 128;
+  const inputs = cachedInputs();
+  const qkv = (l: number, grad: boolean): Tensor[] => {
+    const t = inputs(`${l}`, () => [1, 2, 3].map((s) => randn([1, heads, l, d], s)));
+    for (const x of t) x.requiresGrad = grad;
+    return t;
+  };
+  const cases: BenchCase[] = [];
+  for (const l of [128, 256, 512, 1024].map((n) => n * scale)) {
+    const flops = 4 * heads * l * l * d;
+    const common = { iterations: 5, warmup: 1 };
+    const base = `forward L${l} naive tiled`;
+    cases.push({
+      name: base,
+      flops,
+      ...common,
+      run: () => {
+        const [q, k, v] = qkv(l, false);
+        const kt = transpose(k!);
+        const s = matmulRaw(q!, kt, { alpha: 1 / Math.sqrt(d) }, "tiled", TILE_64);
+        const p = softmax(s);
+        matmulRaw(p, v!, {}, "tiled", TILE_64).dispose();
+        for (const t of [kt, s, p]) t.dispose();
+      },
+    });
+    const kernels: Array<NonNullable<AttentionOptions["kernel"]>> = ["fused", "materialized"];
+    for (const kernel of kernels) {
+      cases.push({
+        name: `forward L${l} ${kernel}`,
+        flops,
+        baseline: base,
+        ...common,
+        run: () => {
+          const [q, k, v] = qkv(l, false);
+          attention(q!, k!, v!, { kernel }).dispose();
+        },
+      });
+    }
+    // Backward does ~2.5× the forward's FLOPs (recomputes P, then dV, dP, dQ, dK); compared with fused.
+    for (const kernel of kernels) {
+      cases.push({
+        name: `forward+backward L${l} ${kernel}`,
+        flops: 3.5 * flops,
+        ...(kernel === "fused" ? {} : { baseline: `forward+backward L${l} fused` }),
+        ...common,
+        run: () => {
+          const [q, k, v] = qkv(l, true);
+          const loss = sum(attention(q!, k!, v!, { kernel }));
+          backward(loss);
+          loss.dispose();
+          for (const x of [q, k, v]) {
+            x!.grad?.dispose();
+            x!.grad = undefined;
+          }
+        },
+      });
+    }
+  }
+  return cases;
+}
