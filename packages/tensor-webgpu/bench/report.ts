@@ -47,6 +47,7 @@ export class Recorder {
     const f16Auto = rt().sgmat?.component === "f16";
     lines.push("| task | median ms | GFLOP/s | vs baseline | of peak |", "|---|---|---|---|---|");
     for (const row of this.rows.values()) {
+      if (row.ms.length === 0) continue; // a task that could not run (the standalone runner lists it)
       const ms = median(row.ms);
       const gflops = row.flops / ms / 1e6;
       const base = row.baseline ? this.rows.get(row.baseline) : undefined;

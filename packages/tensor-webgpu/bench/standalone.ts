@@ -21,15 +21,25 @@ await init();
 for (const [title, cases] of groups) {
   if (wanted.length && !wanted.includes(title)) continue;
   const recorder = new Recorder();
+  const skipped: string[] = [];
   for (const c of cases()) {
     const timed = recorder.timed(c.name, c.flops, c.run, c.baseline);
-    if (!quick) {
-      for (let i = 0; i < c.warmup; i++) c.run();
-      await rt().idle();
+    try {
+      if (!quick) {
+        for (let i = 0; i < c.warmup; i++) c.run();
+        await rt().idle();
+      }
+      for (let i = 0; i < (quick ? 1 : c.iterations); i++) await timed();
+      process.stderr.write(`${c.name} done\n`);
+    } catch (error) {
+      // One task too big for this adapter (e.g. materialized scores above maxBufferSize) must not end the run.
+      await rt()
+        .sync()
+        .catch(() => undefined);
+      skipped.push(`${c.name}: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
     }
-    for (let i = 0; i < (quick ? 1 : c.iterations); i++) await timed();
-    process.stderr.write(`${c.name} done\n`);
   }
   console.log(recorder.table(title));
+  if (skipped.length) console.log(["", "Skipped:", ...skipped.map((line) => `- ${line}`)].join("\n"));
 }
 releaseGpu();
