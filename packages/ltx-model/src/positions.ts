@@ -121,18 +121,20 @@ export function audioLatentFrames(seconds: number, timing: AudioTiming = AUDIO_T
   return Math.round((seconds * timing.sampleRate) / timing.hopLength / timing.latentDownsample);
 }
 
-/** `[C, F, H, W]` → `[N, C·p·p]` tokens, order (f, h, w), features (c, ph, pw). */
-export function patchifyVideo(
-  latents: Float32Array,
+/**
+ * Visits every latent element once with its index in `[C, F, H, W]` latents and in `[N, C·p·p]` tokens
+ * (tokens in (f, h, w) order, features in (c, ph, pw) order).
+ */
+function forEachPatchElement(
   channels: number,
   grid: VideoLatentGrid,
-  patchSize = 1,
-): Float32Array {
+  patchSize: number,
+  visit: (latent: number, token: number) => void,
+): void {
   const { frames: F, height: H, width: W } = grid;
   const gh = H / patchSize;
   const gw = W / patchSize;
   const features = channels * patchSize * patchSize;
-  const out = new Float32Array(F * gh * gw * features);
   for (let f = 0; f < F; f++)
     for (let h = 0; h < gh; h++)
       for (let w = 0; w < gw; w++) {
@@ -140,10 +142,23 @@ export function patchifyVideo(
         for (let c = 0; c < channels; c++)
           for (let p = 0; p < patchSize; p++)
             for (let q = 0; q < patchSize; q++) {
-              const src = ((c * F + f) * H + h * patchSize + p) * W + w * patchSize + q;
-              out[token * features + (c * patchSize + p) * patchSize + q] = latents[src]!;
+              const latent = ((c * F + f) * H + h * patchSize + p) * W + w * patchSize + q;
+              visit(latent, token * features + (c * patchSize + p) * patchSize + q);
             }
       }
+}
+
+/** `[C, F, H, W]` → `[N, C·p·p]` tokens, order (f, h, w), features (c, ph, pw). */
+export function patchifyVideo(
+  latents: Float32Array,
+  channels: number,
+  grid: VideoLatentGrid,
+  patchSize = 1,
+): Float32Array {
+  const out = new Float32Array(latents.length);
+  forEachPatchElement(channels, grid, patchSize, (latent, token) => {
+    out[token] = latents[latent]!;
+  });
   return out;
 }
 
@@ -154,22 +169,10 @@ export function unpatchifyVideo(
   grid: VideoLatentGrid,
   patchSize = 1,
 ): Float32Array {
-  const { frames: F, height: H, width: W } = grid;
-  const gh = H / patchSize;
-  const gw = W / patchSize;
-  const features = channels * patchSize * patchSize;
-  const out = new Float32Array(channels * F * H * W);
-  for (let f = 0; f < F; f++)
-    for (let h = 0; h < gh; h++)
-      for (let w = 0; w < gw; w++) {
-        const token = (f * gh + h) * gw + w;
-        for (let c = 0; c < channels; c++)
-          for (let p = 0; p < patchSize; p++)
-            for (let q = 0; q < patchSize; q++) {
-              const dst = ((c * F + f) * H + h * patchSize + p) * W + w * patchSize + q;
-              out[dst] = tokens[token * features + (c * patchSize + p) * patchSize + q]!;
-            }
-      }
+  const out = new Float32Array(channels * grid.frames * grid.height * grid.width);
+  forEachPatchElement(channels, grid, patchSize, (latent, token) => {
+    out[latent] = tokens[token]!;
+  });
   return out;
 }
 
