@@ -205,3 +205,5 @@ export {
   type TensorToWrite,
   writeSafetensors,
 } from "./weights/safetensors.js";
+export { type LtxModel, type LtxModelPaths, openLtxModel } from "./model/open.js";
+export { ensureTinyModel, TINY_MODEL_VERSION } from "./model/tiny.js";

@@ -24,3 +24,5 @@ export {
   type TimestepDraw,
   type TimestepSamplerOptions,
 } from "./timestep-sampler.js";
+export { LatentCache } from "./encode/latent-cache.js";
+export { CAPTION_MAX_TOKENS, type EncodableSample, SampleEncoder } from "./encode/sample-encoder.js";

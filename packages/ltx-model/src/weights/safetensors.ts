@@ -1,5 +1,6 @@
+import { randomBytes } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
-import { open, writeFile } from "node:fs/promises";
+import { open, rename, rm, writeFile } from "node:fs/promises";
 import { A2VError } from "@a2v/errors";
 import { DTYPE_BYTES, decodeToFloat32, FLOAT_DTYPES, isSafetensorsDType, type SafetensorsDType } from "./dtypes.js";
 
@@ -231,10 +232,21 @@ export function encodeSafetensors(tensors: TensorToWrite[], metadata: Record<str
   return out;
 }
 
+/**
+ * Writes atomically (a temp file beside `path`, then rename), so a reader or a run killed mid-write never
+ * sees a truncated file: a checkpoint or cache entry either exists whole or not at all.
+ */
 export async function writeSafetensors(
   path: string,
   tensors: TensorToWrite[],
   metadata: Record<string, string> = {},
 ): Promise<void> {
-  await writeFile(path, encodeSafetensors(tensors, metadata));
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    await writeFile(temp, encodeSafetensors(tensors, metadata));
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
 }
