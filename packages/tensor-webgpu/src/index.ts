@@ -54,6 +54,7 @@ export {
   type TileConfig,
 } from "./ops/matmul.js";
 export { layerNorm, type RmsNormOptions, rmsNorm, softmax } from "./ops/norm.js";
+export { pixelNormSilu } from "./ops/pixel-norm-silu.js";
 export { rand, randn } from "./ops/random.js";
 export { max, mean, sum } from "./ops/reduce.js";
 export { type RopeLayout, rope } from "./ops/rope.js";

@@ -1,0 +1,72 @@
+import { A2VError } from "@a2v/errors";
+import {
+  binding,
+  coords,
+  f32lit,
+  grid,
+  groupIndex,
+  header,
+  loader,
+  offsetExpr,
+  size,
+  storeCast,
+  u32lit,
+  type View,
+  WG,
+} from "../codegen.js";
+import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { bindingOf, withWindows } from "../window.js";
+
+/** The view without its channel dim (dim 1): one kernel thread per remaining position. */
+const positions = (v: View): View => ({
+  dtype: v.dtype,
+  shape: v.shape.filter((_, d) => d !== 1),
+  strides: v.strides.filter((_, d) => d !== 1),
+  offset: v.offset,
+});
+
+/**
+ * SiLU(x / sqrt(mean_c x² + eps)) over the channels (dim 1) of x [B, C, ...]: the VAEs' PixelNorm
+ * followed by SiLU in one pass (the composed `silu(pixelNorm(x))` runs six kernels and holds four
+ * full-size temporaries). Written into `out` (a view of x's shape, e.g. the interior of a padded
+ * tensor) when given. Frozen-model inference only: no gradient.
+ */
+export function pixelNormSilu(x: Tensor, eps = 1e-8, out?: Tensor): Tensor {
+  x.assertAlive();
+  if (x.needsGrad) throw new A2VError("no_gradient", "pixelNormSilu has no backward; compose pixelNorm and silu");
+  if (x.rank < 2) throw new A2VError("bad_shape", `pixelNormSilu needs [B, C, ...], got ${fmtShape(x.shape)}`);
+  const target = out ?? empty(x.shape, x.dtype === "f16" ? "f16" : "f32");
+  if (target.shape.join() !== x.shape.join() || target.dtype === "bf16" || !["f32", "f16"].includes(target.dtype)) {
+    throw new A2VError("bad_shape", `pixelNormSilu writes an f32/f16 ${fmtShape(x.shape)} view, got ${target}`);
+  }
+  withWindows([target, x], ([o, i]) => record(i!, o!, eps));
+  return target;
+}
+
+function record(x: Tensor, out: Tensor, eps: number): void {
+  const c = x.shape[1]!;
+  const px = positions(x);
+  const po = positions(out);
+  const n = size(px.shape);
+  if (n === 0 || c === 0) return;
+  const groups = Math.ceil(n / WG);
+  const [sx, so] = [u32lit(x.strides[1]!), u32lit(out.strides[1]!)];
+  const wgsl = `${header([out.dtype, x.dtype])}${binding(0, "out", out.dtype, true)}
+${binding(1, "x", x.dtype, false)}
+${loader("x", x.dtype)}
+@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let idx = ${groupIndex(groups)} * ${WG}u + lid;
+  if (idx >= ${u32lit(n)}) { return; }
+  ${coords(px.shape, "idx", "p")}
+  let xb = ${offsetExpr(px, "p")};
+  let ob = ${offsetExpr(po, "p")};
+  var s = 0.0;
+  for (var c = 0u; c < ${u32lit(c)}; c++) { let v = ld_x(xb + c * ${sx}); s += v * v; }
+  let inv = inverseSqrt(s / ${f32lit(c)} + ${f32lit(eps)});
+  for (var c = 0u; c < ${u32lit(c)}; c++) {
+    let v = ld_x(xb + c * ${sx}) * inv;
+    out[ob + c * ${so}] = ${storeCast(out.dtype, "v / (1.0 + exp(-v))")};
+  }
+}`;
+  x.storage.runtime.dispatch(wgsl, [bindingOf(out), bindingOf(x)], grid(groups));
+}
