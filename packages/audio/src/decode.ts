@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { A2VError } from "@a2v/errors";
+import { pinnedInput } from "./demuxer.js";
 import { mediaTools } from "./ffmpeg.js";
 import { assertReadableFile, probeAudio } from "./probe.js";
 
@@ -43,7 +44,8 @@ export async function decodeAudio(file: string, options: DecodeAudioOptions = {}
   }
   const args = ["-hide_banner", "-loglevel", "error", "-nostdin"];
   if (options.startSeconds) args.push("-ss", String(options.startSeconds));
-  args.push("-i", file, "-map", "0:a:0", "-vn", "-sn", "-dn");
+  // The demuxer is pinned to the extension: a playlist named .wav must not read other files.
+  args.push(...pinnedInput(file), "-map", "0:a:0", "-vn", "-sn", "-dn");
   if (options.durationSeconds !== undefined) args.push("-t", String(options.durationSeconds));
   args.push("-ac", String(channels), "-ar", String(sampleRate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1");
   const pcm = await runDecoder(file, args, channels, options.signal);

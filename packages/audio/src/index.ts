@@ -1,5 +1,12 @@
 export { type AudioFitReport, type AudioFitRequest, audioCli, type CliIo, fitAudioFile } from "./cli.js";
 export { type DecodeAudioOptions, type DecodedAudio, decodeAudio } from "./decode.js";
+export {
+  DEMUXER_BY_EXTENSION,
+  demuxerFor,
+  formatMatchesExtension,
+  pinnedInput,
+  SAFE_DEMUXERS,
+} from "./demuxer.js";
 export { type EncodeAudioOptions, encodeAudio } from "./encode.js";
 export { FfmpegFailure, type MediaTool, type MediaTools, mediaTools, runFfmpeg, type ToolSource } from "./ffmpeg.js";
 export { type FitToDurationOptions, fitToDuration, samplesForDuration } from "./fit.js";

@@ -3,6 +3,7 @@ import { stat } from "node:fs/promises";
 import { promisify } from "node:util";
 import { A2VError } from "@a2v/errors";
 import { parseFile } from "music-metadata";
+import { pinnedInput } from "./demuxer.js";
 import { mediaTools } from "./ffmpeg.js";
 
 const execFileAsync = promisify(execFile);
@@ -79,7 +80,7 @@ async function probeWithFfprobe(file: string): Promise<AudioProbe> {
   try {
     const { stdout } = await execFileAsync(
       mediaTools().ffprobe.path,
-      ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", file],
+      ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", ...pinnedInput(file)],
       { maxBuffer: 16 * 1024 * 1024 },
     );
     parsed = JSON.parse(stdout) as FfprobeOutput;

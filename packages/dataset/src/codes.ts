@@ -25,9 +25,14 @@ export const DatasetErrorCodes = {
   missingCaption: "missing_caption",
   /** A caption that is not UTF-8 text or is unreasonably large. */
   invalidCaption: "invalid_caption",
-  /** A media file that ffprobe cannot read, or that lacks the stream its role needs. */
+  /**
+   * A media file that ffprobe cannot read, whose content is not the format its extension names, whose
+   * first frames or packets cannot be decoded, or that lacks the stream its role needs.
+   */
   corruptMedia: "corrupt_media",
-  /** Every target is shorter than `number_of_frames` (with `auto_scale_input` off). */
+  /** A media file longer than `limits.maxMediaSeconds`, with more frames than `limits.maxVideoFrames`, or a picture over `limits.maxPixels`. */
+  mediaTooLarge: "media_too_large",
+  /** Every target is shorter than `number_of_frames` at `frame_rate` (with `auto_scale_input` off), or preprocessing made no sample. */
   allTargetsTooShort: "all_targets_too_short",
   /** A loader option is out of range (e.g. `numberOfFrames`). */
   invalidOption: "invalid_option",

@@ -30,6 +30,7 @@ export function checkEntries(
   const problems: DatasetIssue[] = [];
   const files: SafeEntry[] = [];
   let total = 0;
+  let compressed = 0;
   for (const entry of directory.entries) {
     const shown = entry.rawPath;
     const unsafe = (message: string) =>
@@ -57,12 +58,22 @@ export function checkEntries(
       unsafe(`compression ratio ${ratio}:1 is over ${caps.maxCompressionRatio}:1 (zip bomb?)`);
     }
     total += entry.uncompressedSize;
+    compressed += entry.compressedSize;
     if (!pathProblem && !entry.isDirectory) files.push({ entry, path: normalisePath(entry.rawPath) });
   }
   if (total > caps.maxTotalBytes) {
     problems.push({
       code: DatasetErrorCodes.archiveTooLarge,
       message: `the archive expands to ${total} bytes, over the cap of ${caps.maxTotalBytes}`,
+    });
+  }
+  // Many entries each under the per-entry floor are a bomb too: the archive as a whole has a ratio budget,
+  // judged here from the directory, before one byte is written.
+  if (total > caps.archiveRatioFloorBytes && total > caps.maxArchiveCompressionRatio * Math.max(compressed, 1)) {
+    const ratio = Math.round(total / Math.max(compressed, 1));
+    problems.push({
+      code: DatasetErrorCodes.unsafeEntry,
+      message: `the archive expands ${ratio}:1 (${compressed} bytes to ${total}), over ${caps.maxArchiveCompressionRatio}:1 for the whole archive (zip bomb?)`,
     });
   }
   problems.push(...overlapProblems(directory));

@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { A2VError } from "@a2v/errors";
 import { decodeCaption, MAX_CAPTION_BYTES } from "./caption.js";
-import { DatasetErrorCodes, DatasetWarningCodes } from "./codes.js";
+import { type DatasetErrorCode, DatasetErrorCodes, DatasetWarningCodes } from "./codes.js";
 import { checkEntries } from "./entry-safety.js";
 import { extractEntries } from "./extract.js";
 import { type GroupFiles, type GroupMember, groupEntries } from "./grouping.js";
@@ -90,19 +90,32 @@ async function validateArchive(
   // Conflicted groups are already reported; the others are extracted and probed so that one run
   // reports every problem at once.
   const checkable = mediaGroups.filter((g) => g.conflicts.length === 0);
-  const members = checkable.flatMap((g) => Object.values(g.members));
+  // Captions over the limit are judged from the directory and never extracted.
+  const oversized = new Set(
+    checkable.flatMap((g) => {
+      const caption = g.members.caption;
+      return caption && caption.entry.uncompressedSize > MAX_CAPTION_BYTES ? [caption] : [];
+    }),
+  );
+  const members = checkable.flatMap((g) => Object.values(g.members)).filter((m) => !oversized.has(m));
   await mkdir(extractDir, { recursive: true });
   const localPaths = await extractEntries(members, extractDir, options.caps, options.onProgress);
-  const probes = await probeAll(
+  const { outcomes: probes, stopped } = await probeAll(
     members.filter((m) => m.extension !== "txt"),
     localPaths,
     options,
   );
 
   const problems: DatasetIssue[] = mediaGroups.flatMap((g) => g.conflicts);
+  if (stopped) problems.push(stopped);
   const groups: DatasetGroup[] = [];
   for (const files of checkable) {
-    const caption = files.members.caption ? await readCaption(localPaths.get(files.members.caption)!) : undefined;
+    const member = files.members.caption;
+    const caption = !member
+      ? undefined
+      : oversized.has(member)
+        ? ({ ok: false, reason: captionTooLong(member.entry.uncompressedSize) } as const)
+        : await readCaption(localPaths.get(member)!);
     const verdict = evaluateGroup(
       { files, probes, ...(caption ? { caption } : {}), ...(reportLocalPaths ? { localPaths } : {}) },
       options,
@@ -122,6 +135,7 @@ async function validateArchive(
       triggerPhrase: options.triggerPhrase,
       numberOfFrames: options.numberOfFrames,
       autoScaleInput: options.autoScaleInput,
+      frameRate: options.frameRate,
     },
     groups,
     counts: { groups: groups.length, ok, skipped: groups.length - ok },
@@ -134,40 +148,73 @@ async function probeAll(
   members: GroupMember[],
   localPaths: Map<GroupMember, string>,
   options: ResolvedOptions,
-): Promise<Map<GroupMember, ProbeOutcome>> {
+): Promise<{ outcomes: Map<GroupMember, ProbeOutcome>; stopped: DatasetIssue | undefined }> {
   let done = 0;
+  let unreadable = 0;
+  const { maxCorruptFiles } = options.limits;
   const settled = await settleWithLimit(members, options.probeConcurrency, async (member) => {
+    // Past the corrupt-file bound the rest is not probed: an archive of hundreds of broken files
+    // costs a bounded number of ffprobe runs.
+    if (unreadable >= maxCorruptFiles) return undefined;
     try {
-      return await probeMedia(localPaths.get(member)!, { label: member.path });
+      return await probeMedia(localPaths.get(member)!, { label: member.path, limits: options.limits });
+    } catch (error) {
+      unreadable++;
+      throw error;
     } finally {
       done++;
       options.onProgress({ phase: "probe", done, total: members.length, file: member.path });
     }
   });
   const outcomes = new Map<GroupMember, ProbeOutcome>();
+  let skipped = 0;
   settled.forEach((result, i) => {
     const member = members[i]!;
     if (result.status === "fulfilled") {
-      outcomes.set(member, { ok: true, probe: result.value });
+      if (result.value) {
+        outcomes.set(member, { ok: true, probe: result.value });
+      } else {
+        skipped++;
+        outcomes.set(member, { ok: false, skipped: true });
+      }
     } else {
       const reason = result.reason as unknown;
-      if (!(reason instanceof A2VError) || reason.code !== DatasetErrorCodes.corruptMedia) throw reason;
-      outcomes.set(member, { ok: false, message: reason.message });
+      const code = reason instanceof A2VError ? reason.code : undefined;
+      if (code !== DatasetErrorCodes.corruptMedia && code !== DatasetErrorCodes.mediaTooLarge) throw reason;
+      outcomes.set(member, { ok: false, code: code as DatasetErrorCode, message: (reason as A2VError).message });
     }
   });
-  return outcomes;
+  const stopped =
+    skipped > 0
+      ? {
+          code: DatasetErrorCodes.corruptMedia,
+          message: `probing stopped after ${unreadable} unreadable media files; ${skipped} more were not checked`,
+        }
+      : undefined;
+  return { outcomes, stopped };
 }
 
+/** Reads a caption already known (from the directory) to be at most MAX_CAPTION_BYTES; never more than that is read. */
 async function readCaption(path: string): Promise<CaptionOutcome> {
-  const bytes = await readFile(path);
-  if (bytes.length > MAX_CAPTION_BYTES) {
-    return { ok: false, reason: `${bytes.length} bytes is too long for a caption (at most ${MAX_CAPTION_BYTES})` };
+  const handle = await open(path, "r");
+  let bytes: Buffer;
+  try {
+    const buffer = Buffer.alloc(MAX_CAPTION_BYTES + 1);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    bytes = buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
   }
+  if (bytes.length > MAX_CAPTION_BYTES) return { ok: false, reason: captionTooLong(bytes.length) };
   try {
     return { ok: true, text: decodeCaption(bytes) };
   } catch {
     return { ok: false, reason: "it is not valid UTF-8 text" };
   }
+}
+
+function captionTooLong(bytes: number): string {
+  return `${bytes} bytes is too long for a caption (at most ${MAX_CAPTION_BYTES})`;
 }
 
 async function prepareEmptyDir(dir: string): Promise<true> {

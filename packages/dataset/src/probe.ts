@@ -1,14 +1,15 @@
 import { execFile } from "node:child_process";
 import { extname } from "node:path";
-import { mediaTools } from "@a2v/audio";
+import { formatMatchesExtension, mediaTools, pinnedInput } from "@a2v/audio";
 import { A2VError } from "@a2v/errors";
 import { DatasetErrorCodes } from "./codes.js";
 import { isImageExtension } from "./naming.js";
-import type { AudioStreamInfo, MediaProbe, VideoStreamInfo } from "./types.js";
-
-const PROBE_TIMEOUT_MS = 60_000;
+import { DEFAULT_MEDIA_LIMITS, definedOnly } from "./options.js";
+import { pictureSize } from "./picture-size.js";
+import type { AudioStreamInfo, MediaLimits, MediaProbe, VideoStreamInfo } from "./types.js";
 
 interface FfprobeStream {
+  index?: number;
   codec_type?: string;
   codec_name?: string;
   width?: number;
@@ -34,62 +35,133 @@ interface FfprobeOutput {
 export interface ProbeMediaOptions {
   /** Name used in error messages (e.g. the path inside the archive). Default: the file path. */
   label?: string;
+  /** Duration, frame, pixel and time bounds; each one overrides its default. */
+  limits?: Partial<MediaLimits>;
 }
+
+/** Packets decoded per stream to prove a file is decodable (not just demuxable). */
+const DECODE_CHECK_PACKETS = 32;
 
 /**
  * Probes a media file with ffprobe: container, duration, the first video stream (size after
- * rotation, fps, frame count) and the first audio stream. Still images are decoded (cheap) so a
- * broken picture is caught; audio/video are demuxed packet by packet, which counts frames
- * exactly in every container (mkv has no frame count in its header, AVI's can be wrong). Throws `corrupt_media`
- * (422) naming the file when ffprobe cannot read it or finds no audio/video stream.
+ * rotation, fps, frame count) and the first audio stream. The demuxer is pinned to the extension
+ * (a playlist or concat list named .mp4 is refused, never followed). Pictures are sized from their
+ * header before anything decodes them; durations, frame counts and pixels are held to `limits`
+ * (`media_too_large`); audio/video are demuxed packet by packet (at most `maxVideoFrames` + 1),
+ * which counts frames exactly in every container, and their first packets are decoded so that a file
+ * preprocessing cannot decode fails here. Throws `corrupt_media` (422) naming the file when ffprobe
+ * cannot read it, its format is not its extension's, nothing decodes, or it has no audio/video stream.
  */
 export async function probeMedia(file: string, options: ProbeMediaOptions = {}): Promise<MediaProbe> {
   const label = options.label ?? file;
-  const isImage = isImageExtension(extname(file).slice(1).toLowerCase());
-  const args = [
-    "-v",
-    "error",
-    "-print_format",
-    "json",
-    "-show_format",
-    "-show_streams",
-    isImage ? "-count_frames" : "-count_packets",
-    "-i",
-    file,
-  ];
-  const output = await runFfprobe(args).catch((cause: Error & { stderr?: string }) => {
-    const reason = lastLine(cause.stderr) || cause.message;
-    throw corruptMedia(label, `ffprobe cannot read it (${reason})`, cause);
-  });
-  let parsed: FfprobeOutput;
-  try {
-    parsed = JSON.parse(output) as FfprobeOutput;
-  } catch (cause) {
-    throw corruptMedia(label, "ffprobe returned unreadable output", cause);
+  const limits: MediaLimits = { ...DEFAULT_MEDIA_LIMITS, ...definedOnly(options.limits) };
+  const extension = extname(file).slice(1).toLowerCase();
+  const isImage = isImageExtension(extension);
+  if (isImage) {
+    const format = extension === "png" ? "png" : "jpeg";
+    const size = await pictureSize(file, format).catch(() => undefined);
+    if (!size)
+      throw corruptMedia(label, `it is not a ${format.toUpperCase()} picture (its header is missing or broken)`);
+    checkPixels(label, size.width, size.height, limits);
+  }
+  const run = (args: string[]) =>
+    runFfprobe(["-v", "error", "-print_format", "json", ...args, ...pinnedInput(file)], limits.probeTimeoutMs).catch(
+      (cause: Error & { stderr?: string; killed?: boolean }) => {
+        const reason = cause.killed
+          ? `ffprobe took longer than ${limits.probeTimeoutMs} ms`
+          : scrubPath(lastLine(cause.stderr) || cause.message, file, label);
+        throw corruptMedia(label, `ffprobe cannot read it as .${extension} (${reason})`, cause);
+      },
+    );
+  const parsed = parseJson(label, await run(["-show_format", "-show_streams"]));
+  const formatName = parsed.format?.format_name;
+  if (!formatMatchesExtension(file, formatName)) {
+    throw corruptMedia(label, `its content is ${formatName ?? "unknown"}, not the format .${extension} names`);
   }
   const formatDuration = toNumber(parsed.format?.duration);
   const streams = parsed.streams ?? [];
   const videoStream = streams.find((s) => s.codec_type === "video" && s.disposition?.attached_pic !== 1);
   const audioStream = streams.find((s) => s.codec_type === "audio");
+  if (!videoStream && !audioStream) throw corruptMedia(label, "it has no audio or video stream");
+  if (videoStream) checkPixels(label, videoStream.width ?? 0, videoStream.height ?? 0, limits);
+  const declaredSeconds = Math.max(
+    formatDuration,
+    videoStream ? streamDuration(videoStream) : 0,
+    audioStream ? streamDuration(audioStream) : 0,
+  );
+  if (!isImage && declaredSeconds > limits.maxMediaSeconds) {
+    throw tooLarge(label, `it lasts ${declaredSeconds.toFixed(1)} s, over the limit of ${limits.maxMediaSeconds} s`);
+  }
+  if (videoStream && !isImage) {
+    // Packets actually demuxed beat header counts (an AVI header can claim frames it does not hold);
+    // the count stops one past the limit, so a million-frame file costs no more than a legal one.
+    const counted = parseJson(
+      label,
+      await run([
+        "-select_streams",
+        "v:0",
+        "-count_packets",
+        "-read_intervals",
+        `%+#${limits.maxVideoFrames + 1}`,
+        "-show_entries",
+        "stream=nb_read_packets",
+      ]),
+    );
+    const packets = toNumber(counted.streams?.[0]?.nb_read_packets);
+    if (packets > limits.maxVideoFrames) {
+      throw tooLarge(label, `it has more than ${limits.maxVideoFrames} frames`);
+    }
+    videoStream.nb_read_packets = String(packets);
+  }
+  // Decoding the first packets of each stream proves the file decodes, as preprocessing will need.
+  const decoded = parseJson(
+    label,
+    await run([
+      "-count_frames",
+      ...(isImage ? [] : ["-read_intervals", `%+#${DECODE_CHECK_PACKETS}`]),
+      "-show_entries",
+      "stream=index,codec_type,nb_read_frames",
+    ]),
+  );
+  const framesOf = (stream: FfprobeStream) =>
+    toNumber(decoded.streams?.find((s) => s.index === stream.index)?.nb_read_frames);
+  if (videoStream && framesOf(videoStream) === 0) throw corruptMedia(label, "its video frames cannot be decoded");
+  if (audioStream && framesOf(audioStream) === 0) {
+    throw corruptMedia(label, "its audio cannot be decoded (no samples in its first packets)");
+  }
+  if (isImage) videoStream!.nb_read_frames = "1";
   const video = videoStream ? videoInfo(videoStream, formatDuration, isImage) : undefined;
   const audio = audioStream ? audioInfo(audioStream, formatDuration) : undefined;
-  if (!video && !audio) throw corruptMedia(label, "it has no audio or video stream");
   if (video && (video.width <= 0 || video.height <= 0)) throw corruptMedia(label, "its video has no picture size");
   return {
-    container: parsed.format?.format_name ?? "unknown",
+    container: formatName ?? "unknown",
     durationSec: formatDuration || Math.max(video?.durationSec ?? 0, audio?.durationSec ?? 0),
     ...(video ? { video } : {}),
     ...(audio ? { audio } : {}),
   };
 }
 
-function runFfprobe(args: string[]): Promise<string> {
+function checkPixels(label: string, width: number, height: number, limits: MediaLimits): void {
+  if (width * height > limits.maxPixels) {
+    throw tooLarge(label, `its picture is ${width}x${height}, over the limit of ${limits.maxPixels} pixels`);
+  }
+}
+
+function parseJson(label: string, output: string): FfprobeOutput {
+  try {
+    return JSON.parse(output) as FfprobeOutput;
+  } catch (cause) {
+    throw corruptMedia(label, "ffprobe returned unreadable output", cause);
+  }
+}
+
+function runFfprobe(args: string[], timeoutMs: number): Promise<string> {
   const { ffprobe } = mediaTools();
   return new Promise((resolve, reject) => {
     execFile(
       ffprobe.path,
       args,
-      { timeout: PROBE_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" },
+      { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 16 * 1024 * 1024, encoding: "utf8" },
       (error, stdout, stderr) => {
         if (error) reject(Object.assign(error, { stderr }));
         else resolve(stdout);
@@ -149,6 +221,11 @@ function toRate(value: string | undefined): number {
   return Number.isFinite(rate) && rate > 0 ? rate : 0;
 }
 
+/** ffmpeg's message without the local (temp) path: its `file:<path>: ` prefix cut, other mentions replaced by the label. */
+export function scrubPath(text: string, path: string, label: string): string {
+  return text.replace(`file:${path}: `, "").split(`file:${path}`).join(label).split(path).join(label);
+}
+
 function lastLine(text: string | undefined): string {
   return (text ?? "").trim().split("\n").pop()?.trim() ?? "";
 }
@@ -159,5 +236,13 @@ export function corruptMedia(file: string, reason: string, cause?: unknown): A2V
     status: 422,
     details: [{ code: DatasetErrorCodes.corruptMedia, file, message }],
     cause,
+  });
+}
+
+export function tooLarge(file: string, reason: string): A2VError {
+  const message = `${file}: ${reason}`;
+  return new A2VError(DatasetErrorCodes.mediaTooLarge, message, {
+    status: 422,
+    details: [{ code: DatasetErrorCodes.mediaTooLarge, file, message }],
   });
 }

@@ -9,8 +9,12 @@ export const RECOMMENDED_MIN_GROUPS = 10;
 /** Audio shorter than this fraction of its target clip is flagged: it would be stretched a lot. */
 export const SHORT_AUDIO_RATIO = 0.5;
 
-/** A probe result, or the `corrupt_media` message (it names the file) when ffprobe failed. */
-export type ProbeOutcome = { ok: true; probe: MediaProbe } | { ok: false; message: string };
+/** A probe result, or the problem (`corrupt_media`, `media_too_large`; the message names the file). */
+export type ProbeOutcome =
+  | { ok: true; probe: MediaProbe }
+  | { ok: false; code: DatasetErrorCode; message: string }
+  /** Not probed: probing stopped after too many unreadable files (reported once for the dataset). */
+  | { ok: false; skipped: true };
 export type CaptionOutcome = { ok: true; text: string } | { ok: false; reason: string };
 
 export interface GroupEvidence {
@@ -24,6 +28,18 @@ export interface RuleOptions {
   triggerPhrase: string;
   numberOfFrames: number;
   autoScaleInput: boolean;
+  /** Training frame rate: targets are judged by the frames they have once resampled to it. */
+  frameRate: number;
+}
+
+/**
+ * Frames a video has at `frameRate` after preprocessing's `fps=F:round=up` resampling: output frame k
+ * exists while k / F is before the clip's end, so ceil(frames x F / fps) (checked against ffmpeg for
+ * 24/25/30/60 fps sources). A 100-frame 60 fps clip is 40 frames at 24 fps.
+ */
+export function framesAtRate(video: { frames: number; fps: number }, frameRate: number): number {
+  if (!(video.fps > 0)) return video.frames;
+  return Math.ceil((video.frames * frameRate) / video.fps - 1e-6);
 }
 
 export interface GroupVerdict {
@@ -44,7 +60,12 @@ export function evaluateGroup(evidence: GroupEvidence, options: RuleOptions): Gr
     if (!member) return undefined;
     const outcome = evidence.probes.get(member);
     if (!outcome?.ok) {
-      problem(DatasetErrorCodes.corruptMedia, outcome?.message ?? `${member.path}: not probed`, member.path);
+      if (outcome && "skipped" in outcome) return undefined;
+      problem(
+        outcome?.code ?? DatasetErrorCodes.corruptMedia,
+        outcome?.message ?? `${member.path}: not probed`,
+        member.path,
+      );
       return undefined;
     }
     if (!outcome.probe[needs]) {
@@ -111,13 +132,14 @@ export function evaluateGroup(evidence: GroupEvidence, options: RuleOptions): Gr
     };
   };
   const targetVideo = target.video!;
-  const tooShort = !options.autoScaleInput && targetVideo.frames < options.numberOfFrames;
+  const targetFrames = framesAtRate(targetVideo, options.frameRate);
+  const tooShort = !options.autoScaleInput && targetFrames < options.numberOfFrames;
   if (tooShort) {
     warnings.push({
       code: DatasetWarningCodes.targetTooShort,
       group: name,
       file: members.target.path,
-      message: `group ${name} is skipped: ${members.target.path} has ${targetVideo.frames} frames, fewer than number_of_frames ${options.numberOfFrames} (turn on auto_scale_input to resample it)`,
+      message: `group ${name} is skipped: ${members.target.path} has ${describeFrames(targetVideo, targetFrames, options.frameRate)}, fewer than number_of_frames ${options.numberOfFrames} (turn on auto_scale_input to resample it)`,
     });
   }
   const audioDuration = audio ? audio.audio!.durationSec : start.audio!.durationSec;
@@ -135,6 +157,7 @@ export function evaluateGroup(evidence: GroupEvidence, options: RuleOptions): Gr
     ...(members.audio && audio ? { audio: file(members.audio, audio) } : {}),
     audioSource: members.audio ? "audio_file" : "start_video",
     target: file(members.target, target),
+    targetFrames,
     ...(members.caption ? { captionFile: members.caption.path } : {}),
     caption: applyTriggerPhrase(captionText, options.triggerPhrase),
     status: tooShort ? "skipped" : "ok",
@@ -155,7 +178,7 @@ export function evaluateDataset(
         code: DatasetErrorCodes.allTargetsTooShort,
         group: g.name,
         file: g.target.archivePath,
-        message: `${g.target.archivePath} has ${g.target.probe.video!.frames} frames, fewer than number_of_frames ${options.numberOfFrames}`,
+        message: `${g.target.archivePath} has ${describeFrames(g.target.probe.video!, g.targetFrames, options.frameRate)}, fewer than number_of_frames ${options.numberOfFrames}`,
       })),
       warnings: [],
     };
@@ -168,4 +191,10 @@ export function evaluateDataset(
     });
   }
   return { problems: [], warnings };
+}
+
+function describeFrames(video: { frames: number; fps: number }, atRate: number, frameRate: number): string {
+  return atRate === video.frames && Math.abs(video.fps - frameRate) < 1e-6
+    ? `${video.frames} frames`
+    : `${atRate} frames at ${frameRate} fps (${video.frames} at ${Math.round(video.fps * 100) / 100} fps)`;
 }

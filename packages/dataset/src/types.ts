@@ -14,6 +14,28 @@ export interface ArchiveCaps {
   maxCompressionRatio: number;
   /** Entries at most this large are exempt from the ratio check (tiny files compress oddly). */
   ratioFloorBytes: number;
+  /**
+   * Largest uncompressed/compressed ratio of the archive as a whole (all entries summed), checked once
+   * the archive expands past `archiveRatioFloorBytes`: many small entries each under the per-entry floor
+   * are a bomb too.
+   */
+  maxArchiveCompressionRatio: number;
+  /** Archives expanding to at most this many bytes are exempt from the archive-level ratio check. */
+  archiveRatioFloorBytes: number;
+}
+
+/** Bounds on what one media file may cost to probe and preprocess. */
+export interface MediaLimits {
+  /** Longest audio or video accepted (seconds, from the container header). */
+  maxMediaSeconds: number;
+  /** Most frames in one video (packets counted, never more than this plus one). */
+  maxVideoFrames: number;
+  /** Most pixels in a picture or a video frame (width x height), checked before decoding. */
+  maxPixels: number;
+  /** Stop probing (and reject) after this many unreadable media files. */
+  maxCorruptFiles: number;
+  /** Time one ffprobe run may take (ms). */
+  probeTimeoutMs: number;
 }
 
 /** HTTP download limits. */
@@ -24,6 +46,12 @@ export interface DownloadLimits {
   readTimeoutMs: number;
   /** Most redirects followed. */
   maxRedirects: number;
+  /** Time the whole download may take, every hop, headers and body included (ms). */
+  deadlineMs: number;
+  /** Slowest average body rate accepted, measured over `rateWindowMs` once that long has passed (bytes/s). */
+  minBytesPerSecond: number;
+  /** Window of the minimum-rate check (ms). */
+  rateWindowMs: number;
 }
 
 /** Progress of the long phases; `total` is absent when unknown (no Content-Length). */
@@ -39,6 +67,10 @@ export interface LoadDatasetOptions {
   numberOfFrames?: number;
   /** Service `auto_scale_input`: keep targets shorter than `numberOfFrames` (they are resampled). Default false. */
   autoScaleInput?: boolean;
+  /** Service `frame_rate`: target lengths are judged in frames at this rate, as preprocessing resamples them. Default 24. */
+  frameRate?: number;
+  /** Media bounds; each one overrides its default. */
+  limits?: Partial<MediaLimits>;
   /** Archive caps; each one overrides its default. */
   caps?: Partial<ArchiveCaps>;
   /** Download limits; each one overrides its default. */
@@ -54,7 +86,7 @@ export interface LoadDatasetOptions {
    * before `loadDataset` returns.
    */
   extractTo?: string;
-  /** Parallel ffprobe processes. Default: the number of available CPUs. */
+  /** Parallel ffprobe processes. Default: the number of available CPUs, at most 4 (each may hold a decoded picture). */
   probeConcurrency?: number;
   /** Called during download, extraction and probing. */
   onProgress?: (event: DatasetProgress) => void;
@@ -122,6 +154,8 @@ export interface DatasetGroup {
   audioSource: "audio_file" | "start_video";
   /** The `_end` video. */
   target: DatasetFile;
+  /** The target's frames at the training `frameRate` (what preprocessing gets after resampling). */
+  targetFrames: number;
   /** Path of the caption file inside the archive, when there is one. */
   captionFile?: string;
   /** Final caption: trigger phrase prepended (once), or the trigger phrase alone without a caption file. */
@@ -139,7 +173,7 @@ export interface DatasetManifest {
     entries: number;
   };
   /** The effective options (`numberOfFrames` after snapping). */
-  options: { triggerPhrase: string; numberOfFrames: number; autoScaleInput: boolean };
+  options: { triggerPhrase: string; numberOfFrames: number; autoScaleInput: boolean; frameRate: number };
   /** Groups sorted by name. */
   groups: DatasetGroup[];
   counts: { groups: number; ok: number; skipped: number };

@@ -139,6 +139,15 @@ async function findEndOfCentralDirectory(path: string, size: number): Promise<En
     if (centralDirectoryOffset + centralDirectorySize > directoryEnd) {
       throw notAZip("its central directory points outside the file");
     }
+    // unzip and Python's zipfile treat a gap between the directory's end and the end record as a prefix
+    // (self-extractor stub, or another zip in front) and shift every offset by it; reading offsets
+    // as stored would then see different entries from theirs. Such archives are refused.
+    const prefix = directoryEnd - (centralDirectoryOffset + centralDirectorySize);
+    if (prefix !== 0) {
+      throw notAZip(
+        `${prefix} bytes of other data come before the zip (a concatenated or self-extracting archive); other unzip tools would read different entries`,
+      );
+    }
     return { offset, records, centralDirectoryOffset, centralDirectorySize };
   } finally {
     await handle.close();

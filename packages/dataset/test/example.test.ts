@@ -29,7 +29,12 @@ describe("the example dataset (examples/dataset)", () => {
     expect((await stat(exampleZip)).size).toBeLessThan(1024 * 1024);
     const manifest = await loadDataset(exampleZip);
     expectExampleShape(manifest);
-    expect(manifest.options).toEqual({ triggerPhrase: "", numberOfFrames: 89, autoScaleInput: false });
+    expect(manifest.options).toEqual({
+      triggerPhrase: "",
+      numberOfFrames: 89,
+      autoScaleInput: false,
+      frameRate: 24,
+    });
   });
 
   test("formatManifest summarises groups, sources, captions and warnings", async () => {

@@ -67,7 +67,9 @@ describe("probeMedia", () => {
     const error = await rejection(probeMedia(text, { label: "clips/fake_end.mp4" }));
     expect(error.code).toBe(DatasetErrorCodes.corruptMedia);
     expect(error.status).toBe(422);
-    expect(error.message).toMatch(/^clips\/fake_end\.mp4: ffprobe cannot read it \(.+\)$/);
+    expect(error.message).toMatch(/^clips\/fake_end\.mp4: ffprobe cannot read it as \.mp4 \(.+\)$/);
+    // The local (temp) path never shows.
+    expect(error.message).not.toContain(dir);
     expect(error.details[0]).toMatchObject({ code: "corrupt_media", file: "clips/fake_end.mp4" });
 
     const brokenPng = join(dir, "broken.png");

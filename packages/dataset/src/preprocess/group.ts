@@ -1,13 +1,24 @@
 import { decodeAudio, fitToDuration, peakNormalize, samplesForDuration } from "@a2v/audio";
-import { A2VError } from "@a2v/errors";
-import { videoDuration } from "./ffmpeg.js";
+import { A2VError, isA2VError } from "@a2v/errors";
+import { definedOnly } from "../options.js";
+import { type MediaSource, mediaError, videoDuration } from "./ffmpeg.js";
 import { ContentDetector, DETECTION_LONG_SIDE, scenesFromCuts } from "./scenes.js";
 import type { GroupReport, PreprocessGroup, PreprocessWarning, SampleOptions, TrainingSample } from "./types.js";
-import { type Bucket, decodeFrames, decodeStartImage, frameBytes } from "./video.js";
+import {
+  type Bucket,
+  DEFAULT_FFMPEG_TIMEOUT_MS,
+  DEFAULT_MAX_PIXELS,
+  decodeFrames,
+  decodeStartImage,
+  frameBytes,
+} from "./video.js";
 
 /** SampleOptions with every default filled in. */
 export type ResolvedOptions = Required<Omit<SampleOptions, "cacheDir" | "onWarning" | "sceneDetection">> &
   Pick<SampleOptions, "cacheDir" | "onWarning" | "sceneDetection">;
+
+/** Options that bound the work but never change a sample: left out of cache keys and summaries. */
+export const BOUND_OPTIONS = ["ffmpegTimeoutMs", "maxMediaSeconds", "maxPixels"] as const;
 
 export function resolveOptions(options: SampleOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
@@ -19,8 +30,11 @@ export function resolveOptions(options: SampleOptions): ResolvedOptions {
     windows: "first",
     audioSampleRate: 16_000,
     audioChannels: 2,
-    ...options,
-  };
+    ffmpegTimeoutMs: DEFAULT_FFMPEG_TIMEOUT_MS,
+    maxMediaSeconds: 600,
+    maxPixels: DEFAULT_MAX_PIXELS,
+    ...definedOnly(options),
+  } as ResolvedOptions;
   const problems: string[] = [];
   const { width, height } = resolved.bucket;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 2 || height < 2) {
@@ -31,6 +45,7 @@ export function resolveOptions(options: SampleOptions): ResolvedOptions {
   }
   if (!(resolved.frameRate > 0)) problems.push(`frameRate must be positive, got ${resolved.frameRate}`);
   if (!(resolved.splitInputDurationThreshold > 0)) problems.push("splitInputDurationThreshold must be positive");
+  for (const key of BOUND_OPTIONS) if (!(resolved[key] > 0)) problems.push(`${key} must be positive`);
   if (problems.length > 0) {
     throw new A2VError("invalid_option", `Invalid preprocessing options: ${problems.join("; ")}.`, {
       status: 422,
@@ -108,15 +123,21 @@ function detectionBucket({ width, height }: Bucket): Bucket {
 
 /** Decodes the assembled clip small, at `frameRate`, and returns its frame count and scene cuts. */
 async function detectScenes(
-  group: PreprocessGroup,
+  sources: GroupSources,
   options: ResolvedOptions,
 ): Promise<{ frameCount: number; scenes: [number, number][] }> {
   const bucket = detectionBucket(options.bucket);
   const detector = new ContentDetector(options.frameRate, options.sceneDetection);
   // The scenes are those of the assembled clip, so frame 0 is the start image here too.
-  detector.push(await decodeStartImage(group.startFile, bucket));
+  detector.push(await decodeStartImage(sources.start, bucket, imageOptions(options)));
   let frameCount = 0;
-  for await (const frame of decodeFrames(group.endFile, { bucket, fps: options.frameRate })) {
+  const maxFrames = Math.ceil(options.maxMediaSeconds * options.frameRate) + 1;
+  for await (const frame of decodeFrames(sources.end, {
+    bucket,
+    fps: options.frameRate,
+    maxFrames,
+    timeoutMs: options.ffmpegTimeoutMs,
+  })) {
     if (frameCount++ > 0) detector.push(frame);
   }
   return { frameCount, scenes: scenesFromCuts(detector.cuts, frameCount) };
@@ -170,19 +191,20 @@ export async function* groupSamples(
     report.warnings.push(warning);
     options.onWarning?.(warning);
   };
-  const clipSeconds = await videoDuration(group.endFile);
+  const sources = groupSources(group);
+  const clipSeconds = await videoDuration(sources.end, options.ffmpegTimeoutMs);
+  if (clipSeconds > options.maxMediaSeconds) {
+    throw mediaError(
+      sources.end,
+      "media_too_large",
+      `the target lasts ${clipSeconds.toFixed(1)} s, over the limit of ${options.maxMediaSeconds} s`,
+    );
+  }
   report.clipSeconds = clipSeconds;
 
-  const audioFile = group.audioFile ?? group.startFile;
-  let { pcm: audio } = await decodeAudio(audioFile, {
-    sampleRate: options.audioSampleRate,
-    channels: options.audioChannels,
-  });
+  let audio = await decodeConditioningAudio(sources.audio, clipSeconds, options);
   if (audio[0]!.length === 0) {
-    throw new A2VError("no_audio", `${group.name}: the conditioning audio ${audioFile} is empty.`, {
-      status: 422,
-      details: [{ code: "no_audio", message: "empty audio", group: group.name, file: audioFile }],
-    });
+    throw mediaError(sources.audio, "corrupt_media", "the conditioning audio has no samples");
   }
   report.audioSeconds = audio[0]!.length / options.audioSampleRate;
   if (options.audioNormalize) {
@@ -191,13 +213,13 @@ export async function* groupSamples(
     report.audioGain = normalized.gain;
   }
 
-  const startImage = await decodeStartImage(group.startFile, bucket);
+  const startImage = await decodeStartImage(sources.start, bucket, imageOptions(options));
   const split = options.splitInputIntoScenes && clipSeconds > options.splitInputDurationThreshold;
 
   let plans: Iterator<Plan>;
   let frames: AsyncIterable<Uint8Array>;
   if (split) {
-    const { scenes } = await detectScenes(group, options);
+    const { scenes } = await detectScenes(sources, options);
     report.scenes = scenes;
     const list: Plan[] = [];
     scenes.forEach(([start, end], scene) => {
@@ -215,15 +237,21 @@ export async function* groupSamples(
     });
     if (list.length === 0) return;
     plans = list.values();
-    frames = decodeFrames(group.endFile, { bucket, fps, maxFrames: list.at(-1)!.end });
+    frames = decodeFrames(sources.end, {
+      bucket,
+      fps,
+      maxFrames: list.at(-1)!.end,
+      timeoutMs: options.ffmpegTimeoutMs,
+    });
   } else if (options.autoScaleInput) {
     // The whole target, squeezed or stretched in time to exactly `count` frames by ffmpeg's fps filter.
     plans = [{ ...windowPlan(0, 0, 0, count), end: Math.round(clipSeconds * fps) }].values();
-    frames = decodeFrames(group.endFile, {
+    frames = decodeFrames(sources.end, {
       bucket,
       fps: count / clipSeconds,
       maxFrames: count,
       padToMaxFrames: true,
+      timeoutMs: options.ffmpegTimeoutMs,
     });
   } else {
     plans =
@@ -232,7 +260,13 @@ export async function* groupSamples(
             for (let w = 0; ; w++) yield windowPlan(0, w, w * count, count);
           })()
         : [windowPlan(0, 0, 0, count)].values();
-    frames = decodeFrames(group.endFile, { bucket, fps, maxFrames: options.windows === "all" ? undefined : count });
+    frames = decodeFrames(sources.end, {
+      bucket,
+      fps,
+      // Never more frames than the longest clip allowed holds, whatever the file claims.
+      maxFrames: options.windows === "all" ? Math.ceil(options.maxMediaSeconds * fps) + 1 : count,
+      timeoutMs: options.ffmpegTimeoutMs,
+    });
   }
 
   let produced = 0;
@@ -266,4 +300,65 @@ export async function* groupSamples(
   if (produced === 0 && !split) {
     warn("target_too_short", `the target has fewer than ${count} frames at ${fps} fps; no sample was made`);
   }
+}
+
+interface GroupSources {
+  start: MediaSource;
+  audio: MediaSource;
+  end: MediaSource;
+}
+
+/** The group's files with the names its errors show (archive paths when the manifest gave them). */
+function groupSources(group: PreprocessGroup): GroupSources {
+  const source = (path: string, label: string | undefined): MediaSource => ({
+    path,
+    label: label ?? path,
+    group: group.name,
+  });
+  return {
+    start: source(group.startFile, group.labels?.start),
+    audio: group.audioFile
+      ? source(group.audioFile, group.labels?.audio)
+      : source(group.startFile, group.labels?.start),
+    end: source(group.endFile, group.labels?.end),
+  };
+}
+
+function imageOptions(options: ResolvedOptions): { maxPixels: number; timeoutMs: number } {
+  return { maxPixels: options.maxPixels, timeoutMs: options.ffmpegTimeoutMs };
+}
+
+/**
+ * The conditioning audio at the sample rate and channel count of the samples. Only the span samples can
+ * use is decoded: the clip's length when audio time is clip time (trim/pad), else at most
+ * `maxMediaSeconds` (a longer file is refused, whatever its header said). Errors name the archive
+ * path and group, with the documented codes (`corrupt_media`, `media_too_large`).
+ */
+async function decodeConditioningAudio(
+  source: MediaSource,
+  clipSeconds: number,
+  options: ResolvedOptions,
+): Promise<Float32Array[]> {
+  const rate = options.audioSampleRate;
+  const limit = options.maxMediaSeconds;
+  const span = options.audioPreservePitch ? limit + 1 : Math.min(limit, clipSeconds) + 1;
+  let pcm: Float32Array[];
+  try {
+    ({ pcm } = await decodeAudio(source.path, {
+      sampleRate: rate,
+      channels: options.audioChannels,
+      durationSeconds: span,
+      signal: AbortSignal.timeout(options.ffmpegTimeoutMs),
+    }));
+  } catch (cause) {
+    if (cause instanceof Error && cause.name === "TimeoutError") {
+      throw mediaError(source, "corrupt_media", `decoding took longer than ${options.ffmpegTimeoutMs} ms`, cause);
+    }
+    const reason = isA2VError(cause) ? (cause.details[0]?.message ?? cause.message) : String(cause);
+    throw mediaError(source, "corrupt_media", `the conditioning audio cannot be decoded (${reason})`, cause);
+  }
+  if (options.audioPreservePitch && pcm[0]!.length > limit * rate) {
+    throw mediaError(source, "media_too_large", `the audio lasts more than ${limit} s, the limit`);
+  }
+  return pcm;
 }

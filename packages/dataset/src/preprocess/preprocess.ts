@@ -25,10 +25,11 @@ export function groupsFromManifest(manifest: ManifestLike): PreprocessGroup[] {
     .map((g) => {
       const local = (file: { archivePath: string; localPath?: string }): string => {
         if (file.localPath) return file.localPath;
-        throw new A2VError(
-          "not_extracted",
-          `${file.archivePath} has no local path: load the dataset with the extractTo option to preprocess it.`,
-        );
+        const message = `${file.archivePath} has no local path: load the dataset with the extractTo option to preprocess it.`;
+        throw new A2VError("invalid_option", message, {
+          status: 422,
+          details: [{ code: "invalid_option", message, group: g.name, file: file.archivePath }],
+        });
       };
       return {
         name: g.name,
@@ -36,6 +37,12 @@ export function groupsFromManifest(manifest: ManifestLike): PreprocessGroup[] {
         ...(g.audio ? { audioFile: local(g.audio) } : {}),
         endFile: local(g.target),
         caption: g.caption,
+        // Errors and reports name the archive paths, not the temp files.
+        labels: {
+          start: g.start.archivePath,
+          ...(g.audio ? { audio: g.audio.archivePath } : {}),
+          end: g.target.archivePath,
+        },
       };
     });
 }

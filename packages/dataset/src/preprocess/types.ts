@@ -12,6 +12,8 @@ export interface PreprocessGroup {
   endFile: string;
   /** Final caption (trigger phrase already prepended). */
   caption: string;
+  /** Names errors show instead of the local paths: the files' paths inside the archive. */
+  labels?: { start?: string; audio?: string; end?: string };
 }
 
 /** Which training windows a clip yields when `autoScaleInput` is off. */
@@ -48,6 +50,12 @@ export interface SampleOptions {
   sceneDetection?: SceneDetectorOptions;
   /** Content-addressed cache: a group whose files and settings were seen before is read back, not decoded. */
   cacheDir?: string;
+  /** Time budget of every ffmpeg/ffprobe run (ms). Default 10 minutes. */
+  ffmpegTimeoutMs?: number;
+  /** Longest target clip or conditioning audio decoded (seconds); longer is `media_too_large`. Default 600. */
+  maxMediaSeconds?: number;
+  /** Largest start picture (pixels), refused before decoding. Default 40,000,000. */
+  maxPixels?: number;
   /** Non-fatal problems (dropped scenes, too-short clips). */
   onWarning?: (warning: PreprocessWarning) => void;
 }

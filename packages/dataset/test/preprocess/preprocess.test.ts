@@ -191,8 +191,15 @@ describe("preprocess (CLI entry point)", () => {
         audioFile: "/x/ok_audio.wav",
         endFile: "/x/ok_end.mp4",
         caption: "c",
+        labels: { start: "ok_start.png", audio: "ok_audio.wav", end: "ok_end.mp4" },
       },
-      { name: "v", startFile: "/x/v_start.mp4", endFile: "/x/v_end.mp4", caption: "d" },
+      {
+        name: "v",
+        startFile: "/x/v_start.mp4",
+        endFile: "/x/v_end.mp4",
+        caption: "d",
+        labels: { start: "v_start.mp4", end: "v_end.mp4" },
+      },
     ]);
     expect(() =>
       groupsFromManifest({ groups: [{ ...manifest.groups[0]!, target: { archivePath: "t.mp4" } }] }),
