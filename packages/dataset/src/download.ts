@@ -19,6 +19,9 @@ export interface DownloadRequest {
   onProgress: (event: DatasetProgress) => void;
 }
 
+/** Why the client stopped a transfer (deadline, minimum rate, timeouts): the message says it. */
+class DownloadStop extends Error {}
+
 /** Progress is reported at most once per this many bytes (plus once at the end). */
 const PROGRESS_STEP_BYTES = 256 * 1024;
 
@@ -39,10 +42,26 @@ export function redactUrl(url: URL): string {
  * slip through. Throws `download_failed` naming the URL and the cause.
  */
 export async function downloadToFile(request: DownloadRequest): Promise<{ bytes: number }> {
+  // One deadline for the whole download (every hop, headers and body): a server that drips a byte
+  // every few seconds never trips the idle timeout, and must not hold the run for ever.
+  const { deadlineMs } = request.limits;
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new DownloadStop(`the download took longer than its ${deadlineMs} ms deadline`)),
+    deadlineMs,
+  );
+  try {
+    return await downloadWithin(request, deadline);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function downloadWithin(request: DownloadRequest, deadline: AbortController): Promise<{ bytes: number }> {
   let url = request.url;
   for (let hop = 0; ; hop++) {
-    const response = await openHop(url, request).catch((cause: unknown) => {
-      throw downloadFailed(request.url, url, describe(cause), cause);
+    const response = await openHop(url, request, deadline.signal).catch((cause: unknown) => {
+      throw downloadFailed(request.url, url, describe(cause, deadline.signal), cause);
     });
     const { statusCode = 0, headers } = response;
     if (statusCode >= 300 && statusCode < 400 && headers.location) {
@@ -62,14 +81,14 @@ export async function downloadToFile(request: DownloadRequest): Promise<{ bytes:
       response.destroy();
       throw tooLarge(request.url, declared, request.maxBytes);
     }
-    return await saveBody(response, request, declared);
+    return await saveBody(response, request, declared, deadline);
   }
 }
 
-function openHop(url: URL, request: DownloadRequest): Promise<http.IncomingMessage> {
+function openHop(url: URL, request: DownloadRequest, signal: AbortSignal): Promise<http.IncomingMessage> {
   const { limits, allowPrivateNetwork } = request;
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    return Promise.reject(new Error(`unsupported scheme ${url.protocol} (only http and https are fetched)`));
+    return Promise.reject(new DownloadStop(`unsupported scheme ${url.protocol} (only http and https are fetched)`));
   }
   const host = url.hostname.replace(/^\[|\]$/g, "");
   // IP literals bypass DNS lookup, so they are checked here; names are checked in guardedLookup.
@@ -82,11 +101,18 @@ function openHop(url: URL, request: DownloadRequest): Promise<http.IncomingMessa
       agent: false,
       lookup: allowPrivateNetwork ? undefined : guardedLookup,
       headers: { "user-agent": "a2v-dataset", accept: "*/*" },
+      signal,
     });
+    // The status line and headers must all arrive within headersTimeoutMs, however they trickle in.
+    const headersTimer = setTimeout(
+      () => req.destroy(new DownloadStop(`no complete response headers within ${limits.headersTimeoutMs} ms`)),
+      limits.headersTimeoutMs,
+    );
+    req.once("close", () => clearTimeout(headersTimer));
     req.on("socket", (socket) => {
       if (!socket.connecting) return;
       const timer = setTimeout(
-        () => req.destroy(new Error(`connect timed out after ${limits.connectTimeoutMs} ms`)),
+        () => req.destroy(new DownloadStop(`connect timed out after ${limits.connectTimeoutMs} ms`)),
         limits.connectTimeoutMs,
       );
       socket.once(url.protocol === "https:" ? "secureConnect" : "connect", () => clearTimeout(timer));
@@ -95,11 +121,12 @@ function openHop(url: URL, request: DownloadRequest): Promise<http.IncomingMessa
     // An idle socket fails the request before the headers, and the body stream after them.
     let response: http.IncomingMessage | undefined;
     req.setTimeout(limits.readTimeoutMs, () => {
-      const error = new Error(`no data for ${limits.readTimeoutMs} ms (read timeout)`);
+      const error = new DownloadStop(`no data for ${limits.readTimeoutMs} ms (read timeout)`);
       if (response) response.destroy(error);
       else req.destroy(error);
     });
     req.once("response", (res) => {
+      clearTimeout(headersTimer);
       response = res;
       resolve(res);
     });
@@ -111,8 +138,31 @@ async function saveBody(
   response: http.IncomingMessage,
   request: DownloadRequest,
   declared: number | undefined,
+  deadline: AbortController,
 ): Promise<{ bytes: number }> {
+  const { minBytesPerSecond, rateWindowMs } = request.limits;
   let bytes = 0;
+  // Minimum rate: once a full window has passed, the bytes of the last window must average at least
+  // minBytesPerSecond (an endless trickle is stopped long before the deadline).
+  const marks: { at: number; bytes: number }[] = [{ at: Date.now(), bytes: 0 }];
+  const rateCheck = setInterval(
+    () => {
+      const now = Date.now();
+      marks.push({ at: now, bytes });
+      while (marks.length > 1 && now - marks[1]!.at >= rateWindowMs) marks.shift();
+      const from = marks[0]!;
+      if (now - from.at < rateWindowMs || minBytesPerSecond <= 0) return;
+      const rate = ((bytes - from.bytes) * 1000) / (now - from.at);
+      if (rate < minBytesPerSecond) {
+        deadline.abort(
+          new DownloadStop(
+            `the transfer is slower than ${minBytesPerSecond} bytes/s (${Math.round(rate)} bytes/s over the last ${rateWindowMs} ms)`,
+          ),
+        );
+      }
+    },
+    Math.max(50, Math.min(1000, rateWindowMs / 4)),
+  );
   let reported = 0;
   const report = () => {
     reported = bytes;
@@ -130,10 +180,12 @@ async function saveBody(
     },
   });
   try {
-    await pipeline(response, meter, createWriteStream(request.dest));
+    await pipeline(response, meter, createWriteStream(request.dest), { signal: deadline.signal });
   } catch (cause) {
     if (cause instanceof A2VError) throw cause;
-    throw downloadFailed(request.url, request.url, describe(cause), cause);
+    throw downloadFailed(request.url, request.url, describe(cause, deadline.signal), cause);
+  } finally {
+    clearInterval(rateCheck);
   }
   if (declared !== undefined && bytes !== declared) {
     throw downloadFailed(request.url, request.url, `connection closed after ${bytes} of ${declared} bytes`);
@@ -162,7 +214,10 @@ function privateAddressError(host: string, address: string): NodeJS.ErrnoExcepti
   return error;
 }
 
-function describe(cause: unknown): string {
+function describe(cause: unknown, signal?: AbortSignal): string {
+  // An abort surfaces as an AbortError; the reason given to abort() says why.
+  if (signal?.aborted && signal.reason instanceof DownloadStop) return signal.reason.message;
+  if (cause instanceof DownloadStop) return cause.message;
   if (cause instanceof Error) {
     const code = (cause as NodeJS.ErrnoException).code;
     return code && code !== "EA2VPRIVATE" && !cause.message.includes(code)

@@ -12,11 +12,23 @@ export { type Classification, classifyPath, type Role } from "./naming.js";
 export {
   DEFAULT_CAPS,
   DEFAULT_DOWNLOAD_LIMITS,
+  DEFAULT_FRAME_RATE,
+  DEFAULT_MEDIA_LIMITS,
   DEFAULT_NUMBER_OF_FRAMES,
   snapNumberOfFrames,
 } from "./options.js";
 export * from "./preprocess/index.js";
 export { type ProbeMediaOptions, probeMedia } from "./probe.js";
+export {
+  childProcessIds,
+  createRunDir,
+  installSignalCleanup,
+  liveRunDirs,
+  RUN_DIR_PREFIX,
+  removeRunDir,
+  type SignalCleanupOptions,
+  sweepStaleRunDirs,
+} from "./run-dir.js";
 export type {
   ArchiveCaps,
   AudioStreamInfo,
@@ -27,6 +39,7 @@ export type {
   DatasetProgress,
   DownloadLimits,
   LoadDatasetOptions,
+  MediaLimits,
   MediaProbe,
   StartKind,
   VideoStreamInfo,

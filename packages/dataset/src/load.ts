@@ -1,5 +1,4 @@
-import { mkdir, mkdtemp, open, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, open, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { A2VError } from "@a2v/errors";
 import { decodeCaption, MAX_CAPTION_BYTES } from "./caption.js";
@@ -12,6 +11,7 @@ import { settleWithLimit } from "./pool.js";
 import { probeMedia } from "./probe.js";
 import { rejectDataset } from "./rejection.js";
 import { type CaptionOutcome, evaluateDataset, evaluateGroup, type ProbeOutcome } from "./rules.js";
+import { createRunDir, removeRunDir, sweepStaleRunDirs } from "./run-dir.js";
 import { fetchArchive } from "./source.js";
 import type { DatasetGroup, DatasetIssue, DatasetManifest, LoadDatasetOptions } from "./types.js";
 import { readZipDirectory, type ZipDirectory } from "./zip-directory.js";
@@ -26,7 +26,10 @@ import { readZipDirectory, type ZipDirectory } from "./zip-directory.js";
  */
 export async function loadDataset(source: string, options: LoadDatasetOptions = {}): Promise<DatasetManifest> {
   const resolved = resolveOptions(options);
-  const workDir = await mkdtemp(join(tmpdir(), "a2v-dataset-"));
+  // Everything temporary lives in one run folder (removed below, or by the signal handler of a CLI);
+  // folders of earlier runs whose process died are swept first.
+  await sweepStaleRunDirs(options.tempDir);
+  const workDir = await createRunDir(options.tempDir);
   const keepDir = resolved.extractTo === undefined ? undefined : resolve(resolved.extractTo);
   let directory: ZipDirectory | undefined;
   let preparedKeepDir = false;
@@ -50,7 +53,7 @@ export async function loadDataset(source: string, options: LoadDatasetOptions = 
     };
   } finally {
     directory?.close();
-    await rm(workDir, { recursive: true, force: true });
+    await removeRunDir(workDir);
     if (keepDir && preparedKeepDir && !succeeded) await emptyDir(keepDir);
   }
 }

@@ -37,6 +37,7 @@ export const DEFAULT_FRAME_RATE = 24;
 export const DEFAULT_DOWNLOAD_LIMITS: Readonly<DownloadLimits> = Object.freeze({
   connectTimeoutMs: 15_000,
   readTimeoutMs: 60_000,
+  headersTimeoutMs: 60_000,
   maxRedirects: 5,
   deadlineMs: 60 * 60_000,
   minBytesPerSecond: 32 * 1024,

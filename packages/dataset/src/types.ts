@@ -44,6 +44,8 @@ export interface DownloadLimits {
   connectTimeoutMs: number;
   /** Longest silence while waiting for headers or body bytes (ms). */
   readTimeoutMs: number;
+  /** Time the status line and headers of one hop may take in all, however they trickle in (ms). */
+  headersTimeoutMs: number;
   /** Most redirects followed. */
   maxRedirects: number;
   /** Time the whole download may take, every hop, headers and body included (ms). */
@@ -86,6 +88,11 @@ export interface LoadDatasetOptions {
    * before `loadDataset` returns.
    */
   extractTo?: string;
+  /**
+   * Parent of this run's temp folder (`a2v-run-<host>-<pid>-XXXXXX`, removed before returning). Default
+   * the OS temp dir. Folders of dead runs of this host found there are swept at start.
+   */
+  tempDir?: string;
   /** Parallel ffprobe processes. Default: the number of available CPUs, at most 4 (each may hold a decoded picture). */
   probeConcurrency?: number;
   /** Called during download, extraction and probing. */

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { createServer, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -43,6 +43,14 @@ function route(url: string, res: ServerResponse): void {
     res.writeHead(200, { "content-length": zip.length });
     res.write(zip.subarray(0, 100));
     stalled.add(res);
+  } else if (url === "/trickle") {
+    // One byte every 50 ms: never idle long enough for the read timeout.
+    res.writeHead(200);
+    res.on("error", () => {});
+    const timer = setInterval(() => res.write("x"), 50);
+    res.on("close", () => clearInterval(timer));
+  } else if (url === "/endless") {
+    streamZeros(res, Number.POSITIVE_INFINITY);
   } else if (url === "/huge") {
     send(200, { "content-length": 50_000_000 }, "x");
   } else if (url === "/huge-chunked") {
@@ -141,6 +149,39 @@ describe("http(s) download", () => {
     expect(headers.message).toContain("no data for 300 ms (read timeout)");
     const body = await rejection(loadDataset(`${base}/stall-body`, limits));
     expect(body.message).toContain("read timeout");
+  });
+
+  test("a trickling body is stopped by the minimum rate, an endless fast one by the deadline", async () => {
+    const started = Date.now();
+    const slow = await rejection(
+      loadDataset(`${base}/trickle`, { ...onLoopback, download: { minBytesPerSecond: 1000, rateWindowMs: 400 } }),
+    );
+    expect(slow.code).toBe(DatasetErrorCodes.downloadFailed);
+    expect(slow.message).toMatch(/the transfer is slower than 1000 bytes\/s \(\d+ bytes\/s over the last 400 ms\)$/);
+    const endless = await rejection(loadDataset(`${base}/endless`, { ...onLoopback, download: { deadlineMs: 700 } }));
+    expect(endless.code).toBe(DatasetErrorCodes.downloadFailed);
+    expect(endless.message).toContain("the download took longer than its 700 ms deadline");
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  test("headers dripped a byte at a time hit the headers timeout and the deadline", async () => {
+    const drip = createNetServer((socket) => {
+      const text = "HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+      let i = 0;
+      const timer = setInterval(() => socket.write(text[i++ % text.length]!), 40);
+      socket.on("close", () => clearInterval(timer));
+      socket.on("error", () => {});
+    });
+    await new Promise<void>((resolve) => drip.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(drip.address() as AddressInfo).port}/a.zip`;
+    try {
+      const headers = await rejection(loadDataset(url, { ...onLoopback, download: { headersTimeoutMs: 500 } }));
+      expect(headers.message).toContain("no complete response headers within 500 ms");
+      const deadline = await rejection(loadDataset(url, { ...onLoopback, download: { deadlineMs: 400 } }));
+      expect(deadline.message).toContain("the download took longer than its 400 ms deadline");
+    } finally {
+      await new Promise((resolve) => drip.close(resolve));
+    }
   });
 
   test("the size cap applies to the declared length and to the bytes actually sent", async () => {

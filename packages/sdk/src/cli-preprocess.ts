@@ -1,17 +1,17 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { formatPreprocessSummary, loadDataset, preprocess } from "@a2v/dataset";
+import { createRunDir, formatPreprocessSummary, loadDataset, preprocess, removeRunDir } from "@a2v/dataset";
 import { A2VError } from "@a2v/errors";
 import { resolutionFor } from "./buckets.js";
 import type { CliOut } from "./cli-io.js";
+import { downloadFlags, trapSignals } from "./cli-validate.js";
 import { parseTrainInput } from "./input.js";
 
 export const PREPROCESS_USAGE =
   "a2v preprocess <zip|url> --out DIR [--resolution low|medium|high] [--aspect-ratio 16:9|1:1|9:16] [--number-of-frames N]\n" +
   "      [--frame-rate F] [--auto-scale-input] [--split-input-into-scenes] [--split-input-duration-threshold S]\n" +
-  "      [--no-audio-normalize] [--no-audio-preserve-pitch] [--trigger-phrase P] [--debug-dataset] [--allow-private-network] [--json]";
+  "      [--no-audio-normalize] [--no-audio-preserve-pitch] [--trigger-phrase P] [--debug-dataset]\n" +
+  "      [--max-archive-bytes B] [--download-deadline S] [--allow-private-network] [--json]";
 
 /** CLI strings become numbers only when they are numbers, so the schema reports anything else by field name. */
 function numeric(value: string | undefined): number | string | undefined {
@@ -39,6 +39,8 @@ export async function preprocessCommand(args: string[], out: CliOut): Promise<nu
       "no-audio-preserve-pitch": { type: "boolean" },
       "trigger-phrase": { type: "string" },
       "debug-dataset": { type: "boolean" },
+      "max-archive-bytes": { type: "string" },
+      "download-deadline": { type: "string" },
       "allow-private-network": { type: "boolean" },
       json: { type: "boolean" },
     },
@@ -62,17 +64,24 @@ export async function preprocessCommand(args: string[], out: CliOut): Promise<nu
     audio_preserve_pitch: values["no-audio-preserve-pitch"] ? false : undefined,
     debug_dataset: values["debug-dataset"],
   });
+  const limits = downloadFlags(values);
   const progress = (line: string) => {
     if (!values.json) (out.progress ?? out.stderr)(line);
   };
-  // Extracted files are only needed while decoding; the cache under --out keeps what training reads.
-  const extractTo = await mkdtemp(join(tmpdir(), "a2v-preprocess-"));
+  // Everything temporary (download, extracted files, debug scratch) lives in one run folder, removed at
+  // the end or by the SIGINT/SIGTERM handler; the cache under --out keeps what training reads.
+  const untrap = await trapSignals(out);
+  const runDir = await createRunDir();
+  const extractTo = join(runDir, "files");
   try {
     const manifest = await loadDataset(source, {
       triggerPhrase: input.trigger_phrase,
       numberOfFrames: input.number_of_frames,
+      frameRate: input.frame_rate,
       autoScaleInput: input.auto_scale_input,
       allowPrivateNetwork: values["allow-private-network"],
+      ...limits,
+      tempDir: runDir,
       extractTo,
       onProgress: (e) =>
         progress(e.phase === "download" ? `download ${e.bytes} bytes` : `${e.phase} ${e.done}/${e.total}`),
@@ -89,13 +98,15 @@ export async function preprocessCommand(args: string[], out: CliOut): Promise<nu
       audioNormalize: input.audio_normalize,
       audioPreservePitch: input.audio_preserve_pitch,
       debugDataset: input.debug_dataset,
+      tempDir: runDir,
       onProgress: (e) =>
         progress(`preprocess ${bar(e.groupsDone, e.groupsTotal)} ${e.groupsDone}/${e.groupsTotal} ${e.group}`),
     });
     out.stdout(values.json ? JSON.stringify(summary, null, 2) : formatPreprocessSummary(summary));
     return 0;
   } finally {
-    await rm(extractTo, { recursive: true, force: true });
+    await removeRunDir(runDir);
+    untrap();
   }
 }
 

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { extname, join } from "node:path";
+import { trackTemp, untrackTemp } from "../run-dir.js";
 import type { ResolvedOptions } from "./group.js";
 import type { GroupReport, PreprocessGroup, TrainingSample } from "./types.js";
 
@@ -84,6 +85,8 @@ export class EntryWriter {
     private readonly key: string,
   ) {
     this.tmp = join(cacheDir, `.tmp-${key}-${randomBytes(6).toString("hex")}`);
+    // A signal mid-group removes the half-written entry too.
+    trackTemp(this.tmp);
   }
 
   async add(sample: TrainingSample): Promise<void> {
@@ -100,6 +103,7 @@ export class EntryWriter {
     await writeFile(join(this.tmp, REPORT), JSON.stringify(report));
     try {
       await rename(this.tmp, join(this.cacheDir, this.key));
+      untrackTemp(this.tmp);
     } catch (error) {
       // Another run published the same entry first; its content is the same by construction.
       if (!(await stat(join(this.cacheDir, this.key, REPORT)).catch(() => undefined))) throw error;
@@ -109,5 +113,6 @@ export class EntryWriter {
 
   async discard(): Promise<void> {
     await rm(this.tmp, { recursive: true, force: true });
+    untrackTemp(this.tmp);
   }
 }

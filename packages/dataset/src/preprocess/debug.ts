@@ -1,9 +1,9 @@
-import { type FileHandle, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { type FileHandle, open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { type FfmpegFailure, runFfmpeg } from "@a2v/audio";
 import { A2VError } from "@a2v/errors";
+import { createRunDir, removeRunDir } from "../run-dir.js";
 import type { TrainingSample } from "./types.js";
 import { rateArg } from "./video.js";
 
@@ -163,7 +163,11 @@ export class DebugDatasetWriter {
   private zip: Promise<ZipWriter> | undefined;
   private scratch: string | undefined;
 
-  constructor(readonly path: string) {}
+  /** @param tempDir parent of the scratch folder (the run's folder); default the OS temp dir. */
+  constructor(
+    readonly path: string,
+    private readonly tempDir?: string,
+  ) {}
 
   /** Zip entry names of a sample. */
   static entries(id: string): { video: string; caption: string } {
@@ -178,7 +182,7 @@ export class DebugDatasetWriter {
   /** Encodes a sample and appends it (one mp4 on disk and in memory at a time). */
   async add(sample: TrainingSample): Promise<void> {
     const zip = await this.open();
-    this.scratch ??= await mkdtemp(join(tmpdir(), "a2v-debug-"));
+    this.scratch ??= await createRunDir(this.tempDir);
     const mp4 = join(this.scratch, "sample.mp4");
     await encodeSampleMp4(sample, mp4);
     const names = DebugDatasetWriter.entries(sample.id);
@@ -204,6 +208,6 @@ export class DebugDatasetWriter {
   }
 
   private async cleanup(): Promise<void> {
-    if (this.scratch) await rm(this.scratch, { recursive: true, force: true });
+    if (this.scratch) await removeRunDir(this.scratch);
   }
 }

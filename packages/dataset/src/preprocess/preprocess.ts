@@ -63,6 +63,8 @@ export interface PreprocessOptions extends SampleOptions {
   debugDataset?: boolean;
   /** Called after each group (for a progress bar). */
   onProgress?: (event: PreprocessProgress) => void;
+  /** Parent of temp folders (the debug archive's scratch); default the OS temp dir. */
+  tempDir?: string;
 }
 
 export interface PreprocessSummary {
@@ -89,14 +91,14 @@ export interface PreprocessSummary {
  * `<outDir>/debug_dataset.zip` (mp4 + caption per sample, manifest.json).
  */
 export async function preprocess(options: PreprocessOptions): Promise<PreprocessSummary> {
-  const { groups: input, outDir: out, debugDataset, onProgress, ...sampleOptions } = options;
+  const { groups: input, outDir: out, debugDataset, onProgress, tempDir, ...sampleOptions } = options;
   const outDir = resolve(out);
   const cacheDir = resolve(options.cacheDir ?? join(outDir, "cache"));
   const groups = "groups" in input ? groupsFromManifest(input) : input;
   const { onWarning: _onWarning, cacheDir: _cacheDir, ...settings } = resolveOptions(sampleOptions);
   await mkdir(outDir, { recursive: true });
   const reports: GroupReport[] = [];
-  const debug = debugDataset ? new DebugDatasetWriter(join(outDir, "debug_dataset.zip")) : undefined;
+  const debug = debugDataset ? new DebugDatasetWriter(join(outDir, "debug_dataset.zip"), tempDir) : undefined;
   let samples = 0;
   try {
     const onGroup = (report: GroupReport) => {
