@@ -90,8 +90,10 @@ function pathProblemOf(rawPath: string): string | undefined {
   return undefined;
 }
 
+/** Forward slashes, no empty or "." segments, Unicode NFC (a name typed on macOS, NFD, is the same name). */
 function normalisePath(rawPath: string): string {
   return rawPath
+    .normalize("NFC")
     .replace(/\\/g, "/")
     .split("/")
     .filter((segment) => segment !== "" && segment !== ".")

@@ -13,7 +13,7 @@ const METHOD_STORE = 0;
 const METHOD_DEFLATE = 8;
 
 /**
- * Streams the chosen entries into `dir`, one at a time, under flat names (`<index>-<base name>`,
+ * Streams the chosen entries into `dir`, one at a time, under flat names (`<index>.<extension>`,
  * so nothing an entry name says can place a file elsewhere). Each entry is cut off the moment it
  * outgrows the size its header declares (a lying header is a bomb trick), the running total is
  * held to `maxTotalBytes`, and the CRC-32 is verified. Returns the local path of each entry.
@@ -35,7 +35,9 @@ export async function extractEntries<E extends SafeEntry>(
         path,
       );
     }
-    const target = join(dir, `${String(entry.index).padStart(6, "0")}-${posix.basename(path)}`);
+    // Only the index and the extension (the demuxer is pinned to it): a legal 250-byte entry name
+    // would overflow the file system's 255-byte limit with a prefix, and names need not survive.
+    const target = join(dir, `${String(entry.index).padStart(6, "0")}${posix.extname(path).toLowerCase()}`);
     let written = 0;
     let crc = 0;
     const guard = new Transform({

@@ -1,3 +1,4 @@
+import { printable } from "./entry-names.js";
 import type { DatasetFile, DatasetGroup, DatasetManifest } from "./types.js";
 
 /** A human-readable summary of a validated dataset (what `a2v validate` prints without --json). */
@@ -13,7 +14,8 @@ export function formatManifest(manifest: DatasetManifest): string {
     for (const warning of manifest.warnings) lines.push(`  - [${warning.code}] ${warning.message}`);
   }
   if (manifest.root) lines.push(`files extracted to ${manifest.root}`);
-  return lines.join("\n");
+  // Names come from the archive: bidi overrides and C1 controls are shown escaped, not obeyed.
+  return printable(lines.join("\n"));
 }
 
 function formatGroup(group: DatasetGroup): string[] {

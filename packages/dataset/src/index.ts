@@ -6,6 +6,7 @@ export {
   type DatasetWarningCode,
   DatasetWarningCodes,
 } from "./codes.js";
+export { decodeCp437, decodeEntryName, printable } from "./entry-names.js";
 export { formatManifest } from "./format.js";
 export { loadDataset } from "./load.js";
 export { type Classification, classifyPath, type Role } from "./naming.js";

@@ -1,5 +1,6 @@
 import { A2VError } from "@a2v/errors";
 import { DatasetErrorCodes } from "./codes.js";
+import { printable } from "./entry-names.js";
 import type { DatasetIssue } from "./types.js";
 
 /** How many problems the error message lists; `details` always holds all of them. */
@@ -12,7 +13,8 @@ const MESSAGE_LINES = 10;
 export function rejectDataset(problems: DatasetIssue[]): A2VError {
   const codes = new Set(problems.map((p) => p.code));
   const code = codes.size === 1 ? problems[0]!.code : DatasetErrorCodes.invalidDataset;
-  const lines = problems.slice(0, MESSAGE_LINES).map((p) => `  - [${p.code}] ${p.message}`);
+  // The message is for people (escaped names); details keep the names as they are.
+  const lines = problems.slice(0, MESSAGE_LINES).map((p) => `  - [${p.code}] ${printable(p.message)}`);
   if (problems.length > MESSAGE_LINES) lines.push(`  … and ${problems.length - MESSAGE_LINES} more`);
   const count = `${problems.length} problem${problems.length === 1 ? "" : "s"}`;
   return new A2VError(code, `the dataset was rejected (${count}):\n${lines.join("\n")}`, {

@@ -4,13 +4,14 @@ import type { Readable } from "node:stream";
 import { A2VError } from "@a2v/errors";
 import unzipper from "unzipper";
 import { DatasetErrorCodes } from "./codes.js";
+import { decodeEntryName } from "./entry-names.js";
 import type { ArchiveCaps } from "./types.js";
 
 /** One central-directory record, with a way to stream its decompressed bytes. */
 export interface ZipEntry {
   /** Position in the central directory. */
   index: number;
-  /** Name as stored (UTF-8 decoded), before any normalisation. */
+  /** Name as stored, decoded as unzip does (UTF-8 flag, Unicode Path extra field, else CP437), before any normalisation. */
   rawPath: string;
   isDirectory: boolean;
   flags: number;
@@ -39,6 +40,10 @@ const ZIP64_LOCATOR_SIGNATURE = 0x07064b50;
 const ZIP64_EOCD_SIGNATURE = 0x06064b50;
 const EOCD_SIZE = 22;
 const MAX_COMMENT = 0xffff;
+const CENTRAL_RECORD_SIGNATURE = 0x02014b50;
+const CENTRAL_RECORD_SIZE = 46;
+/** A central directory larger than this is refused before it is read (20,000 ordinary records are ~2 MB). */
+const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
 
 interface EndOfCentralDirectory {
   /** Absolute offset of the end-of-central-directory record. */
@@ -88,10 +93,21 @@ export async function readZipDirectory(path: string, size: number, caps: Archive
     close();
     throw notAZip(`its central directory is unreadable (${cause instanceof Error ? cause.message : cause})`, cause);
   }
+  let names: string[];
+  try {
+    names = await readEntryNames(path, eocd);
+  } catch (cause) {
+    close();
+    throw cause;
+  }
+  if (names.length !== directory.files.length) {
+    close();
+    throw notAZip(`its central directory holds ${names.length} records, its end record says ${directory.files.length}`);
+  }
   const entries = directory.files.map(
     (file, index): ZipEntry => ({
       index,
-      rawPath: file.path,
+      rawPath: names[index]!,
       isDirectory: file.type === "Directory",
       flags: file.flags,
       compressionMethod: file.compressionMethod,
@@ -105,6 +121,47 @@ export async function readZipDirectory(path: string, size: number, caps: Archive
     }),
   );
   return { entries, centralDirectoryOffset: eocd.centralDirectoryOffset, close };
+}
+
+/** Every record's name, decoded from its raw bytes, flags and extra fields (unzipper keeps no extra fields). */
+async function readEntryNames(path: string, eocd: EndOfCentralDirectory): Promise<string[]> {
+  if (eocd.centralDirectorySize > MAX_DIRECTORY_BYTES) {
+    const message = `its central directory is ${eocd.centralDirectorySize} bytes, over the cap of ${MAX_DIRECTORY_BYTES}`;
+    throw new A2VError(DatasetErrorCodes.archiveTooLarge, message, {
+      status: 422,
+      details: [{ code: DatasetErrorCodes.archiveTooLarge, message }],
+    });
+  }
+  const handle = await open(path, "r");
+  let buffer: Buffer;
+  try {
+    buffer = await readAt(handle, eocd.centralDirectoryOffset, eocd.centralDirectorySize);
+  } finally {
+    await handle.close();
+  }
+  const names: string[] = [];
+  for (let at = 0; names.length < eocd.records; ) {
+    if (at + CENTRAL_RECORD_SIZE > buffer.length || buffer.readUInt32LE(at) !== CENTRAL_RECORD_SIGNATURE) {
+      throw notAZip(`central directory record ${names.length} is corrupt`);
+    }
+    const flags = buffer.readUInt16LE(at + 8);
+    const nameLength = buffer.readUInt16LE(at + 28);
+    const extraLength = buffer.readUInt16LE(at + 30);
+    const commentLength = buffer.readUInt16LE(at + 32);
+    const nameStart = at + CENTRAL_RECORD_SIZE;
+    const extraStart = nameStart + nameLength;
+    const next = extraStart + extraLength + commentLength;
+    if (next > buffer.length) throw notAZip(`central directory record ${names.length} runs past the directory`);
+    names.push(
+      decodeEntryName(
+        buffer.subarray(nameStart, extraStart),
+        flags,
+        buffer.subarray(extraStart, extraStart + extraLength),
+      ),
+    );
+    at = next;
+  }
+  return names;
 }
 
 async function findEndOfCentralDirectory(path: string, size: number): Promise<EndOfCentralDirectory> {

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { A2VError } from "@a2v/errors";
+import { printable } from "../entry-names.js";
 import { DebugDatasetWriter } from "./debug.js";
 import { resolveOptions } from "./group.js";
 import { streamSamples } from "./stream.js";
@@ -113,6 +114,7 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
     }
   } catch (error) {
     await debug?.discard();
+    if (error instanceof A2VError) error.message = printable(error.message);
     throw error;
   }
   const summary: PreprocessSummary = {
@@ -175,5 +177,5 @@ export function formatPreprocessSummary(summary: PreprocessSummary): string {
   for (const w of summary.warnings) lines.push(`  warning ${w.group}: ${w.code}: ${w.message}`);
   lines.push(`cache: ${summary.cacheDir}`, `summary: ${summary.manifest}`);
   if (summary.debugDataset) lines.push(`debug dataset: ${summary.debugDataset}`);
-  return `${lines.join("\n")}\n`;
+  return `${printable(lines.join("\n"))}\n`;
 }

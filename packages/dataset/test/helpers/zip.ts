@@ -36,6 +36,12 @@ export interface RawEntry {
   declaredCrc?: number;
   /** Point this central record at the local header of an earlier entry (overlapping entries). */
   shareLocalHeaderOf?: number;
+  /** Stored name bytes (instead of `name` in UTF-8), e.g. CP437 or CP932 bytes. */
+  nameBytes?: Buffer;
+  /** Set the UTF-8 flag (bit 11). Default true. */
+  utf8?: boolean;
+  /** Extra field of the central record (e.g. an Info-ZIP Unicode Path field). */
+  extra?: Buffer;
 }
 
 export interface RawZipOptions {
@@ -57,8 +63,9 @@ export function rawZip(entries: RawEntry[], options: RawZipOptions = {}): Buffer
     const body = method === 8 ? deflateRawSync(entry.data) : entry.data;
     const crc = entry.declaredCrc ?? crc32(entry.data);
     const size = entry.declaredSize ?? entry.data.length;
-    const name = Buffer.from(entry.name, "utf8");
-    const flags = (entry.flags ?? 0) | 0x800;
+    const name = entry.nameBytes ?? Buffer.from(entry.name, "utf8");
+    const flags = (entry.flags ?? 0) | (entry.utf8 === false ? 0 : 0x800);
+    const extra = entry.extra ?? Buffer.alloc(0);
     const localOffset = entry.shareLocalHeaderOf === undefined ? offset : offsets[entry.shareLocalHeaderOf]!;
     offsets.push(localOffset);
     if (entry.shareLocalHeaderOf === undefined) {
@@ -84,9 +91,10 @@ export function rawZip(entries: RawEntry[], options: RawZipOptions = {}): Buffer
     central.writeUInt32LE(body.length, 20);
     central.writeUInt32LE(size, 24);
     central.writeUInt16LE(name.length, 28);
+    central.writeUInt16LE(extra.length, 30);
     central.writeUInt32LE(((entry.unixMode ?? 0o100644) << 16) >>> 0, 38);
     central.writeUInt32LE(localOffset, 42);
-    centrals.push(central, name);
+    centrals.push(central, name, extra);
   }
   const directory = Buffer.concat(centrals);
   const commentBytes = Buffer.from(options.comment ?? "", "utf8");
