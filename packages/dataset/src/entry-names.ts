@@ -49,7 +49,6 @@ function unicodePathOf(name: Uint8Array, extra: Uint8Array): string | undefined 
  * Used for human output only; JSON keeps names as they are.
  */
 export function printable(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
   return text.replace(/[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (c) => {
     return `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
   });

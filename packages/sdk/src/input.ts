@@ -15,6 +15,21 @@ export const DEFAULT_VALIDATION_NEGATIVE_PROMPT =
   "deformed hands, extra limbs, warped mouth, lips out of sync with the speech, frozen frame, watermark, text, " +
   "subtitles, logo, oversaturated, washed out colors, compression artifacts, noise, grain, banding";
 
+/** Longest prompt (validation prompt, negative prompt) accepted, in characters. */
+export const MAX_PROMPT_CHARS = 10_000;
+/** Longest trigger phrase, in characters (it is prepended to every caption). */
+export const MAX_TRIGGER_PHRASE_CHARS = 1_000;
+/** Longest URL (training_data_url, image_url, audio_url), in characters. */
+export const MAX_URL_CHARS = 8_192;
+
+/** A URL or path: non-empty, bounded, and no surrounding whitespace (" https://…" is a typo, not a URL). */
+const urlField = z
+  .string()
+  .min(1)
+  .max(MAX_URL_CHARS)
+  .regex(/^\S(?:[\s\S]*\S)?$/, { message: "must not start or end with whitespace" });
+const prompt = z.string().max(MAX_PROMPT_CHARS);
+
 const frameCount = z
   .number()
   .int()
@@ -28,17 +43,21 @@ const frameRate = z.number().int().min(8).max(60).default(24).describe("Frames p
 
 export const ValidationSampleSchema = z
   .strictObject({
-    prompt: z.string().describe("The text prompt."),
-    image_url: z.string().min(1).describe("The start image used as the first frame."),
-    audio_url: z.string().min(1).describe("The conditioning audio track that drives the video."),
+    prompt: prompt.describe("The text prompt."),
+    image_url: urlField.describe("The start image used as the first frame."),
+    audio_url: urlField.describe("The conditioning audio track that drives the video."),
   })
   .describe("One validation preview: start image + conditioning audio + prompt.");
 
 /** Every input of the hosted `/a2v` trainer, with its defaults, ranges and snapping. */
 export const TrainInputSchema = z
   .strictObject({
-    training_data_url: z.string().min(1).describe("URL (http, https, file) or local path of the .zip of groups."),
-    trigger_phrase: z.string().default("").describe("Phrase prepended to captions during training."),
+    training_data_url: urlField.describe("URL (http, https, file) or local path of the .zip of groups."),
+    trigger_phrase: z
+      .string()
+      .max(MAX_TRIGGER_PHRASE_CHARS)
+      .default("")
+      .describe("Phrase prepended to captions during training."),
     rank: z.literal(RANKS).default(32).describe("LoRA rank: 8, 16, 32, 64 or 128."),
     number_of_steps: z.number().int().min(100).max(20000).default(2000).describe("Optimisation steps, 100..20000."),
     learning_rate: z.number().positive().max(1).default(0.0002).describe("Optimisation step size."),
@@ -57,7 +76,7 @@ export const TrainInputSchema = z
     audio_normalize: z.boolean().default(true).describe("Peak-normalize the conditioning audio."),
     audio_preserve_pitch: z.boolean().default(true).describe("Time-stretch audio to the clip without changing pitch."),
     validation: z.array(ValidationSampleSchema).max(2).default([]).describe("Up to 2 validation previews."),
-    validation_negative_prompt: z.string().default(DEFAULT_VALIDATION_NEGATIVE_PROMPT),
+    validation_negative_prompt: prompt.default(DEFAULT_VALIDATION_NEGATIVE_PROMPT),
     validation_number_of_frames: frameCount,
     validation_frame_rate: frameRate,
     validation_resolution: z.enum(RESOLUTIONS).default("high"),
@@ -94,6 +113,22 @@ export function parseTrainInput(raw: unknown): TrainInput {
   const details = result.error.issues.flatMap(issueDetails);
   const fields = [...new Set(details.map((d) => d.path?.join(".") ?? "input"))].join(", ");
   throw new A2VError("invalid_input", `Invalid training input (${fields})`, { status: 422, details });
+}
+
+/**
+ * Parses the text of a request file: JSON, with a UTF-8 byte-order mark accepted (Windows editors
+ * write one). Anything else is `invalid_input` (422).
+ */
+export function parseInputJson(text: string, file = "input"): unknown {
+  try {
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch (cause) {
+    throw new A2VError("invalid_input", `${file}: not readable JSON (${(cause as Error).message})`, {
+      status: 422,
+      details: [{ code: "invalid_json", message: (cause as Error).message }],
+      cause,
+    });
+  }
 }
 
 /** The input's JSON Schema, generated from the zod schema (what callers may send). */
