@@ -207,7 +207,7 @@ const guardedLookup: LookupFunction = (hostname, options, callback) => {
 };
 
 function privateAddressError(host: string, address: string): NodeJS.ErrnoException {
-  const error: NodeJS.ErrnoException = new Error(
+  const error: NodeJS.ErrnoException = new DownloadStop(
     `${host} resolves to ${address}, a loopback/private/link-local address; refused (allowPrivateNetwork is off)`,
   );
   error.code = "EA2VPRIVATE";
@@ -217,7 +217,7 @@ function privateAddressError(host: string, address: string): NodeJS.ErrnoExcepti
 function describe(cause: unknown, signal?: AbortSignal): string {
   // An abort surfaces as an AbortError; the reason given to abort() says why.
   if (signal?.aborted && signal.reason instanceof DownloadStop) return signal.reason.message;
-  if (cause instanceof DownloadStop) return cause.message;
+  if (cause instanceof DownloadStop && (cause as NodeJS.ErrnoException).code === undefined) return cause.message;
   if (cause instanceof Error) {
     const code = (cause as NodeJS.ErrnoException).code;
     return code && code !== "EA2VPRIVATE" && !cause.message.includes(code)

@@ -67,13 +67,12 @@ export async function encodeSampleMp4(sample: TrainingSample, out: string): Prom
   try {
     await runFfmpeg(args, sample.pixels);
   } catch (error) {
-    throw new A2VError(
-      "ffmpeg_failed",
-      `Encoding debug sample ${sample.id} failed: ${(error as FfmpegFailure).reason}`,
-      {
-        cause: error,
-      },
-    );
+    const message = `encoding debug sample ${sample.id} failed: ${(error as FfmpegFailure).reason}`;
+    throw new A2VError("encode_failed", message, {
+      status: 500,
+      details: [{ code: "encode_failed", group: sample.group, message }],
+      cause: error,
+    });
   } finally {
     await rm(audioPath, { force: true });
   }
@@ -99,7 +98,8 @@ class ZipWriter {
   async add(name: string, data: Uint8Array): Promise<void> {
     const nameBytes = Buffer.from(name, "utf8");
     if (this.offset + data.length + 30 + nameBytes.length > MAX_ZIP32 || this.central.length >= 0xffff) {
-      throw new A2VError("debug_dataset_too_large", "The debug dataset would exceed 4 GiB or 65535 entries.");
+      const message = "the debug dataset would exceed 4 GiB or 65535 entries (turn off debug_dataset)";
+      throw new A2VError("encode_failed", message, { status: 500, details: [{ code: "encode_failed", message }] });
     }
     const crc = crc32(data);
     const { time, date } = dosTime(new Date());
