@@ -1,17 +1,16 @@
 import { join, resolve } from "node:path";
-import { requestGpu } from "@a2v/tensor-webgpu";
+import { conv3d as conv3dGpu, init } from "@a2v/tensor-webgpu";
 import { bench, describe } from "vitest";
 import { videoScaleFactors, videoVaeConfig } from "../src/vae/config.js";
-import { conv3dGpu } from "../src/vae/gpu/ops.js";
-import { gpuDownload, gpuFree, gpuUpload } from "../src/vae/gpu/runtime.js";
-import { GpuVideoVae } from "../src/vae/gpu/video-vae.js";
+import { padFrames, toGpu } from "../src/vae/gpu-tensors.js";
 import { loadVideoVae } from "../src/vae/load.js";
 import { conv3d, replicateFrames } from "../src/vae/reference/conv.js";
 import { hostTensor } from "../src/vae/reference/tensor.js";
 import { encodeVideoReference } from "../src/vae/reference/video-vae.js";
+import { GpuVideoVae } from "../src/vae/video-vae-gpu.js";
 import { openWeights, readConfig, readTensors, tensor } from "../test/vae/golden.js";
 
-const { device } = await requestGpu();
+await init();
 const filled = (shape: number[]) => {
   const t = hostTensor(shape);
   for (let i = 0; i < t.data.length; i++) t.data[i] = Math.sin(i * 0.618);
@@ -22,13 +21,8 @@ const filled = (shape: number[]) => {
 const x = filled([1, 32, 5, 16, 16]);
 const weight = filled([32, 32, 3, 3, 3]);
 const bias = filled([32]);
-const gx = gpuUpload(device, x.data, x.shape.slice(1));
-const conv = {
-  weight: gpuUpload(device, weight.data, weight.shape),
-  bias: gpuUpload(device, bias.data, [32]),
-  inChannels: 32,
-  outChannels: 32,
-};
+const gx = toGpu(x);
+const [gw, gb] = [toGpu(weight), toGpu(bias)];
 const pads: [[number, number], [number, number], [number, number]] = [
   [0, 0],
   [1, 1],
@@ -44,11 +38,13 @@ describe("conv3d k3 [32 -> 32, 5x16x16] (0.06 GFLOP)", () => {
     { iterations: 5, warmupIterations: 1 },
   );
   bench(
-    "WGSL implicit GEMM (incl. readback)",
+    "tensor-webgpu implicit GEMM, replicate padding copy (incl. readback)",
     async () => {
-      const y = conv3dGpu(device, gx, conv, 2, 0);
-      await gpuDownload(device, y);
-      gpuFree(y);
+      const padded = padFrames(gx, 2, 0);
+      const y = conv3dGpu(padded, gw, { padding: pads, bias: gb });
+      await y.toArray();
+      padded.dispose();
+      y.dispose();
     },
     { iterations: 5, warmupIterations: 1 },
   );
@@ -61,8 +57,9 @@ const file = join(dir, "video_encoder.safetensors");
 const source = await openWeights(file);
 const encoder = await loadVideoVae("encoder", source, config, file);
 await source.close();
-const gpuEncoder = GpuVideoVae.create(device, encoder, "encoder");
+const gpuVae = await GpuVideoVae.create({ encoder });
 const video = tensor(tensors, "video");
+const gpuVideo = toGpu(video);
 
 describe("tiny video VAE encode [1, 3, 9, 64, 64]", () => {
   bench(
@@ -73,9 +70,11 @@ describe("tiny video VAE encode [1, 3, 9, 64, 64]", () => {
     { iterations: 3, warmupIterations: 1 },
   );
   bench(
-    "GPU (WGSL kernels)",
+    "GPU (tensor-webgpu, incl. readback)",
     async () => {
-      await gpuEncoder.run(video);
+      const latent = await gpuVae.encode(gpuVideo);
+      await latent.toArray();
+      latent.dispose();
     },
     { iterations: 3, warmupIterations: 1 },
   );

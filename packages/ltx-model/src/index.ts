@@ -157,9 +157,7 @@ export {
 } from "./vae/config.js";
 export { decodedToUnitRgb, unitRgbToFrames, videoFromRgbFrames } from "./vae/frames.js";
 export { goldenParity, type ParityReport, VAE_AND_TEXT_PARITY_KINDS } from "./vae/golden-parity.js";
-export { type ConvGeometry, VIDEO_CONV } from "./vae/gpu/ops.js";
-export { gpuMemory } from "./vae/gpu/runtime.js";
-export { GpuVideoVae } from "./vae/gpu/video-vae.js";
+export { type GpuTrace, toGpu, toHost } from "./vae/gpu-tensors.js";
 export {
   type ConvSpec,
   layoutParameters,
@@ -175,6 +173,7 @@ export { type ErrorStats, errorStats, type ParityCheck } from "./vae/parity-chec
 export { type HostTensor, hostTensor } from "./vae/reference/tensor.js";
 export { decodeVideoReference, encodeVideoReference, type Trace } from "./vae/reference/video-vae.js";
 export { DEFAULT_SPATIAL_TILING, runSpatialTiles, type SpatialTiling, tileStarts } from "./vae/tiling.js";
+export { GpuVideoVae } from "./vae/video-vae-gpu.js";
 export {
   canonicalTransformerKey,
   type LoadReport,

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
-import { requestGpu } from "@a2v/tensor-webgpu";
+import type { Tensor } from "@a2v/tensor-webgpu";
 import { audioVaeEncoderConfig } from "../audio-vae/config.js";
 import { audioEncoderInput } from "../audio-vae/features.js";
 import { GpuAudioEncoder } from "../audio-vae/gpu.js";
@@ -14,11 +14,12 @@ import { loadEmbeddingsProcessor } from "../text/load.js";
 import { additiveMask, createEmbeddingsReference, processHiddenStatesReference } from "../text/reference/embeddings.js";
 import { openWeightFile, readTensorFile } from "./component-weights.js";
 import { videoScaleFactors, videoVaeConfig } from "./config.js";
-import { GpuVideoVae } from "./gpu/video-vae.js";
+import { toGpu, toHost } from "./gpu-tensors.js";
 import { loadVideoVae } from "./load.js";
 import { compare, type ParityCheck, tracer } from "./parity-check.js";
 import { type HostTensor, hostTensor } from "./reference/tensor.js";
-import { decodeVideoReference, encodeVideoReference } from "./reference/video-vae.js";
+import { decodeVideoReference, encodeVideoReference, type Trace } from "./reference/video-vae.js";
+import { GpuVideoVae } from "./video-vae-gpu.js";
 
 export interface ParityReport {
   kind: string;
@@ -49,6 +50,22 @@ async function load<T>(
   }
 }
 
+/** Runs a GPU model on an uploaded host tensor and downloads its result. */
+async function onGpu(input: HostTensor, run: (x: Tensor) => Promise<Tensor>): Promise<HostTensor> {
+  const x = toGpu(input);
+  const y = await run(x);
+  const out = await toHost(y);
+  x.dispose();
+  y.dispose();
+  return out;
+}
+
+/** A GPU trace that downloads each intermediate for a host trace. */
+const gpuTrace =
+  (trace: Trace) =>
+  async (name: string, value: Tensor): Promise<void> =>
+    trace(name, await toHost(value));
+
 async function videoVae(dir: string, config: Record<string, unknown>, gpu: boolean): Promise<ParityCheck[]> {
   const vae = videoVaeConfig(config.vae_metadata as Record<string, unknown>, join(dir, "config.json"));
   const t = await readTensorFile(join(dir, "tensors.safetensors"));
@@ -62,9 +79,11 @@ async function videoVae(dir: string, config: Record<string, unknown>, gpu: boole
     const trace = tracer(t, tol, checks);
     let out: HostTensor;
     if (gpu) {
-      const model = GpuVideoVae.create((await requestGpu()).device, loaded, part);
-      out = await model.run(get(t, input), trace);
-      model.destroy();
+      const model = await GpuVideoVae.create({ [part]: loaded });
+      out = await onGpu(get(t, input), (x) =>
+        part === "encoder" ? model.encode(x, gpuTrace(trace)) : model.decode(x, gpuTrace(trace)),
+      );
+      model.dispose();
     } else if (part === "encoder") {
       out = encodeVideoReference(
         get(t, input),
@@ -90,9 +109,11 @@ async function audio(dir: string, config: Record<string, unknown>, gpu: boolean)
   const file = join(dir, "audio_encoder.safetensors");
   const loaded = await load(file, (s) => loadAudioEncoder(s, cfg, file));
   const checks: ParityCheck[] = [];
-  const gpuEncoder = gpu ? GpuAudioEncoder.create((await requestGpu()).device, loaded) : undefined;
-  const encode = (mel: HostTensor, trace?: (n: string, v: HostTensor) => void) =>
-    gpuEncoder ? gpuEncoder.run(mel) : Promise.resolve(encodeAudioReference(mel, loaded.layout, loaded.weights, trace));
+  const gpuEncoder = gpu ? await GpuAudioEncoder.create(loaded) : undefined;
+  const encode = (mel: HostTensor, trace?: Trace) =>
+    gpuEncoder
+      ? onGpu(mel, async (x) => gpuEncoder.encode(x))
+      : Promise.resolve(encodeAudioReference(mel, loaded.layout, loaded.weights, trace));
   const latent = await encode(get(t, "mel"), tracer(t, 1e-4, checks));
   checks.push(compare("latent", latent, get(t, "latent"), 1e-4));
   const { tokens, positions } = audioTokens(latent, cfg);
@@ -105,7 +126,7 @@ async function audio(dir: string, config: Record<string, unknown>, gpu: boolean)
   const pcm = Array.from({ length: channels }, (_, c) => wave.data.subarray(c * samples, (c + 1) * samples));
   const fromWave = await encode(audioEncoderInput(pcm, Number(config.input_sample_rate)));
   checks.push(compare("latent (from waveform)", fromWave, get(t, "latent"), 1e-3));
-  gpuEncoder?.destroy();
+  gpuEncoder?.dispose();
   return checks;
 }
 

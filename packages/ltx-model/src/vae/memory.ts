@@ -1,103 +1,125 @@
+import { bucketSize } from "@a2v/tensor-webgpu";
 import { layoutParameters, type VaeLayout } from "./layout.js";
 
-const bytesOf = (shape: number[]) => shape.reduce((a, b) => a * b, 4);
+const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** GPU memory of one encode or decode of a single batch item, as `GpuVideoVae` allocates it. */
+/** GPU memory of one encode or decode, as `GpuVideoVae` takes it from `@a2v/tensor-webgpu`'s buffer pool. */
 export interface VaeMemoryPlan {
-  /** Resident weights (float32). */
+  /** Resident weights (float32, pool buckets). */
   weightBytes: number;
-  /** High-water mark of activations (float32), excluding weights. */
+  /** High-water mark of the pool's live bytes the run adds (its own input excluded): what the pool's `liveBytes` reaches. */
   peakActivationBytes: number;
   /** Where the peak happens, e.g. `stage 0 (res)`. */
   peakAt: string;
-  /** The largest single activation: what must fit one GPU buffer binding. */
+  /** The largest single activation (unrounded): what must fit one GPU buffer binding. */
   largestBufferBytes: number;
   outputShape: number[];
 }
 
+/** A live activation: its logical shape and the pool bucket it holds (an up stage's frame drop keeps the full buffer). */
+interface Live {
+  shape: number[];
+  bytes: number;
+}
+
 /**
- * Replays `GpuVideoVae`'s allocation order (each temporary freed right after its consumer) on
- * shapes alone, so full-size plans need no GPU. `itemShape` is the input of one item: [3, F, H, W]
- * for the encoder, [C, F', H', W'] for the decoder.
+ * Replays `GpuVideoVae`'s allocation order (each temporary freed right after its consumer is
+ * recorded, in pool buckets) on shapes alone, so full-size plans need no GPU. `inputShape` is
+ * [B, 3, F, H, W] for the encoder, [B, C, F', H', W'] for the decoder.
  */
 export function planVideoVaeMemory(
   layout: VaeLayout,
   patchSize: number,
   part: "encoder" | "decoder",
-  itemShape: number[],
+  inputShape: number[],
 ): VaeMemoryPlan {
   let live = 0;
   let peak = 0;
   let peakAt = "";
   let largest = 0;
-  let where = "input";
-  const alloc = (shape: number[]) => {
-    live += bytesOf(shape);
-    largest = Math.max(largest, bytesOf(shape));
+  let where = "";
+  const alloc = (shape: number[], allocated = shape): Live => {
+    const bytes = bucketSize(numelOf(allocated) * 4);
+    live += bytes;
+    largest = Math.max(largest, numelOf(allocated) * 4);
     if (live > peak) [peak, peakAt] = [live, where];
-    return shape;
+    return { shape, bytes };
   };
-  const free = (...shapes: number[][]) => {
-    for (const s of shapes) live -= bytesOf(s);
+  const free = (...ts: Live[]) => {
+    for (const t of ts) live -= t.bytes;
   };
-  let x = alloc(itemShape);
+  const padded = (x: Live, frames: number) => {
+    const [b, c, d, h, w] = x.shape as [number, number, number, number, number];
+    return alloc([b, c, d + frames, h, w]);
+  };
+  /** convPadded / convNormed: padded copy (2 replicated frames, causal or not), input freed, conv output, padded freed. */
+  const conv = (x: Live, outChannels: number, frames: number, freeInput = true): Live => {
+    const p = padded(x, frames);
+    if (freeInput) free(x);
+    const y = alloc([x.shape[0]!, outChannels, ...x.shape.slice(2)]);
+    free(p);
+    return y;
+  };
+  let x: Live;
+  const [b, c, f, h, w] = inputShape as [number, number, number, number, number];
   if (part === "encoder") {
     where = "patchify";
-    const [c, f, h, w] = x as [number, number, number, number];
-    const p = alloc([c * patchSize * patchSize, f, h / patchSize, w / patchSize]);
-    free(x);
-    x = p;
+    x = alloc([b, c * patchSize * patchSize, f, h / patchSize, w / patchSize]);
   } else {
     where = "latent statistics";
-    const y = alloc([...x]);
-    free(x);
-    x = y;
+    x = alloc([...inputShape]);
   }
   where = "conv_in";
-  let y = alloc([layout.convIn.outChannels, ...x.slice(1)]);
-  free(x);
-  x = y;
+  x = conv(x, layout.convIn.outChannels, 2);
   layout.stages.forEach((stage, i) => {
     where = `stage ${i} (${stage.kind})`;
-    const [, d, h, w] = x as [number, number, number, number];
+    const [nb, ch, d, hh, ww] = x.shape as [number, number, number, number, number];
     if (stage.kind === "res") {
       for (let l = 0; l < stage.layers.length; l++) {
-        const h1 = alloc([...x]);
-        const h2 = alloc([...x]);
-        free(h1);
-        const h3 = alloc([...x]);
-        free(h2);
-        y = alloc([...x]);
-        free(h3, x);
-        x = y;
+        const h1 = conv(x, ch, 2, false);
+        const h2 = conv(h1, ch, 2);
+        const next = alloc([...x.shape]);
+        free(x, h2);
+        x = next;
       }
       return;
     }
     const [s1, s2, s3] = stage.stride;
     if (stage.kind === "down") {
       const dup = s1 === 2 ? 1 : 0;
-      const conv = alloc([stage.conv.outChannels, d + dup, h, w]);
-      y = alloc([stage.outChannels, (d + dup) / s1, h / s2, w / s3]);
-      free(conv, x);
-    } else {
-      const conv = alloc([stage.conv.outChannels, d, h, w]);
-      y = alloc([stage.outChannels, d * s1 - (s1 === 2 ? 1 : 0), h * s2, w * s3]);
-      free(conv, x);
+      const p = padded(x, 2 + dup);
+      free(x);
+      const convOut = alloc([nb, stage.conv.outChannels, d + dup, hh, ww]);
+      const outShape = [nb, stage.outChannels, (d + dup) / s1, hh / s2, ww / s3];
+      if (stage.groupSize > 1) {
+        const packed = alloc([nb, ch, d + dup, hh, ww]);
+        free(p);
+        const means = alloc(outShape);
+        free(packed);
+        x = alloc(outShape);
+        free(convOut, means);
+      } else {
+        x = alloc(outShape);
+        free(p, convOut);
+      }
+      return;
     }
-    x = y;
+    const convOut = conv(x, stage.conv.outChannels, 2, false);
+    const full = [nb, stage.outChannels, d * s1, hh * s2, ww * s3];
+    const next = alloc([nb, stage.outChannels, d * s1 - (s1 === 2 ? 1 : 0), hh * s2, ww * s3], full);
+    free(convOut, x);
+    x = next;
   });
   where = "conv_out";
-  const normed = alloc([...x]);
-  free(x);
-  x = alloc([layout.convOut.outChannels, ...x.slice(1)]);
-  free(normed);
+  x = conv(x, layout.convOut.outChannels, 2);
   where = part === "encoder" ? "latent statistics" : "unpatchify";
-  const [c, f, h, w] = x as [number, number, number, number];
-  const out =
+  const [, oc, of, oh, ow] = x.shape as [number, number, number, number, number];
+  const out = alloc(
     part === "encoder"
-      ? alloc([layout.latentChannels, f, h, w])
-      : alloc([c / (patchSize * patchSize), f, h * patchSize, w * patchSize]);
+      ? [b, layout.latentChannels, of, oh, ow]
+      : [b, oc / (patchSize * patchSize), of, oh * patchSize, ow * patchSize],
+  );
   free(x);
-  const weightBytes = layoutParameters(layout).reduce((s, p) => s + bytesOf(p.shape!), 0);
-  return { weightBytes, peakActivationBytes: peak, peakAt, largestBufferBytes: largest, outputShape: out };
+  const weightBytes = layoutParameters(layout).reduce((s, p) => s + bucketSize(numelOf(p.shape!) * 4), 0);
+  return { weightBytes, peakActivationBytes: peak, peakAt, largestBufferBytes: largest, outputShape: out.shape };
 }

@@ -1,5 +1,5 @@
 import { A2VError } from "@a2v/errors";
-import { type HostTensor, hostTensor } from "./reference/tensor.js";
+import { map, mapInto, scope, slice, type Tensor, tensor, zeros } from "@a2v/tensor-webgpu";
 
 /** Spatial tiles in pixels (multiples of the VAE's spatial factor): upstream defaults 512 and 64. */
 export interface SpatialTiling {
@@ -28,28 +28,35 @@ function rampWeight(u: number, start: number, end: number, prevEnd: number, next
   return w;
 }
 
-function axisWeights(size: number, starts: number[], tile: number, k: number): Float64Array {
-  const start = starts[k]!;
-  const end = Math.min(start + tile, size);
-  const prevEnd = k > 0 ? Math.min(starts[k - 1]! + tile, size) : start;
-  const nextStart = k + 1 < starts.length ? starts[k + 1]! : end;
-  return Float64Array.from({ length: end - start }, (_, i) => rampWeight(start + i, start, end, prevEnd, nextStart));
+/** Each tile's ramp along one axis divided by the ramps' sum there: the tiles' weights add up to exactly 1. */
+function axisWeights(size: number, starts: number[], tile: number): Float32Array[] {
+  const ramps = starts.map((start, k) => {
+    const end = Math.min(start + tile, size);
+    const prevEnd = k > 0 ? Math.min(starts[k - 1]! + tile, size) : start;
+    const nextStart = k + 1 < starts.length ? starts[k + 1]! : end;
+    return Float64Array.from({ length: end - start }, (_, i) => rampWeight(start + i, start, end, prevEnd, nextStart));
+  });
+  const total = new Float64Array(size);
+  ramps.forEach((r, k) => {
+    for (const [i, v] of r.entries()) total[starts[k]! + i]! += v;
+  });
+  return ramps.map((r, k) => Float32Array.from(r, (v, i) => v / total[starts[k]! + i]!));
 }
 
 /**
- * Runs `run` on overlapping spatial tiles of x [B, C, F, H, W] (every frame at once) and blends the
- * outputs with linear ramps across the overlaps. `scale` is output/input spatial size (1/32 for
- * the encoder, 32 for the decoder); tiles and overlap are in input units and must map to whole
- * output cells. Peak GPU memory is that of one tile.
+ * Runs `run` on overlapping spatial tiles of x [B, C, F, H, W] (views; every frame at once) and
+ * blends the outputs with linear ramps across the overlaps, on the GPU. `scale` is output/input
+ * spatial size (1/32 for the encoder, 32 for the decoder); tiles and overlap are in input units
+ * and must map to whole output cells. Activation memory is that of one tile plus the output.
  */
 export async function runSpatialTiles(
-  x: HostTensor,
-  run: (tile: HostTensor) => Promise<HostTensor>,
+  x: Tensor,
+  run: (tile: Tensor) => Promise<Tensor>,
   tile: number,
   overlap: number,
   scale: number,
-): Promise<HostTensor> {
-  const [b, c, f, h, w] = x.shape as [number, number, number, number, number];
+): Promise<Tensor> {
+  const [, , , h, w] = x.shape as [number, number, number, number, number];
   if (!Number.isInteger(tile * scale) || !Number.isInteger(overlap * scale) || overlap * 2 > tile) {
     throw new A2VError(
       "vae_tiling_invalid",
@@ -59,51 +66,34 @@ export async function runSpatialTiles(
   }
   const rows = tileStarts(h, tile, overlap);
   const cols = tileStarts(w, tile, overlap);
-  let acc: Float64Array | undefined;
-  let weight: Float64Array | undefined;
-  let outShape: number[] = [];
+  const [oh, ow] = [h * scale, w * scale];
+  const wy = axisWeights(
+    oh,
+    rows.map((s) => s * scale),
+    tile * scale,
+  );
+  const wx = axisWeights(
+    ow,
+    cols.map((s) => s * scale),
+    tile * scale,
+  );
+  let acc: Tensor | undefined;
   for (const [ri, r0] of rows.entries()) {
     for (const [ci, c0] of cols.entries()) {
-      const th = Math.min(tile, h - r0);
-      const tw = Math.min(tile, w - c0);
-      const piece = hostTensor([b, c, f, th, tw]);
-      for (let plane = 0; plane < b * c * f; plane++)
-        for (let y = 0; y < th; y++) {
-          const src = (plane * h + r0 + y) * w + c0;
-          piece.data.set(x.data.subarray(src, src + tw), (plane * th + y) * tw);
-        }
+      const piece = scope(() => slice(slice(x, 3, r0, r0 + tile), 4, c0, c0 + tile));
       const out = await run(piece);
-      const [ob, oc, of, oth, otw] = out.shape as [number, number, number, number, number];
-      const [oh, ow] = [h * scale, w * scale];
-      if (!acc || !weight) {
-        outShape = [ob, oc, of, oh, ow];
-        acc = new Float64Array(ob * oc * of * oh * ow);
-        weight = new Float64Array(oh * ow);
-      }
-      const wy = axisWeights(
-        oh,
-        rows.map((s) => s * scale),
-        tile * scale,
-        ri,
-      );
-      const wx = axisWeights(
-        ow,
-        cols.map((s) => s * scale),
-        tile * scale,
-        ci,
-      );
-      const [y0, x0] = [r0 * scale, c0 * scale];
-      for (let y = 0; y < oth; y++) for (let t = 0; t < otw; t++) weight[(y0 + y) * ow + x0 + t]! += wy[y]! * wx[t]!;
-      for (let plane = 0; plane < ob * oc * of; plane++)
-        for (let y = 0; y < oth; y++)
-          for (let t = 0; t < otw; t++) {
-            const i = (plane * oh + y0 + y) * ow + x0 + t;
-            acc[i] = acc[i]! + out.data[(plane * oth + y) * otw + t]! * wy[y]! * wx[t]!;
-          }
+      piece.dispose();
+      acc ??= zeros([out.shape[0]!, out.shape[1]!, out.shape[2]!, oh, ow]);
+      const accumulated = acc;
+      scope(() => {
+        const [y0, x0] = [r0 * scale, c0 * scale];
+        const region = slice(slice(accumulated, 3, y0, y0 + out.shape[3]!), 4, x0, x0 + out.shape[4]!);
+        const weights = [tensor(wy[ri]!, [wy[ri]!.length, 1]), tensor(wx[ci]!)];
+        // Two passes: a dispatch cannot read and write the same buffer.
+        mapInto("x0", [map("x0 + x1 * x2 * x3", [region, out, ...weights])], region);
+      });
+      out.dispose();
     }
   }
-  const result = hostTensor(outShape);
-  const area = weight!.length;
-  for (let i = 0; i < result.data.length; i++) result.data[i] = acc![i]! / weight![i % area]!;
-  return result;
+  return acc!;
 }

@@ -1,14 +1,15 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { releaseGpu, requestGpu } from "@a2v/tensor-webgpu";
+import { bucketSize, releaseGpu, type Tensor } from "@a2v/tensor-webgpu";
 import { afterAll, describe, expect, it } from "vitest";
 import { videoVaeConfig } from "../../src/vae/config.js";
-import { gpuMemory } from "../../src/vae/gpu/runtime.js";
-import { GpuVideoVae } from "../../src/vae/gpu/video-vae.js";
+import { toGpu, toHost } from "../../src/vae/gpu-tensors.js";
 import { loadVideoVae } from "../../src/vae/load.js";
 import { planVideoVaeMemory } from "../../src/vae/memory.js";
 import { type HostTensor, hostTensor } from "../../src/vae/reference/tensor.js";
+import { GpuVideoVae } from "../../src/vae/video-vae-gpu.js";
 import { goldenSet, maxAbsErr, openWeights, readConfig } from "./golden.js";
+import { poolPeak } from "./pool-peak.js";
 
 const dir = goldenSet("video_vae");
 afterAll(() => releaseGpu());
@@ -46,40 +47,48 @@ function testClip(frames: number, size: number): HostTensor {
 
 describe.skipIf(!dir)("tiny video VAE round trip of a generated clip on the GPU", () => {
   it("encodes and decodes tiled and untiled; tiling lowers peak GPU memory; one tile equals untiled", async () => {
-    const { device } = await requestGpu();
     const config = videoVaeConfig(readConfig(dir!).vae_metadata as Record<string, unknown>, "config.json");
     const load = async (part: "encoder" | "decoder") => {
       const file = join(dir!, `video_${part}.safetensors`);
       const source = await openWeights(file);
-      const vae = GpuVideoVae.create(device, await loadVideoVae(part, source, config, file), part);
+      const loaded = await loadVideoVae(part, source, config, file);
       await source.close();
-      return vae;
+      return loaded;
     };
     const [encoder, decoder] = [await load("encoder"), await load("decoder")];
-    const clip = testClip(9, 96);
-    const peakOf = async (f: () => Promise<HostTensor>) => {
-      gpuMemory.peak = gpuMemory.live;
-      const base = gpuMemory.live;
-      const out = await f();
-      return { out, peak: gpuMemory.peak - base };
+    const vae = await GpuVideoVae.create({ encoder, decoder });
+    const clip = toGpu(testClip(9, 96));
+    const peakOf = async (f: () => Promise<Tensor>) => {
+      const { result, peak } = await poolPeak(f);
+      return { out: result, peak };
     };
-    const latent = await peakOf(() => encoder.run(clip));
-    const latentTiled = await peakOf(() => encoder.runTiled(clip, { tileSize: 64, overlap: 32 }));
+    const latent = await peakOf(() => vae.encode(clip));
+    const latentTiled = await peakOf(() => vae.encodeTiled(clip, { tileSize: 64, overlap: 32 }));
     expect(latent.out.shape).toEqual([1, 8, 2, 3, 3]);
     expect(latentTiled.out.shape).toEqual([1, 8, 2, 3, 3]);
     expect(latentTiled.peak).toBeLessThan(latent.peak);
+    // One tile's activations (as planned) plus the blended output.
     expect(latentTiled.peak).toBe(
-      planVideoVaeMemory(encoder.vae.layout, 4, "encoder", [3, 9, 64, 64]).peakActivationBytes,
+      planVideoVaeMemory(encoder.layout, 4, "encoder", [1, 3, 9, 64, 64]).peakActivationBytes +
+        bucketSize(latent.out.size * 4),
     );
-    expect(maxAbsErr(await encoder.runTiled(clip, { tileSize: 96, overlap: 0 }), latent.out)).toBe(0);
+    const oneTile = await vae.encodeTiled(clip, { tileSize: 96, overlap: 0 });
+    expect(maxAbsErr(await toHost(oneTile), await toHost(latent.out))).toBe(0);
 
-    const video = await peakOf(() => decoder.run(latent.out));
-    const videoTiled = await peakOf(() => decoder.runTiled(latent.out, { tileSize: 64, overlap: 32 }));
-    expect(video.out.shape).toEqual(clip.shape);
-    expect(videoTiled.out.shape).toEqual(clip.shape);
-    expect(videoTiled.peak).toBeLessThan(video.peak);
-    for (const t of [latentTiled.out, video.out, videoTiled.out]) expect(t.data.every(Number.isFinite)).toBe(true);
-    encoder.destroy();
-    decoder.destroy();
+    const video = await peakOf(() => vae.decode(latent.out));
+    const videoTiled = await peakOf(() => vae.decodeTiled(latent.out, { tileSize: 64, overlap: 32 }));
+    expect(video.out.shape).toEqual([1, 3, 9, 96, 96]);
+    expect(videoTiled.out.shape).toEqual([1, 3, 9, 96, 96]);
+    // The output, plus one tile's activations or, while a tile is blended in, its output, the weighted
+    // sum and the two ramps (at this tiny width a 64 px tile's output outweighs its activations).
+    const tileOut = bucketSize(3 * 9 * 64 * 64 * 4);
+    const blend = 2 * tileOut + 2 * bucketSize(64 * 4);
+    const tile = planVideoVaeMemory(decoder.layout, 4, "decoder", [1, 8, 2, 2, 2]).peakActivationBytes;
+    expect(videoTiled.peak).toBe(bucketSize(video.out.size * 4) + Math.max(tile, blend));
+    for (const t of [latentTiled.out, video.out, videoTiled.out]) {
+      expect((await t.toArray()).every(Number.isFinite)).toBe(true);
+    }
+    for (const t of [clip, oneTile, latent.out, latentTiled.out, video.out, videoTiled.out]) t.dispose();
+    vae.dispose();
   });
 });

@@ -1,18 +1,11 @@
-import { describe, expect, it } from "vitest";
-import { type HostTensor, hostTensor } from "../../src/vae/reference/tensor.js";
+import { fill, init, releaseGpu, tensor, upsampleNearest } from "@a2v/tensor-webgpu";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toHost } from "../../src/vae/gpu-tensors.js";
 import { runSpatialTiles, tileStarts } from "../../src/vae/tiling.js";
 import { maxAbsErr } from "./golden.js";
 
-/** A purely local op (nearest-neighbour ×k upsampling): tiling must not change it at all. */
-async function upsample(x: HostTensor, k: number): Promise<HostTensor> {
-  const [b, c, f, h, w] = x.shape as [number, number, number, number, number];
-  const out = hostTensor([b, c, f, h * k, w * k]);
-  for (let p = 0; p < b * c * f; p++)
-    for (let y = 0; y < h * k; y++)
-      for (let t = 0; t < w * k; t++)
-        out.data[(p * h * k + y) * w * k + t] = x.data[(p * h + Math.floor(y / k)) * w + Math.floor(t / k)]!;
-  return out;
-}
+beforeAll(() => init());
+afterAll(() => releaseGpu());
 
 describe("spatial tiling", () => {
   it("lays tiles at stride tile - overlap with the last one flush with the edge", () => {
@@ -22,26 +15,22 @@ describe("spatial tiling", () => {
   });
 
   it("leaves a local op unchanged and blends to a partition of unity (up- and downscaling)", async () => {
-    const x = hostTensor([1, 2, 3, 10, 14]);
-    for (let i = 0; i < x.data.length; i++) x.data[i] = Math.sin(i * 0.37);
-    const tiled = await runSpatialTiles(x, (t) => upsample(t, 4), 4, 2, 4);
-    expect(maxAbsErr(tiled, await upsample(x, 4))).toBeLessThan(1e-6);
-    const ones = await runSpatialTiles(
-      x,
-      async (t) => ({
-        shape: [1, 1, 1, t.shape[3]! / 2, t.shape[4]! / 2],
-        data: new Float32Array((t.shape[3]! * t.shape[4]!) / 4).fill(1),
-      }),
-      4,
-      2,
-      0.5,
+    const x = tensor(
+      Float32Array.from({ length: 2 * 3 * 10 * 14 }, (_, i) => Math.sin(i * 0.37)),
+      [1, 2, 3, 10, 14],
     );
+    // Nearest-neighbour ×4 upsampling is purely local: tiling must not change it.
+    const up = async (t: typeof x) => upsampleNearest(t, [4, 4]);
+    const tiled = await runSpatialTiles(x, up, 4, 2, 4);
+    expect(maxAbsErr(await toHost(tiled), await toHost(await up(x)))).toBeLessThan(1e-6);
+    const ones = await runSpatialTiles(x, async (t) => fill([1, 1, 1, t.shape[3]! / 2, t.shape[4]! / 2], 1), 4, 2, 0.5);
     expect(ones.shape).toEqual([1, 1, 1, 5, 7]);
-    expect(Math.max(...ones.data.map((v) => Math.abs(v - 1)))).toBeLessThan(1e-6);
+    const values = await ones.toArray();
+    expect(Math.max(...Array.from(values, (v) => Math.abs(v - 1)))).toBeLessThan(1e-6);
   });
 
   it("rejects tiles that do not map to whole output cells", async () => {
-    const x = hostTensor([1, 1, 1, 64, 64]);
+    const x = tensor(new Float32Array(64 * 64), [1, 1, 1, 64, 64]);
     await expect(runSpatialTiles(x, async (t) => t, 48, 8, 1 / 32)).rejects.toThrow(/whole latent cells/);
   });
 });
