@@ -44,7 +44,13 @@ export {
   TIMESTEP_FEATURES,
   timestepSinusoid,
 } from "./embeddings.js";
-export { GpuBackend, type GpuBackendOptions, type GpuStepResult, gpuA2VStep } from "./gpu/gpu-backend.js";
+export {
+  GpuBackend,
+  type GpuBackendOptions,
+  type GpuStepResult,
+  gpuA2VLoss,
+  gpuA2VStep,
+} from "./gpu/gpu-backend.js";
 export {
   ATTENTION_MODULES,
   type AttentionModuleName,
@@ -76,6 +82,8 @@ export {
   type SaveLoraOptions,
   saveLoraFile,
 } from "./lora-file.js";
+export { type LtxModel, type LtxModelPaths, openLtxModel } from "./model/open.js";
+export { ensureTinyModel, TINY_MODEL_VERSION } from "./model/tiny.js";
 export {
   compareForward,
   compareGradient,
@@ -204,5 +212,3 @@ export {
   type TensorToWrite,
   writeSafetensors,
 } from "./weights/safetensors.js";
-export { type LtxModel, type LtxModelPaths, openLtxModel } from "./model/open.js";
-export { ensureTinyModel, TINY_MODEL_VERSION } from "./model/tiny.js";

@@ -20,3 +20,12 @@ export {
   ValidationSampleSchema,
 } from "./input.js";
 export { formatParity, PARITY_KINDS, type ParityLine, type ParityResult, runParity } from "./parity.js";
+export { TRAIN_STAGES, type TrainEvent, type TrainStage } from "./train/events.js";
+export {
+  defaultCacheDir,
+  type TrainJob,
+  type TrainMetrics,
+  type TrainOptions,
+  type TrainResult,
+  train,
+} from "./train/train.js";

@@ -20,6 +20,8 @@ export interface PoolStats {
   liveBytes: number;
   /** Bytes cached for reuse (free plus waiting for their batch to be submitted). */
   cachedBytes: number;
+  /** High-water mark of live plus cached bytes: the most device memory the pool has held at once. */
+  peakBytes: number;
   created: number;
   reused: number;
 }
@@ -27,7 +29,7 @@ export interface PoolStats {
 export class BufferPool {
   private readonly free = new Map<number, GPUBuffer[]>();
   private readonly parked = new Map<number, GPUBuffer[]>();
-  readonly stats: PoolStats = { liveBytes: 0, cachedBytes: 0, created: 0, reused: 0 };
+  readonly stats: PoolStats = { liveBytes: 0, cachedBytes: 0, peakBytes: 0, created: 0, reused: 0 };
 
   constructor(private readonly device: GPUDevice) {}
 
@@ -41,6 +43,7 @@ export class BufferPool {
       return cached;
     }
     this.stats.created++;
+    this.stats.peakBytes = Math.max(this.stats.peakBytes, this.stats.liveBytes + this.stats.cachedBytes);
     return this.device.createBuffer({ size, usage: STORAGE_USAGE });
   }
 

@@ -1,3 +1,5 @@
+export { LatentCache } from "./encode/latent-cache.js";
+export { CAPTION_MAX_TOKENS, type EncodableSample, SampleEncoder } from "./encode/sample-encoder.js";
 export { type A2VTrainingOptions, type A2VTrainingTokens, a2vTrainingTokens, maskedMse } from "./flow-matching.js";
 export {
   eulerStep,
@@ -24,5 +26,3 @@ export {
   type TimestepDraw,
   type TimestepSamplerOptions,
 } from "./timestep-sampler.js";
-export { LatentCache } from "./encode/latent-cache.js";
-export { CAPTION_MAX_TOKENS, type EncodableSample, SampleEncoder } from "./encode/sample-encoder.js";

@@ -302,26 +302,52 @@ export interface GpuStepResult {
   loss: number;
 }
 
+type StepOptions = ForwardOptions & { train?: boolean };
+
 /**
  * One audio-to-video training step on the GPU: forward, masked loss and (with `train`) backward into
  * the LoRA parameters' `grad`, all in one `scope()` so gradient-checkpoint recomputation still finds
- * the per-step tensors (AdaLN values, RoPE tables) it closes over.
+ * the per-step tensors (AdaLN values, RoPE tables) it closes over. `read` takes what the caller needs
+ * to the host before the step's tensors are freed.
  */
-export async function gpuA2VStep(
+async function runA2VStep<R>(
   b: GpuBackend,
   config: LtxTransformerConfig,
   step: A2VPreparedStep,
-  options: ForwardOptions & { train?: boolean } = {},
-): Promise<GpuStepResult> {
+  options: StepOptions,
+  read: (out: { video: Tensor; audio: Tensor; loss: Tensor }) => Promise<R>,
+): Promise<R> {
   const out = scope(() => {
     const result = a2vLoss(b, config, step, options);
     if (options.train) b.backward(result.loss);
     return result;
   });
   try {
-    const [video, audio, loss] = await Promise.all([b.read(out.video), b.read(out.audio), b.read(out.loss)]);
-    return { video, audio, loss: loss[0]! };
+    return await read(out);
   } finally {
     for (const t of Object.values(out)) t.dispose();
   }
+}
+
+/** `runA2VStep` with the predictions and the loss read back (parity checks, sampling). */
+export function gpuA2VStep(
+  b: GpuBackend,
+  config: LtxTransformerConfig,
+  step: A2VPreparedStep,
+  options: StepOptions = {},
+): Promise<GpuStepResult> {
+  return runA2VStep(b, config, step, options, async (out) => {
+    const [video, audio, loss] = await Promise.all([b.read(out.video), b.read(out.audio), b.read(out.loss)]);
+    return { video, audio, loss: loss[0]! };
+  });
+}
+
+/** `runA2VStep` reading back one number, the loss: what a training step needs from the GPU. */
+export function gpuA2VLoss(
+  b: GpuBackend,
+  config: LtxTransformerConfig,
+  step: A2VPreparedStep,
+  options: StepOptions = {},
+): Promise<number> {
+  return runA2VStep(b, config, step, options, async (out) => (await b.read(out.loss))[0]!);
 }

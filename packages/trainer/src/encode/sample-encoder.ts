@@ -16,7 +16,7 @@ import {
   openShardedWeights,
   videoFromRgbFrames,
 } from "@a2v/ltx-model";
-import { requestGpu } from "@a2v/tensor-webgpu";
+import { init, type Tensor, tensor } from "@a2v/tensor-webgpu";
 import type { TrainingExample } from "../loop/examples.js";
 
 /** What the encoders need of a preprocessed sample (`@a2v/dataset`'s `TrainingSample` is one). */
@@ -32,6 +32,24 @@ export interface EncodableSample {
   sampleRate: number;
   /** Final caption (trigger phrase included). */
   caption: string;
+}
+
+/** Runs an encoder on a host input and brings the result back for the latent cache, freeing both GPU tensors. */
+async function onGpu(
+  input: { shape: number[]; data: Float32Array },
+  run: (x: Tensor) => Promise<Tensor>,
+): Promise<{ shape: number[]; data: Float32Array }> {
+  const x = tensor(input.data, input.shape);
+  try {
+    const y = await run(x);
+    try {
+      return { shape: [...y.shape], data: (await y.toArray()) as Float32Array };
+    } finally {
+      y.dispose();
+    }
+  } finally {
+    x.dispose();
+  }
 }
 
 /** Caption tokens: upstream pads every prompt to 1024 Gemma tokens. */
@@ -56,7 +74,7 @@ export class SampleEncoder {
 
   /** Loads the encoders from `model`; encoded captions are cached under `cacheDir`. */
   static async create(model: LtxModel, cacheDir: string): Promise<SampleEncoder> {
-    const { device } = await requestGpu();
+    await init();
     const file = model.paths.checkpoint;
     const videoWeights = await loadVideoVae("encoder", model.checkpoint, model.videoVae, file);
     const audioWeights = await loadAudioEncoder(model.checkpoint, model.audioVae, file);
@@ -64,8 +82,8 @@ export class SampleEncoder {
     const gemmaSource = await openShardedWeights(model.paths.textEncoder);
     try {
       return new SampleEncoder(
-        GpuVideoVae.create(device, videoWeights, "encoder"),
-        GpuAudioEncoder.create(device, audioWeights),
+        await GpuVideoVae.create({ encoder: videoWeights }),
+        await GpuAudioEncoder.create(audioWeights),
         await GemmaPromptTokenizer.fromFolder(model.paths.textEncoder, CAPTION_MAX_TOKENS),
         await GpuGemma.load(gemmaSource, model.gemma, model.paths.textEncoder),
         await GpuTextPath.create(model.text, textWeights),
@@ -82,8 +100,12 @@ export class SampleEncoder {
     const frames = Array.from({ length: sample.frames }, (_, f) =>
       sample.pixels.subarray(f * frameBytes, (f + 1) * frameBytes),
     );
-    const latent = await this.video.runTiled(videoFromRgbFrames(frames, sample.width, sample.height));
-    const audioLatent = await this.audio.run(audioEncoderInput(sample.audio, sample.sampleRate));
+    const latent = await onGpu(videoFromRgbFrames(frames, sample.width, sample.height), (x) =>
+      this.video.encodeTiled(x),
+    );
+    const audioLatent = await onGpu(audioEncoderInput(sample.audio, sample.sampleRate), async (x) =>
+      this.audio.encode(x),
+    );
     const features = await encodeCaption(sample.caption, {
       tokenizer: this.tokenizer,
       gemma: this.gemma,
@@ -108,9 +130,9 @@ export class SampleEncoder {
   }
 
   dispose(): void {
-    this.video.destroy();
-    this.audio.destroy();
-    this.gemma.dispose?.();
+    this.video.dispose();
+    this.audio.dispose();
+    this.gemma.dispose();
     this.textPath.dispose();
   }
 }

@@ -25,6 +25,7 @@ export function streamRng(seed: number, stream: number, index: number): Rng {
 const ORDER_STREAM = 0;
 const NOISE_STREAM = 1;
 const LORA_INIT_STREAM = 2;
+const EVALUATION_STREAM = 3;
 
 /** The LoRA a run with `seed` starts from: PEFT's init (A Kaiming-uniform, B zero) on its own stream. */
 export function initialLora(targets: readonly LoraTarget[], rank: number, seed: number): LoraTensors {
@@ -43,22 +44,14 @@ export function exampleIndex(seed: number, draw: number, count: number): number 
   return order[draw % count]!;
 }
 
-/** The a2v step of draw `draw`: σ from the sampler for the video token count, seeded noise, first frame clean. */
-export function drawA2VStep(
-  config: LtxTransformerConfig,
-  example: TrainingExample,
-  sampler: ShiftedLogitNormalSampler,
-  seed: number,
-  draw: number,
-): { step: A2VPreparedStep; sigma: number } {
+/** The a2v step of an example at σ with noise from `rng`: the first latent frame clean, audio frozen. */
+function a2vStep(config: LtxTransformerConfig, example: TrainingExample, sigma: number, rng: Rng): A2VPreparedStep {
   const [channels, frames, height, width] = example.videoLatents.shape as [number, number, number, number];
   const grid = { frames, height, width };
   const videoClean = patchifyVideo(example.videoLatents.data, channels, grid);
-  const rng = streamRng(seed, NOISE_STREAM, draw);
-  const sigma = sampler.sample(frames * height * width, rng);
   const noise = rng.fillNormal(new Float32Array(videoClean.length));
   const [audioChannels, audioFrames, melBins] = example.audioLatents.shape as [number, number, number];
-  const step = prepareA2VStep(config, {
+  return prepareA2VStep(config, {
     videoClean,
     noise,
     sigma,
@@ -68,5 +61,29 @@ export function drawA2VStep(
     videoContext: example.videoContext.data,
     audioContext: example.audioContext.data,
   });
-  return { step, sigma };
+}
+
+/** The a2v step of draw `draw`: σ from the sampler for the video token count, seeded noise. */
+export function drawA2VStep(
+  config: LtxTransformerConfig,
+  example: TrainingExample,
+  sampler: ShiftedLogitNormalSampler,
+  seed: number,
+  draw: number,
+): { step: A2VPreparedStep; sigma: number } {
+  const [, frames, height, width] = example.videoLatents.shape as [number, number, number, number];
+  const rng = streamRng(seed, NOISE_STREAM, draw);
+  const sigma = sampler.sample(frames * height * width, rng);
+  return { step: a2vStep(config, example, sigma, rng), sigma };
+}
+
+/** Evaluation draw `index` at a fixed σ, on its own stream: the same noise before and after training. */
+export function evaluationDraw(
+  config: LtxTransformerConfig,
+  example: TrainingExample,
+  sigma: number,
+  seed: number,
+  index: number,
+): A2VPreparedStep {
+  return a2vStep(config, example, sigma, streamRng(seed, EVALUATION_STREAM, index));
 }

@@ -45,6 +45,13 @@ export interface CheckpointSettings {
   every: number;
   /** Element type of the LoRA file (default BF16, as the official trainer); the resume state is always F32. */
   dtype?: "BF16" | "F32";
+  /** How many of the newest checkpoints to keep (default: all). */
+  keep?: number;
+}
+
+export interface EvaluationSettings {
+  /** σ values each example is evaluated at, with one fixed noise draw per (example, σ). */
+  sigmas: number[];
 }
 
 export interface TrainLoraOptions {
@@ -68,6 +75,18 @@ export interface TrainLoraOptions {
   checkpoints?: CheckpointSettings;
   /** A `training_state_step_NNNNN.safetensors` written by an earlier run with the same settings. */
   resumeFrom?: string;
+  /**
+   * Identifies the run's inputs beyond the settings checked here (data, model): stored in every resume state, and a
+   * state with another fingerprint is refused.
+   */
+  fingerprint?: string;
+  /** Stops the run at the next step boundary, after saving a checkpoint (`A2VError` code `aborted`). */
+  signal?: AbortSignal;
+  /**
+   * Loss over a fixed evaluation set (every example at fixed σ and noise, no update) before the first step and after
+   * the last: `evaluation.before` is the base model's (the LoRA starts at zero), `after` the trained one's.
+   */
+  evaluation?: EvaluationSettings;
   onStep?: (progress: StepProgress) => void | Promise<void>;
 }
 
@@ -121,6 +140,12 @@ export function resolveOptions(options: TrainLoraOptions): ResolvedOptions {
   }
   if (options.checkpoints && !positiveInteger(options.checkpoints.every)) {
     throw invalid(`checkpoints.every must be an integer ≥ 1, got ${options.checkpoints.every}`);
+  }
+  if (options.checkpoints?.keep !== undefined && !positiveInteger(options.checkpoints.keep)) {
+    throw invalid(`checkpoints.keep must be an integer ≥ 1, got ${options.checkpoints.keep}`);
+  }
+  if (options.evaluation && !options.evaluation.sigmas.every((s) => s > 0 && s <= 1)) {
+    throw invalid(`evaluation σ values must lie in (0, 1], got ${options.evaluation.sigmas}`);
   }
   return { lora, optimizer, steps: options.steps, seed, gradientAccumulation };
 }

@@ -1,3 +1,4 @@
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
 import { encodeFloats, type LoraConfig, type LoraTensors, SafetensorsFile, writeSafetensors } from "@a2v/ltx-model";
@@ -14,6 +15,8 @@ export interface ResumeState {
   exp_avg: Float32Array;
   exp_avg_sq: Float32Array;
   lossHistory: number[];
+  /** `TrainLoraOptions.fingerprint` of the run that wrote it ("" when none was given). */
+  fingerprint: string;
 }
 
 const pad = (step: number) => String(step).padStart(5, "0");
@@ -24,6 +27,35 @@ export function checkpointPaths(dir: string, step: number): { lora: string; stat
     lora: join(dir, `lora_weights_step_${pad(step)}.safetensors`),
     state: join(dir, `training_state_step_${pad(step)}.safetensors`),
   };
+}
+
+const STATE_FILE = /^training_state_step_(\d{5,})\.safetensors$/;
+
+/** Steps of the complete checkpoints in `dir`, ascending (the state is written last, so it marks completion). */
+export async function checkpointSteps(dir: string): Promise<number[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names
+    .map((name) => STATE_FILE.exec(name)?.[1])
+    .filter((step): step is string => step !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/** The newest complete checkpoint's resume state in `dir`, or undefined when there is none. */
+export async function latestResumeState(dir: string): Promise<string | undefined> {
+  const steps = await checkpointSteps(dir);
+  return steps.length > 0 ? checkpointPaths(dir, steps[steps.length - 1]!).state : undefined;
+}
+
+/** Removes all but the newest `keep` checkpoints (LoRA file and state) in `dir`. */
+export async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
+  const steps = await checkpointSteps(dir);
+  for (const step of steps.slice(0, Math.max(0, steps.length - keep))) {
+    const paths = checkpointPaths(dir, step);
+    // State first: a LoRA file without its state is not a complete checkpoint, never the reverse.
+    await rm(paths.state, { force: true });
+    await rm(paths.lora, { force: true });
+  }
 }
 
 const TENSOR_PREFIX = "lora.";
@@ -49,6 +81,7 @@ export async function saveResumeState(path: string, state: ResumeState): Promise
     gradient_accumulation: String(state.gradientAccumulation),
     lora: JSON.stringify(state.lora),
     loss_history: JSON.stringify(state.lossHistory),
+    fingerprint: state.fingerprint,
   });
 }
 
@@ -79,6 +112,7 @@ export async function loadResumeState(path: string): Promise<ResumeState> {
       exp_avg: await file.readFloat32("optimizer.exp_avg"),
       exp_avg_sq: await file.readFloat32("optimizer.exp_avg_sq"),
       lossHistory: JSON.parse(meta.loss_history) as number[],
+      fingerprint: meta.fingerprint ?? "",
     };
   } finally {
     await file.close();

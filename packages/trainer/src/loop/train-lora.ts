@@ -3,9 +3,10 @@ import { A2VError } from "@a2v/errors";
 import {
   type ActiveLora,
   GpuBackend,
-  gpuA2VStep,
+  gpuA2VLoss,
   type LoraConfig,
   type LoraTensors,
+  type LtxTransformerConfig,
   loraScale,
   loraTargets,
   saveLoraFile,
@@ -13,10 +14,10 @@ import {
 } from "@a2v/ltx-model";
 import { AdamW, flush, init, keep, learningRate, mul, scope, type Tensor } from "@a2v/tensor-webgpu";
 import { ShiftedLogitNormalSampler } from "../timestep-sampler.js";
-import { drawA2VStep, exampleIndex, initialLora } from "./draw.js";
-import { collectExamples } from "./examples.js";
+import { drawA2VStep, evaluationDraw, exampleIndex, initialLora } from "./draw.js";
+import { collectExamples, type TrainingExample } from "./examples.js";
 import { resolveOptions, type TrainLoraOptions } from "./options.js";
-import { checkpointPaths, loadResumeState, type ResumeState, saveResumeState } from "./state.js";
+import { checkpointPaths, loadResumeState, pruneCheckpoints, type ResumeState, saveResumeState } from "./state.js";
 
 export interface TrainLoraResult {
   /** Trained LoRA in training convention (B not scaled; `saveLoraFile` folds alpha/rank). */
@@ -26,6 +27,8 @@ export interface TrainLoraResult {
   lossHistory: number[];
   /** LoRA files written, in order. */
   checkpoints: string[];
+  /** Loss over the fixed evaluation set before training (base model) and after, when `evaluation` was given. */
+  evaluation?: { before: number; after: number };
 }
 
 function resumeMismatch(path: string, what: string): A2VError {
@@ -39,7 +42,9 @@ function checkResume(
   accumulation: number,
   lora: LoraConfig,
   steps: number,
+  fingerprint: string,
 ) {
+  if (state.fingerprint !== fingerprint) throw resumeMismatch(path, "input (data, model or settings)");
   if (state.seed !== seed) throw resumeMismatch(path, "seed");
   if (state.gradientAccumulation !== accumulation) throw resumeMismatch(path, "gradientAccumulation");
   if (JSON.stringify(state.lora) !== JSON.stringify(lora)) throw resumeMismatch(path, "LoRA configuration");
@@ -91,6 +96,25 @@ async function restoreMoments(optimizer: AdamW, state: ResumeState): Promise<voi
   optimizer.steps = state.step;
 }
 
+/** Mean loss of every example at every σ, each with its own fixed noise; forward only, nothing recorded. */
+async function evaluationLoss(
+  backend: GpuBackend,
+  config: LtxTransformerConfig,
+  examples: readonly TrainingExample[],
+  sigmas: readonly number[],
+  seed: number,
+  options: { lora: ActiveLora; gradientCheckpointing?: boolean },
+): Promise<number> {
+  let sum = 0;
+  for (let e = 0; e < examples.length; e++) {
+    for (let k = 0; k < sigmas.length; k++) {
+      const step = evaluationDraw(config, examples[e]!, sigmas[k]!, seed, e * sigmas.length + k);
+      sum += await gpuA2VLoss(backend, config, step, options);
+    }
+  }
+  return sum / (examples.length * sigmas.length);
+}
+
 /**
  * Flow-matching LoRA training for audio-to-video: per optimizer step, `gradientAccumulation` seeded draws of
  * (example, σ, noise), GPU forward + masked loss + backward into LoRA A/B, then one AdamW update of the LoRA
@@ -101,7 +125,8 @@ export async function trainLora(options: TrainLoraOptions): Promise<TrainLoraRes
   const { lora, optimizer: opt, steps, seed, gradientAccumulation } = resolveOptions(options);
   const examples = await collectExamples(config, options.examples);
   const resume = options.resumeFrom ? await loadResumeState(options.resumeFrom) : undefined;
-  if (resume) checkResume(options.resumeFrom!, resume, seed, gradientAccumulation, lora, steps);
+  const fingerprint = options.fingerprint ?? "";
+  if (resume) checkResume(options.resumeFrom!, resume, seed, gradientAccumulation, lora, steps, fingerprint);
   const targets = loraTargets(config, lora);
   await init();
 
@@ -138,7 +163,40 @@ export async function trainLora(options: TrainLoraOptions): Promise<TrainLoraRes
     const schedule = { kind: opt.schedule, lr: opt.lr, warmupSteps: opt.warmupSteps, totalSteps: steps };
     const lossHistory = [...(resume?.lossHistory ?? [])];
     const checkpoints: string[] = [];
+    const stepOptions = { lora: active, gradientCheckpointing: options.gradientCheckpointing };
+    const evaluate = async () =>
+      options.evaluation ? evaluationLoss(backend, config, examples, options.evaluation.sigmas, seed, stepOptions) : 0;
+    const before = await evaluate();
+    const save = async (step: number) => {
+      if (!options.checkpoints) return;
+      const { dir, dtype, keep } = options.checkpoints;
+      const paths = checkpointPaths(dir, step);
+      const tensors = await download(params);
+      await mkdir(dir, { recursive: true });
+      await saveLoraFile(paths.lora, tensors, lora, { dtype, metadata: { step: String(step) } });
+      await saveResumeState(paths.state, {
+        step,
+        seed,
+        gradientAccumulation,
+        lora,
+        tensors,
+        exp_avg: (await optimizer!.m.toArray()) as Float32Array,
+        exp_avg_sq: (await optimizer!.v.toArray()) as Float32Array,
+        lossHistory,
+        fingerprint,
+      });
+      checkpoints.push(paths.lora);
+      if (keep !== undefined) await pruneCheckpoints(dir, keep);
+    };
     for (let s = resume?.step ?? 0; s < steps; s++) {
+      if (options.signal?.aborted) {
+        // Stopped before this step: the state after step s is saved unless the last checkpoint already holds it.
+        if (s > (resume?.step ?? 0) && !(options.checkpoints && s % options.checkpoints.every === 0)) await save(s);
+        throw new A2VError("aborted", `training stopped at step ${s} of ${steps}; resume continues from there`, {
+          status: 499,
+          details: [{ code: "aborted", message: `last complete step ${s}` }],
+        });
+      }
       const started = performance.now();
       let lossSum = 0;
       const sigma: number[] = [];
@@ -146,12 +204,15 @@ export async function trainLora(options: TrainLoraOptions): Promise<TrainLoraRes
         const draw = s * gradientAccumulation + k;
         const example = examples[exampleIndex(seed, draw, examples.length)]!;
         const drawn = drawA2VStep(config, example, sampler, seed, draw);
-        const out = await gpuA2VStep(backend, config, drawn.step, {
-          lora: active,
-          gradientCheckpointing: options.gradientCheckpointing,
-          train: true,
-        });
-        lossSum += out.loss;
+        const loss = await gpuA2VLoss(backend, config, drawn.step, { ...stepOptions, train: true });
+        if (!Number.isFinite(loss)) {
+          throw new A2VError(
+            "training_diverged",
+            `the loss became ${loss} at step ${s + 1} (σ ${drawn.sigma.toFixed(4)}); no update was applied and the last checkpoint is kept`,
+            { status: 500, details: [{ code: "training_diverged", message: `step ${s + 1}` }] },
+          );
+        }
+        lossSum += loss;
         sigma.push(drawn.sigma);
       }
       if (gradientAccumulation > 1) scaleGrads(params.values(), 1 / gradientAccumulation);
@@ -161,27 +222,17 @@ export async function trainLora(options: TrainLoraOptions): Promise<TrainLoraRes
       const loss = lossSum / gradientAccumulation;
       lossHistory.push(loss);
       const step = s + 1;
-      if (options.checkpoints && (step % options.checkpoints.every === 0 || step === steps)) {
-        const { dir, dtype } = options.checkpoints;
-        const paths = checkpointPaths(dir, step);
-        const tensors = await download(params);
-        await mkdir(dir, { recursive: true });
-        await saveLoraFile(paths.lora, tensors, lora, { dtype, metadata: { step: String(step) } });
-        await saveResumeState(paths.state, {
-          step,
-          seed,
-          gradientAccumulation,
-          lora,
-          tensors,
-          exp_avg: (await optimizer.m.toArray()) as Float32Array,
-          exp_avg_sq: (await optimizer.v.toArray()) as Float32Array,
-          lossHistory,
-        });
-        checkpoints.push(paths.lora);
-      }
+      if (options.checkpoints && (step % options.checkpoints.every === 0 || step === steps)) await save(step);
       await options.onStep?.({ step, loss, lr, sigma, seconds: (performance.now() - started) / 1000 });
     }
-    return { tensors: await download(params), lora, lossHistory, checkpoints };
+    const after = await evaluate();
+    return {
+      tensors: await download(params),
+      lora,
+      lossHistory,
+      checkpoints,
+      ...(options.evaluation ? { evaluation: { before, after } } : {}),
+    };
   } finally {
     optimizer?.dispose();
     if (!options.backend) backend.dispose();

@@ -1,0 +1,354 @@
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { homedir, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import {
+  groupsFromManifest,
+  loadDataset,
+  type PreprocessSummary,
+  preprocess,
+  preprocessSamples,
+  type SampleOptions,
+} from "@a2v/dataset";
+import { A2VError } from "@a2v/errors";
+import {
+  ensureTinyModel,
+  type GpuBackendOptions,
+  type LtxModel,
+  type LtxModelPaths,
+  openLtxModel,
+  saveLoraFile,
+} from "@a2v/ltx-model";
+import { releaseGpu, rt } from "@a2v/tensor-webgpu";
+import {
+  LatentCache,
+  latestResumeState,
+  SampleEncoder,
+  type TrainingExample,
+  trainLora,
+  writeTrainingConfigFile,
+} from "@a2v/trainer";
+import { type Bill, billing } from "../billing.js";
+import { resolutionFor } from "../buckets.js";
+import { parseTrainInput, type TrainInput } from "../input.js";
+import { EventChannel, type TrainEvent, type TrainStage } from "./events.js";
+
+export interface TrainOptions {
+  /** `'tiny'` (default): the embedded tiny model; or the official files (LTX-2.3 checkpoint + Gemma 3 folder). */
+  model?: "tiny" | { checkpoint: string; textEncoder: string };
+  /** Where the outputs and checkpoints go (created if missing). */
+  outDir: string;
+  /** Seeds LoRA init, example order, σ and noise (default 42). */
+  seed?: number;
+  /** Stops at the next step boundary after a checkpoint; the job then fails with code `aborted`. */
+  signal?: AbortSignal;
+  onEvent?: (event: TrainEvent) => void;
+  /** Continue from the newest complete checkpoint in `outDir/checkpoints` (same input, model and seed). */
+  resume?: boolean;
+  /** Save a checkpoint every N steps (default 250, and always after the last). */
+  checkpointEvery?: number;
+  /** Checkpoints kept (default 2). */
+  keepCheckpoints?: number;
+  /** Decoded samples, encoded latents and the tiny model are cached here (default `$A2V_CACHE_DIR` or ~/.cache/a2v). */
+  cacheDir?: string;
+  /** Transformer GPU settings (e.g. `{ weightDType: "bf16" }` for the 22B model). */
+  gpu?: GpuBackendOptions;
+  /** URLs of the dataset may resolve to private addresses (local tools and tests). */
+  allowPrivateNetwork?: boolean;
+}
+
+export interface TrainMetrics {
+  /** Loss of every optimizer step. */
+  loss: number[];
+  /** Loss over a fixed evaluation set (every sample at σ 0.25/0.5/0.75, fixed noise) before and after training. */
+  evaluation: { before: number; after: number };
+  /** Mean wall time of a training step (this process's steps). */
+  stepSeconds: number;
+  /** High-water mark of GPU memory the job's tensors held, in bytes. */
+  peakGpuBytes: number;
+  /** Wall time per stage. */
+  stageSeconds: Partial<Record<TrainStage, number>>;
+  samples: number;
+  /** Samples whose latents came from the cache. */
+  cachedSamples: number;
+}
+
+/** The service's outputs (paths in `outDir`), the bill and what the run measured. */
+export interface TrainResult {
+  lora_file: string;
+  config_file: string;
+  /** The validation reel; absent until validation previews are produced. */
+  video?: string;
+  debug_dataset?: string;
+  billing: Bill;
+  metrics: TrainMetrics;
+}
+
+/** A running job: await it for the result, or iterate it for its events (both at once is fine). */
+export type TrainJob = Promise<TrainResult> & AsyncIterable<TrainEvent>;
+
+const EVALUATION_SIGMAS = [0.25, 0.5, 0.75];
+const MODEL_NAMES = { tiny: "a2v tiny LTX-2.3 (embedded)" } as const;
+
+export function defaultCacheDir(): string {
+  return process.env.A2V_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "a2v");
+}
+
+async function modelPaths(model: TrainOptions["model"], cacheDir: string): Promise<LtxModelPaths> {
+  if (model === undefined || model === "tiny") return ensureTinyModel(join(cacheDir, "models"));
+  return { checkpoint: resolve(model.checkpoint), textEncoder: resolve(model.textEncoder) };
+}
+
+function sampleOptions(input: TrainInput): SampleOptions {
+  return {
+    bucket: resolutionFor(input.resolution, input.aspect_ratio),
+    numberOfFrames: input.number_of_frames,
+    frameRate: input.frame_rate,
+    autoScaleInput: input.auto_scale_input,
+    splitInputIntoScenes: input.split_input_into_scenes,
+    splitInputDurationThreshold: input.split_input_duration_threshold,
+    audioNormalize: input.audio_normalize,
+    audioPreservePitch: input.audio_preserve_pitch,
+  };
+}
+
+/**
+ * Trains a LoRA as the hosted `/a2v` trainer does: fetch and validate the archive (every 422 rule), preprocess it
+ * into samples (cached), encode each sample once with the model's frozen encoders (latents cached on disk by
+ * content), free the encoders, train the LoRA with flow matching, and write the service's outputs. Failures reject
+ * with an `A2VError` and leave no LoRA file; only a completed run is billed.
+ */
+export function train(raw: unknown, options: TrainOptions): TrainJob {
+  const channel = new EventChannel();
+  const emit = (event: TrainEvent) => {
+    channel.push(event);
+    options.onEvent?.(event);
+  };
+  const promise = runTraining(raw, options, emit).then(
+    (result) => {
+      channel.close();
+      return result;
+    },
+    (error: unknown) => {
+      channel.close(error);
+      throw error;
+    },
+  );
+  // Iterating is optional: a job nobody iterates must not report an unhandled rejection twice.
+  promise.catch(() => {});
+  return Object.assign(promise, { [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator]() });
+}
+
+async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainEvent) => void): Promise<TrainResult> {
+  const input = parseTrainInput(raw);
+  const seed = options.seed ?? 42;
+  const outDir = resolve(options.outDir);
+  const cacheDir = resolve(options.cacheDir ?? defaultCacheDir());
+  const checkpointDir = join(outDir, "checkpoints");
+  const stageSeconds: TrainMetrics["stageSeconds"] = {};
+  const stage = async <T>(name: TrainStage, work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    emit({ type: "stage", stage: name, status: "start" });
+    const value = await work();
+    stageSeconds[name] = (performance.now() - started) / 1000;
+    emit({ type: "stage", stage: name, status: "done", seconds: stageSeconds[name]! });
+    return value;
+  };
+  await mkdir(outDir, { recursive: true });
+  // A failed run leaves no LoRA: outputs of an earlier run in the same folder are replaced only on success.
+  const work = await mkdtemp(join(tmpdir(), "a2v-train-"));
+  let model: LtxModel | undefined;
+  try {
+    model = await openLtxModel(await modelPaths(options.model, cacheDir));
+    const fingerprint = createHash("sha256")
+      .update(JSON.stringify([input, model.id, seed]))
+      .digest("hex");
+    const resumeFrom = options.resume ? await latestResumeState(checkpointDir) : undefined;
+    if (options.resume && !resumeFrom)
+      emit({ type: "log", message: `no checkpoint in ${checkpointDir}: starting at step 0` });
+
+    const manifest = await stage("fetch", () =>
+      loadDataset(input.training_data_url, {
+        triggerPhrase: input.trigger_phrase,
+        numberOfFrames: input.number_of_frames,
+        frameRate: input.frame_rate,
+        autoScaleInput: input.auto_scale_input,
+        allowPrivateNetwork: options.allowPrivateNetwork,
+        extractTo: join(work, "files"),
+        onProgress: (e) =>
+          emit(
+            e.phase === "download"
+              ? { type: "progress", stage: "fetch", done: e.bytes, unit: "bytes" }
+              : { type: "progress", stage: "fetch", done: e.done, total: e.total, unit: e.phase },
+          ),
+      }),
+    );
+    for (const w of manifest.warnings) emit({ type: "warning", code: w.code, message: w.message, group: w.group });
+
+    const samples = sampleOptions(input);
+    const sampleCache = join(cacheDir, "samples");
+    const summary: PreprocessSummary = await stage("preprocess", () =>
+      preprocess({
+        ...samples,
+        groups: manifest,
+        outDir: join(work, "preprocess"),
+        cacheDir: sampleCache,
+        debugDataset: input.debug_dataset,
+        onWarning: (w) => emit({ type: "warning", code: w.code, message: w.message, group: w.group }),
+        onProgress: (e) =>
+          emit({
+            type: "progress",
+            stage: "preprocess",
+            done: e.groupsDone,
+            total: e.groupsTotal,
+            unit: "groups",
+            detail: e.group,
+          }),
+      }),
+    );
+    if (summary.samples === 0) {
+      throw new A2VError(
+        "all_targets_too_short",
+        `no training sample: every target is shorter than ${input.number_of_frames} frames at ${input.frame_rate} fps`,
+        { status: 422, details: summary.warnings.map((w) => ({ code: w.code, message: w.message, group: w.group })) },
+      );
+    }
+
+    let cachedSamples = 0;
+    const examples: TrainingExample[] = await stage("encode", async () => {
+      const cache = new LatentCache(join(cacheDir, "latents"), model!.id);
+      const out: TrainingExample[] = [];
+      let encoder: SampleEncoder | undefined;
+      try {
+        // Every group is a cache hit now: samples are read back, not decoded again.
+        for await (const sample of preprocessSamples(groupsFromManifest(manifest), {
+          ...samples,
+          cacheDir: sampleCache,
+        })) {
+          const key = cache.key(sample);
+          let example = await cache.get(key);
+          if (example) cachedSamples++;
+          else {
+            encoder ??= await SampleEncoder.create(model!, cacheDir);
+            example = await encoder.encode(sample);
+            await cache.put(key, example);
+          }
+          out.push(example);
+          emit({
+            type: "progress",
+            stage: "encode",
+            done: out.length,
+            total: summary.samples,
+            unit: "samples",
+            detail: sample.id,
+          });
+        }
+      } finally {
+        // The encoders' GPU memory goes back before the transformer is loaded.
+        encoder?.dispose();
+      }
+      return out;
+    });
+    await rm(join(work, "files"), { recursive: true, force: true });
+
+    const stepTimes: number[] = [];
+    const lora = { rank: input.rank, alpha: input.rank };
+    const trained = await stage("train", () =>
+      trainLora({
+        config: model!.transformer,
+        weights: model!.transformerWeights,
+        gpu: options.gpu,
+        lora,
+        optimizer: { lr: input.learning_rate },
+        steps: input.number_of_steps,
+        seed,
+        examples,
+        checkpoints: { dir: checkpointDir, every: options.checkpointEvery ?? 250, keep: options.keepCheckpoints ?? 2 },
+        resumeFrom,
+        fingerprint,
+        signal: options.signal,
+        evaluation: { sigmas: EVALUATION_SIGMAS },
+        onStep: (p) => {
+          stepTimes.push(p.seconds);
+          const mean = stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length;
+          emit({
+            type: "step",
+            step: p.step,
+            steps: input.number_of_steps,
+            loss: p.loss,
+            lr: p.lr,
+            seconds: p.seconds,
+            etaSeconds: mean * (input.number_of_steps - p.step),
+          });
+        },
+      }),
+    );
+
+    return await stage("outputs", async () => {
+      const loraFile = join(outDir, "lora_weights.safetensors");
+      const configFile = join(outDir, "config.json");
+      await saveLoraFile(loraFile, trained.tensors, trained.lora, {
+        metadata: { trigger_phrase: input.trigger_phrase, training_type: "a2v" },
+      });
+      await writeTrainingConfigFile(configFile, {
+        triggerPhrase: input.trigger_phrase,
+        baseModel: options.model === undefined || options.model === "tiny" ? MODEL_NAMES.tiny : model!.paths.checkpoint,
+        rank: trained.lora.rank,
+        alpha: trained.lora.alpha,
+        targetModules: [...trained.lora.targetModules],
+        numberOfFrames: input.number_of_frames,
+        frameRate: input.frame_rate,
+        training: {
+          number_of_steps: input.number_of_steps,
+          learning_rate: input.learning_rate,
+          resolution: input.resolution,
+          aspect_ratio: input.aspect_ratio,
+          resolution_bucket: samples.bucket,
+          seed,
+          samples: summary.samples,
+          dataset_sha256: datasetHash(summary),
+          a2v_version: A2V_VERSION,
+        },
+      });
+      let debugDataset: string | undefined;
+      if (summary.debugDataset) {
+        debugDataset = join(outDir, "debug_dataset.zip");
+        await rename(summary.debugDataset, debugDataset);
+      }
+      return {
+        lora_file: loraFile,
+        config_file: configFile,
+        ...(debugDataset ? { debug_dataset: debugDataset } : {}),
+        billing: billing(input),
+        metrics: {
+          loss: trained.lossHistory,
+          evaluation: trained.evaluation!,
+          stepSeconds: stepTimes.length > 0 ? stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length : 0,
+          peakGpuBytes: gpuMemoryPeak(),
+          stageSeconds,
+          samples: summary.samples,
+          cachedSamples,
+        },
+      };
+    });
+  } finally {
+    await model?.close();
+    await rm(work, { recursive: true, force: true });
+    releaseGpu();
+  }
+}
+
+/** The package version recorded in config files. */
+const A2V_VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+
+/** The most GPU memory the job's tensors held at once (the runtime lives until the job releases it). */
+function gpuMemoryPeak(): number {
+  return rt().pool.stats.peakBytes;
+}
+
+/** A digest of what was trained on: each group's name and source sizes, and each sample's id and range. */
+function datasetHash(summary: PreprocessSummary): string {
+  const groups = summary.groups.map((g) => [g.name, g.clipSeconds, g.audioSeconds, g.samples.map((s) => s.id)]);
+  return createHash("sha256").update(JSON.stringify(groups)).digest("hex");
+}
