@@ -1,5 +1,7 @@
+import { stat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { A2VError, isA2VError } from "@a2v/errors";
+import { A2VError, type ErrorOut, EXIT, reportError } from "@a2v/errors";
 import { decodeAudio } from "./decode.js";
 import { encodeAudio } from "./encode.js";
 import { fitToDuration, samplesForDuration } from "./fit.js";
@@ -41,6 +43,7 @@ export interface AudioFitReport {
 export async function fitAudioFile(request: AudioFitRequest): Promise<AudioFitReport> {
   const preservePitch = request.preservePitch ?? true;
   const normalize = request.normalize ?? true;
+  await assertOutputFolder(request.output);
   const { sampleRate, pcm } = await decodeAudio(request.input);
   const inFrames = frameCount(pcm);
   const outFrames = samplesForDuration(request.durationSeconds, sampleRate);
@@ -71,43 +74,62 @@ export async function fitAudioFile(request: AudioFitRequest): Promise<AudioFitRe
   };
 }
 
-export interface CliIo {
-  stdout: (line: string) => void;
-  stderr: (line: string) => void;
+/** Fails before any decoding when the output's folder does not exist or is not a folder. */
+async function assertOutputFolder(output: string): Promise<void> {
+  const folder = dirname(resolve(output));
+  const info = await stat(folder).catch(() => undefined);
+  if (info?.isDirectory()) return;
+  const rule = info ? "is not a folder" : "does not exist";
+  const code = info ? "output_folder_not_a_directory" : "output_folder_missing";
+  throw new A2VError(code, `Cannot write ${output}: its folder ${folder} ${rule}.`, {
+    status: 422,
+    details: [{ code, message: `the output folder ${rule}`, file: output }],
+  });
 }
 
-const USAGE = `usage: a2v audio fit <in> <out.wav> --duration S [--no-preserve-pitch] [--no-normalize] [--target-dbfs D] [--json]`;
+/** Where the command writes: the a2v CLI's I/O (results on stdout, one JSON document with --json; errors on stderr). */
+export type CliIo = ErrorOut;
+
+export const AUDIO_FIT_USAGE =
+  "a2v audio fit <in> <out> --duration S [--no-preserve-pitch] [--no-normalize] [--target-dbfs D] [--json]";
+const USAGE = `usage: ${AUDIO_FIT_USAGE}`;
 
 /**
- * `a2v audio <command> ...` (argv after "audio"). Returns the exit code, as the a2v CLI does: 0 ok,
- * 1 failure, 2 usage, 3 input rejected (an `A2VError` with status 422, e.g. an unreadable file).
- * With --json, prints the report (or the error's JSON form) as one JSON document on stdout.
+ * `a2v audio <command> ...` (argv after "audio"). Returns the exit code, as every a2v command does: 0 ok,
+ * 1 failure, 2 usage, 3 input rejected (an `A2VError` with status 422, e.g. an unreadable file). With --json,
+ * prints the report, or the error's `{ status, code, message, details }`, as one JSON document on stdout.
+ * `--help` (or `help`) prints the usage and exits 0.
  */
 export async function audioCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
   const [command, ...rest] = argv;
-  if (command !== "fit") {
-    io.stderr(USAGE);
-    return 2;
+  const json = rest.includes("--json");
+  if (
+    command === "--help" ||
+    command === "-h" ||
+    command === "help" ||
+    rest.includes("--help") ||
+    rest.includes("-h")
+  ) {
+    io.stdout(USAGE);
+    return EXIT.ok;
   }
-  let parsed: ReturnType<typeof parseFitArgs>;
   try {
-    parsed = parseFitArgs(rest);
-  } catch (error) {
-    io.stderr(`${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  const { request, json } = parsed;
-  try {
+    if (command !== "fit") {
+      throw new A2VError("usage", command ? `unknown audio command "${command}"` : "missing the audio command", {
+        status: 400,
+      });
+    }
+    const { request } = parseFitArgs(rest);
     const report = await fitAudioFile(request);
-    if (json) io.stdout(JSON.stringify(report));
-    else io.stdout(formatReport(report));
-    return 0;
+    io.stdout(json ? JSON.stringify(report, null, 2) : formatReport(report));
+    return EXIT.ok;
   } catch (error) {
-    if (!isA2VError(error)) throw error;
-    if (json) io.stdout(JSON.stringify({ error: error.toJSON() }));
-    else io.stderr(`error [${error.code}]: ${error.message}`);
-    return error.status === 422 ? 3 : 1;
+    return reportError(error, io, { json, usage: USAGE });
   }
+}
+
+function usageError(message: string): A2VError {
+  return new A2VError("usage", message, { status: 400 });
 }
 
 function parseFitArgs(args: string[]): { request: AudioFitRequest; json: boolean } {
@@ -123,12 +145,13 @@ function parseFitArgs(args: string[]): { request: AudioFitRequest; json: boolean
     },
   });
   const [input, output, ...extra] = positionals;
-  if (!input || !output || extra.length > 0) throw new Error("expected exactly <in> and <out>");
+  if (!input || !output || extra.length > 0) throw usageError("expected exactly <in> and <out>");
   const durationSeconds = Number(values.duration);
   if (values.duration === undefined || !Number.isFinite(durationSeconds) || durationSeconds <= 0) {
-    throw new Error(`--duration must be a positive number of seconds, got ${values.duration ?? "nothing"}`);
+    throw usageError(`--duration must be a positive number of seconds, got ${values.duration ?? "nothing"}`);
   }
   const targetDbfs = values["target-dbfs"] === undefined ? DEFAULT_TARGET_DBFS : Number(values["target-dbfs"]);
+  if (!Number.isFinite(targetDbfs)) throw usageError(`--target-dbfs must be a number, got ${values["target-dbfs"]}`);
   return {
     request: {
       input,

@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { extname } from "node:path";
-import { A2VError } from "@a2v/errors";
+import { A2VError, fromSystemError } from "@a2v/errors";
 import type { DecodedAudio } from "./decode.js";
 import { type FfmpegFailure, runFfmpeg } from "./ffmpeg.js";
 import { frameCount } from "./pcm.js";
@@ -26,7 +26,9 @@ export async function encodeAudio(audio: DecodedAudio, file: string, options: En
     });
   }
   if (extname(file).toLowerCase() === ".wav") {
-    await writeFile(file, wavBytes(pcm, frames, sampleRate, options.wavFormat ?? "pcm16"));
+    await writeFile(file, wavBytes(pcm, frames, sampleRate, options.wavFormat ?? "pcm16")).catch((cause: unknown) => {
+      throw fromSystemError(cause, { what: "audio output", file }) ?? cause;
+    });
     return;
   }
   await encodeWithFfmpeg(pcm, frames, sampleRate, file, options);

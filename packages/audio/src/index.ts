@@ -1,4 +1,11 @@
-export { type AudioFitReport, type AudioFitRequest, audioCli, type CliIo, fitAudioFile } from "./cli.js";
+export {
+  AUDIO_FIT_USAGE,
+  type AudioFitReport,
+  type AudioFitRequest,
+  audioCli,
+  type CliIo,
+  fitAudioFile,
+} from "./cli.js";
 export { type DecodeAudioOptions, type DecodedAudio, decodeAudio } from "./decode.js";
 export {
   DEMUXER_BY_EXTENSION,
@@ -30,6 +37,6 @@ export {
   peakNormalize,
 } from "./normalize.js";
 export { frameCount, fromDbfs, mixToMono, type Pcm, peakOf, toDbfs } from "./pcm.js";
-export { type AudioProbe, probeAudio } from "./probe.js";
+export { type AudioProbe, MAX_SAMPLE_RATE, probeAudio } from "./probe.js";
 export { type ResampleOptions, resample } from "./resample.js";
 export { type TimeStretchOptions, timeStretch } from "./wsola.js";

@@ -35,8 +35,22 @@ const FFPROBE_CONTAINERS = /mp4|m4a|m4v|isom|iso2|qt|quicktime|mov|3gp|avi|matro
  */
 export async function probeAudio(file: string): Promise<AudioProbe> {
   await assertReadableFile(file);
-  const quick = await probeWithMusicMetadata(file);
-  return quick ?? probeWithFfprobe(file);
+  const probe = (await probeWithMusicMetadata(file)) ?? (await probeWithFfprobe(file));
+  assertSampleRate(file, probe.sampleRate);
+  return probe;
+}
+
+/** Highest sample rate accepted (ffmpeg's own resampler and decoders stop well before a header's 2³² Hz). */
+export const MAX_SAMPLE_RATE = 768_000;
+
+/** A header's sample rate is data: anything but an integer in 1 Hz … 768 kHz is a 422 naming the file. */
+function assertSampleRate(file: string, sampleRate: number): void {
+  if (Number.isInteger(sampleRate) && sampleRate >= 1 && sampleRate <= MAX_SAMPLE_RATE) return;
+  const message = `${file}: the audio header claims ${sampleRate} Hz; supported sample rates are 1 to ${MAX_SAMPLE_RATE} Hz`;
+  throw new A2VError("unsupported_sample_rate", message, {
+    status: 422,
+    details: [{ code: "unsupported_sample_rate", message: `sample rate ${sampleRate} Hz`, file }],
+  });
 }
 
 export async function assertReadableFile(file: string): Promise<void> {
