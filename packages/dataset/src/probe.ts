@@ -47,9 +47,9 @@ const DECODE_CHECK_PACKETS = 32;
  * rotation, fps, frame count) and the first audio stream. The demuxer is pinned to the extension
  * (a playlist or concat list named .mp4 is refused, never followed). Pictures are sized from their
  * header before anything decodes them; durations, frame counts and pixels are held to `limits`
- * (`media_too_large`); audio/video are demuxed packet by packet (at most `maxVideoFrames` + 1),
- * which counts frames exactly in every container, and their first packets are decoded so that a file
- * preprocessing cannot decode fails here. Throws `corrupt_media` (422) naming the file when ffprobe
+ * (`media_too_large`); the first packets of every stream are decoded so that a file preprocessing
+ * cannot decode fails here; video is demuxed packet by packet (at most `maxVideoFrames` + 1), which
+ * counts frames exactly in every container. Two ffprobe runs for a video, one for audio or a picture. Throws `corrupt_media` (422) naming the file when ffprobe
  * cannot read it, its format is not its extension's, nothing decodes, or it has no audio/video stream.
  */
 export async function probeMedia(file: string, options: ProbeMediaOptions = {}): Promise<MediaProbe> {
@@ -73,7 +73,17 @@ export async function probeMedia(file: string, options: ProbeMediaOptions = {}):
         throw corruptMedia(label, `ffprobe cannot read it as .${extension} (${reason})`, cause);
       },
     );
-  const parsed = parseJson(label, await run(["-show_format", "-show_streams"]));
+  // One pass reads the header and decodes the first packets of every stream (the whole picture of a
+  // PNG/JPEG, already sized above), proving the file decodes as preprocessing will need.
+  const parsed = parseJson(
+    label,
+    await run([
+      "-show_format",
+      "-show_streams",
+      "-count_frames",
+      ...(isImage ? [] : ["-read_intervals", `%+#${DECODE_CHECK_PACKETS}`]),
+    ]),
+  );
   const formatName = parsed.format?.format_name;
   if (!formatMatchesExtension(file, formatName)) {
     throw corruptMedia(label, `its content is ${formatName ?? "unknown"}, not the format .${extension} names`);
@@ -92,7 +102,15 @@ export async function probeMedia(file: string, options: ProbeMediaOptions = {}):
   if (!isImage && declaredSeconds > limits.maxMediaSeconds) {
     throw tooLarge(label, `it lasts ${declaredSeconds.toFixed(1)} s, over the limit of ${limits.maxMediaSeconds} s`);
   }
+  if (videoStream && toNumber(videoStream.nb_read_frames) === 0) {
+    throw corruptMedia(label, "its video frames cannot be decoded");
+  }
+  if (audioStream && toNumber(audioStream.nb_read_frames) === 0) {
+    throw corruptMedia(label, "its audio cannot be decoded (no samples in its first packets)");
+  }
   if (videoStream && !isImage) {
+    // The decode check counted only the first packets; the frame count comes from demuxing.
+    videoStream.nb_read_frames = undefined;
     // Packets actually demuxed beat header counts (an AVI header can claim frames it does not hold);
     // the count stops one past the limit, so a million-frame file costs no more than a legal one.
     const counted = parseJson(
@@ -112,22 +130,6 @@ export async function probeMedia(file: string, options: ProbeMediaOptions = {}):
       throw tooLarge(label, `it has more than ${limits.maxVideoFrames} frames`);
     }
     videoStream.nb_read_packets = String(packets);
-  }
-  // Decoding the first packets of each stream proves the file decodes, as preprocessing will need.
-  const decoded = parseJson(
-    label,
-    await run([
-      "-count_frames",
-      ...(isImage ? [] : ["-read_intervals", `%+#${DECODE_CHECK_PACKETS}`]),
-      "-show_entries",
-      "stream=index,codec_type,nb_read_frames",
-    ]),
-  );
-  const framesOf = (stream: FfprobeStream) =>
-    toNumber(decoded.streams?.find((s) => s.index === stream.index)?.nb_read_frames);
-  if (videoStream && framesOf(videoStream) === 0) throw corruptMedia(label, "its video frames cannot be decoded");
-  if (audioStream && framesOf(audioStream) === 0) {
-    throw corruptMedia(label, "its audio cannot be decoded (no samples in its first packets)");
   }
   if (isImage) videoStream!.nb_read_frames = "1";
   const video = videoStream ? videoInfo(videoStream, formatDuration, isImage) : undefined;
