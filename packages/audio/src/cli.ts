@@ -7,6 +7,7 @@ import { encodeAudio } from "./encode.js";
 import { fitToDuration, samplesForDuration } from "./fit.js";
 import { DEFAULT_TARGET_DBFS, peakNormalize } from "./normalize.js";
 import { frameCount, peakOf, toDbfs } from "./pcm.js";
+import { probeAudio } from "./probe.js";
 
 export interface AudioFitRequest {
   input: string;
@@ -44,9 +45,28 @@ export async function fitAudioFile(request: AudioFitRequest): Promise<AudioFitRe
   const preservePitch = request.preservePitch ?? true;
   const normalize = request.normalize ?? true;
   await assertOutputFolder(request.output);
-  const { sampleRate, pcm } = await decodeAudio(request.input);
-  const inFrames = frameCount(pcm);
+  // Sizes are judged from the header before anything is decoded, and the decode is capped too, so a
+  // 10-hour file (or a header that lies) never costs more than MAX_FIT_SAMPLES.
+  const probe = await probeAudio(request.input);
+  const { sampleRate, channels } = probe;
   const outFrames = samplesForDuration(request.durationSeconds, sampleRate);
+  if (outFrames < 1) {
+    throw usageError(`--duration ${request.durationSeconds} s is shorter than one sample at ${sampleRate} Hz`);
+  }
+  const maxFrames = Math.floor(MAX_FIT_SAMPLES / channels);
+  if (outFrames > maxFrames) {
+    throw usageError(
+      `--duration ${request.durationSeconds} s is longer than ${(maxFrames / sampleRate).toFixed(1)} s, the most a fit holds at ${sampleRate} Hz x${channels}`,
+    );
+  }
+  if (probe.durationSeconds * sampleRate > maxFrames) throw tooLong(request.input, maxFrames / sampleRate);
+  const { pcm } = await decodeAudio(request.input, {
+    sampleRate,
+    channels,
+    durationSeconds: maxFrames / sampleRate + 1,
+  });
+  const inFrames = frameCount(pcm);
+  if (inFrames > maxFrames) throw tooLong(request.input, maxFrames / sampleRate);
   if (inFrames === 0) {
     throw new A2VError("empty_audio", `No audio samples decoded from ${request.input}.`, {
       status: 422,
@@ -72,6 +92,20 @@ export async function fitAudioFile(request: AudioFitRequest): Promise<AudioFitRe
     peakBeforeDbfs: toDbfs(peakOf(pcm)),
     peakAfterDbfs: toDbfs(peakOf(result)),
   };
+}
+
+/**
+ * Most samples (all channels together) `fitAudioFile` holds for its input, and for its output: 300 s of
+ * 48 kHz stereo (115 MB of float PCM each; the whole fit then peaks near 600 MB), 30 min of 16 kHz mono.
+ */
+export const MAX_FIT_SAMPLES = 300 * 48_000 * 2;
+
+function tooLong(file: string, seconds: number): A2VError {
+  const message = `${file} is longer than ${seconds.toFixed(1)} s, the most a fit holds at its rate and channel count`;
+  return new A2VError("media_too_large", message, {
+    status: 422,
+    details: [{ code: "media_too_large", message, file }],
+  });
 }
 
 /** Fails before any decoding when the output's folder does not exist or is not a folder. */

@@ -5,6 +5,7 @@ export {
   audioCli,
   type CliIo,
   fitAudioFile,
+  MAX_FIT_SAMPLES,
 } from "./cli.js";
 export { type DecodeAudioOptions, type DecodedAudio, decodeAudio } from "./decode.js";
 export {
