@@ -11,7 +11,8 @@ export interface KernelPaths {
 /**
  * The kernel choice the ops make on this runtime's adapter (from the same predicates they use): the
  * subgroup-matrix GEMM when its `init()` self-test passed, packed panels on CPU adapters with a fixed
- * subgroup size, else the tiled SIMT kernel; materialized attention on CPU adapters, else the flash kernels.
+ * subgroup size (and the shape-generic small-product kernel below their size threshold), else the tiled SIMT
+ * kernel; materialized attention on CPU adapters, else the flash kernels.
  */
 export function kernelPaths(runtime: Runtime): KernelPaths {
   const plan = runtime.sgmat;
@@ -21,7 +22,9 @@ export function kernelPaths(runtime: Runtime): KernelPaths {
     const { M, N, K } = plan.config;
     matmul = `subgroup matrices, ${plan.component} ${M}x${N}x${K} with f32 accumulation (self-test passed)`;
   } else if (runtime.gpu.info.isSoftware && subgroup) {
-    matmul = `packed panels of ${4 * subgroup} columns (CPU adapter); tiled SIMT for small products`;
+    matmul = `packed panels of ${4 * subgroup} columns (CPU adapter); small products on one shape-generic kernel`;
+  } else if (runtime.gpu.info.isSoftware) {
+    matmul = "tiled SIMT (f32 accumulation); small products on one shape-generic kernel (CPU adapter)";
   }
   const attention = materializes(runtime)
     ? "materialized: two GEMMs and a softmax (CPU adapter)"

@@ -283,6 +283,60 @@ describe("packed-panel kernel (CPU adapters)", () => {
   });
 });
 
+describe("small-product kernel (CPU adapters: uniform shapes, fast to compile)", () => {
+  it("matches the reference over ragged shapes, transposed and offset views, 3 broadcast batch dims and the epilogue", async () => {
+    for (const [m, k, n] of [
+      [1, 1, 1],
+      [5, 7, 3],
+      [65, 17, 70],
+      [5, 0, 6],
+    ]) {
+      const a = randNd([m!, k!], m! + k!);
+      const b = randNd([k!, n!], n! + 7);
+      const want = ref.matmul(a, b);
+      await expectTensor(matmulRaw(gpu(a), gpu(b), {}, "small"), want, 1e-5, 1e-4);
+      const at = T.transpose(gpu(ref.transpose(a)));
+      const bt = T.transpose(gpu(ref.transpose(b)));
+      await expectTensor(matmulRaw(at, bt, {}, "small"), want, 1e-5, 1e-4);
+    }
+    const full = randNd([9, 37], 70);
+    const view = T.slice(gpu(full), 1, 1, 37);
+    const w = randNd([36, 10], 71);
+    await expectTensor(matmulRaw(view, gpu(w), {}, "small"), ref.matmul(ref.slice(full, 1, 1, 37), w), 1e-5, 1e-4);
+    const a = randNd([2, 3, 2, 5, 4], 72);
+    const b = randNd([3, 1, 4, 6], 73);
+    const bias = randNd([6], 74);
+    const c = randNd([3, 1, 5, 6], 75);
+    const y = matmulRaw(gpu(a), gpu(b), { bias: gpu(bias), alpha: 0.5, addTo: gpu(c) }, "small");
+    await expectTensor(
+      y,
+      ref.zip([ref.matmul(a, b), bias, c], (p, q, r) => 0.5 * p + q + r),
+      1e-5,
+      1e-4,
+    );
+    const b16 = T.tensor(b.data, b.shape, "bf16");
+    const rounded = ref.nd(T.bf16BitsToF32(T.f32ToBf16Bits(b.data)), b.shape);
+    await expectTensor(matmulRaw(gpu(a), b16, {}, "small"), ref.matmul(a, rounded), 1e-5, 1e-4);
+  });
+
+  it("is what matmul picks for small products on a CPU adapter: one pipeline for every shape", async () => {
+    if (!T.rt().gpu.info.isSoftware) return;
+    const before = T.rt().stats.pipelines;
+    for (const [m, k, n] of [
+      [3, 11, 13],
+      [8, 128, 128],
+      [17, 32, 8],
+      [4, 64, 96],
+    ]) {
+      const a = randNd([m!, k!], 80 + m!);
+      const b = randNd([k!, n!], 90 + n!);
+      await expectTensor(T.matmul(gpu(a), gpu(b)), ref.matmul(a, b), 1e-5, 1e-4);
+    }
+    // One GEMM pipeline (plus at most the upload/readback helpers the first product compiles).
+    expect(T.rt().stats.pipelines - before).toBeLessThanOrEqual(1);
+  });
+});
+
 describe("subgroup-matrix (tensor core) path", () => {
   const fakeRuntime = (features: string[], configs: T.SubgroupMatrixConfig[]) =>
     ({

@@ -37,6 +37,12 @@ interface Geometry {
   d: number;
   scale: number;
   mask: View | undefined;
+  /**
+   * D, Lq and Lk (and D/P) as uniform values instead of WGSL constants (CPU adapters): with constant trip counts
+   * Mesa/LLVM unrolls the head-dim loops around lavapipe's per-lane shared-memory loads, and the backward kernels
+   * took 20-30 s each to compile; as uniforms, under 1 s. GPUs keep the constants (their compilers unroll well).
+   */
+  dynamic: boolean;
   /** Rows per workgroup (query rows, or key rows in the dK/dV kernel). */
   rows: number;
   /** Second tile length (keys per step, or query rows per step in the dK/dV kernel). */
@@ -86,9 +92,20 @@ function decls(inputs: Array<[string, DType]>, outputs: string[], g: Geometry, m
   all.forEach(([name, dtype], i) => {
     lines.push(binding(outputs.length + i, name, dtype, false), loader(name, dtype));
   });
-  lines.push(`const D = ${u32lit(g.d)}; const LQ = ${u32lit(g.lq)}; const LK = ${u32lit(g.lk)};`);
-  lines.push(`const SCALE = ${f32lit(g.scale)}; const DS = ${u32lit(Math.ceil(g.d / P))};`);
+  if (g.dynamic) lines.push(`@group(0) @binding(${outputs.length + all.length}) var<uniform> dims: vec4<u32>;`);
+  else lines.push(`const D = ${u32lit(g.d)}; const LQ = ${u32lit(g.lq)}; const LK = ${u32lit(g.lk)};`);
+  lines.push(`const SCALE = ${f32lit(g.scale)};${g.dynamic ? "" : ` const DS = ${u32lit(Math.ceil(g.d / P))};`}`);
   return lines.join("\n");
+}
+
+/** First statement of a kernel: the dimensions from the uniform when they are not constants. */
+function dims(g: Geometry): string {
+  return g.dynamic ? "let D = dims.x; let LQ = dims.y; let LK = dims.z; let DS = dims.w;" : "";
+}
+
+/** The uniform `dims` of a dynamic kernel (none otherwise). */
+function dimsUniform(g: Omit<Geometry, "rows" | "step">): ArrayBuffer | undefined {
+  return g.dynamic ? new Uint32Array([g.d, g.lq, g.lk, Math.ceil(g.d / P)]).buffer : undefined;
 }
 
 /** Loads `count` rows starting at `first` of a [.., L, D] view into a shared tile (zeros past `limit`). */
@@ -128,6 +145,7 @@ var<workgroup> Ks: array<f32, ${BK * g.d}>;
 var<workgroup> Vs: array<f32, ${BK * g.d}>;
 var<workgroup> Ss: array<f32, ${R * BK}>;
 @compute @workgroup_size(${T}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  ${dims(g)}
   let bh = wid.y; let bi = bh / ${u32lit(g.h)}; let hi = bh % ${u32lit(g.h)};
   ${headBase("q", q)} ${headBase("k", k)} ${headBase("v", v)}
   let q0 = wid.x * ${R}u;
@@ -203,6 +221,7 @@ var<workgroup> Ks: array<f32, ${BK * g.d}>;
 var<workgroup> Vs: array<f32, ${BK * g.d}>;
 var<workgroup> Ss: array<f32, ${R * BK}>;
 @compute @workgroup_size(${T}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  ${dims(g)}
   let bh = wid.y; let bi = bh / ${u32lit(g.h)}; let hi = bh % ${u32lit(g.h)};
   ${headBase("q", q)} ${headBase("k", k)} ${headBase("v", v)} ${headBase("dout", dout)}
   let q0 = wid.x * ${R}u;
@@ -276,6 +295,7 @@ var<workgroup> Es: array<f32, ${BQ}>;
 var<workgroup> Ps: array<f32, ${R * BQ}>;
 var<workgroup> Ss: array<f32, ${R * BQ}>;
 @compute @workgroup_size(${T}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  ${dims(g)}
   let bh = wid.y; let bi = bh / ${u32lit(g.h)}; let hi = bh % ${u32lit(g.h)};
   ${headBase("q", q)} ${headBase("k", k)} ${headBase("v", v)} ${headBase("dout", dout)}
   let k0 = wid.x * ${R}u;
@@ -351,7 +371,8 @@ function geometry(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Omit
   }
   if (b * h > 65535) throw new A2VError("too_many_heads", `attention: B·H = ${b * h} exceeds 65535`);
   const mask = opts.mask ? broadcastView(padTo4(opts.mask), [b, h, lq, lk]) : undefined;
-  return { b, h, lq, lk, d, scale: opts.scale ?? 1 / Math.sqrt(d), mask };
+  const dynamic = q.storage.runtime.gpu.info.isSoftware;
+  return { b, h, lq, lk, d, scale: opts.scale ?? 1 / Math.sqrt(d), mask, dynamic };
 }
 
 function padTo4(t: Tensor): View {
@@ -384,7 +405,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     withWindows([q, k, v, ...(mask ? [mask] : [])], ([wq, wk, wv, wm]) => {
       const gw = { ...g, mask: maskView(wm, g) };
       const buffers = [out, lse, wq!, wk!, wv!, ...(wm ? [wm] : [])].map(bindingOf);
-      q.storage.runtime.dispatch(forwardWgsl(wq!, wk!, wv!, wm, gw), buffers, [Math.ceil(g.lq / rows), g.b * g.h]);
+      const groups: [number, number] = [Math.ceil(g.lq / rows), g.b * g.h];
+      q.storage.runtime.dispatch(forwardWgsl(wq!, wk!, wv!, wm, gw), buffers, groups, dimsUniform(g));
     });
   }
   const saved = [q, k, v, out, lse, ...(mask ? [mask] : [])];
@@ -459,7 +481,8 @@ function backwardKernels(
     const g = { ...base, rows, step };
     const gq = empty(q.shape, "f32");
     const buffers = [gq, q, k, v, dout, lse, delta].map(bindingOf);
-    rt.dispatch(dqWgsl(q, k, v, dout, mask, g), [...buffers, ...extra], [Math.ceil(g.lq / rows), g.b * g.h]);
+    const groups: [number, number] = [Math.ceil(g.lq / rows), g.b * g.h];
+    rt.dispatch(dqWgsl(q, k, v, dout, mask, g), [...buffers, ...extra], groups, dimsUniform(g));
     grads[0] = gq;
   }
   if (needs[1] || needs[2]) {
@@ -468,7 +491,8 @@ function backwardKernels(
     const gk = empty(k.shape, "f32");
     const gv = empty(v.shape, "f32");
     const buffers = [gk, gv, q, k, v, dout, lse, delta].map(bindingOf);
-    rt.dispatch(dkvWgsl(q, k, v, dout, mask, g), [...buffers, ...extra], [Math.ceil(g.lk / rows), g.b * g.h]);
+    const groups: [number, number] = [Math.ceil(g.lk / rows), g.b * g.h];
+    rt.dispatch(dkvWgsl(q, k, v, dout, mask, g), [...buffers, ...extra], groups, dimsUniform(g));
     if (needs[1]) grads[1] = gk;
     else gk.dispose();
     if (needs[2]) grads[2] = gv;

@@ -21,9 +21,9 @@ const ROWS = 8;
 /** Bytes one uniform binding may cover (WebGPU's default and lavapipe's maximum). */
 const UNIFORM_BYTES = 65536;
 /** Products below this many multiply-adds stay on the tiled kernel: two dispatches cost more there. */
-const MIN_MACS = 1 << 18;
+export const MIN_MACS = 1 << 18;
 /** Nor do batched products with less than this per batch element (each element is its own dispatch). */
-const MIN_BATCH_MACS = 1 << 15;
+export const MIN_BATCH_MACS = 1 << 15;
 /** Products with fewer rows than this (and than columns) run transposed, see PanelPlan.swap. */
 const SWAP_ROWS = 64;
 

@@ -7,6 +7,7 @@ import { bindingOf, withWindows } from "../window.js";
 import { alias, broadcastShapes } from "./elementwise.js";
 import { panelMatmul, planPanels } from "./matmul-panel.js";
 import { sgmatWgsl } from "./matmul-sgmat.js";
+import { smallApplies, smallMatmul } from "./matmul-small.js";
 import { sumTo } from "./reduce.js";
 import { reshape, transpose } from "./shape.js";
 
@@ -260,9 +261,10 @@ function operands(a: Tensor, b: Tensor, opts: MatmulOptions): Operands {
 /**
  * Which kernel runs a product: "auto" picks per adapter and shape; the others force one (for tests and
  * benchmarks): "tiled" the register-tiled SIMT kernel, "panel" the packed-panel kernel for CPU adapters
- * (falls back to tiled where it does not apply), "naive" one output per thread straight from memory.
+ * (falls back to tiled where it does not apply), "naive" one output per thread straight from memory, "small" the
+ * uniform-parameterised kernel CPU adapters use for products too small for panels (see matmul-small.ts).
  */
-export type MatmulVariant = "auto" | "tiled" | "panel" | "naive";
+export type MatmulVariant = "auto" | "tiled" | "panel" | "naive" | "small";
 
 /** Raw product (no autograd). */
 export function matmulRaw(
@@ -299,9 +301,14 @@ function matmulReady(
     panelMatmul(ops, panels, out);
     return out;
   }
+  const sgmat = auto ? runtime.sgmat : undefined;
+  // CPU adapters: small products on the uniform-parameterised kernel (few pipelines, fast to compile).
+  if ((auto && !sgmat && smallApplies(ops, runtime)) || (variant === "small" && smallApplies(ops, runtime, true))) {
+    smallMatmul(ops, out);
+    return out;
+  }
   const tile = tileOverride ?? pickTile(ops.m, ops.n, nb, runtime.gpu.info.isSoftware);
   const { buffers } = prelude(ops);
-  const sgmat = auto ? runtime.sgmat : undefined;
   const wgsl = variant === "naive" ? naiveWgsl(ops) : sgmat ? sgmatWgsl(ops, sgmat) : tiledWgsl(ops, tile);
   const [bx, by] = variant === "naive" ? [8, 8] : sgmat ? [sgmat.bn, sgmat.bm] : [tile.bn, tile.bm];
   if (nb > 65535) throw new A2VError("too_many_batches", `matmul batch ${nb} exceeds 65535`);
