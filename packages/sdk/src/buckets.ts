@@ -1,3 +1,4 @@
+import { A2VError } from "@a2v/errors";
 import type { AspectRatio, Resolution } from "./input.js";
 
 export interface Bucket {
@@ -23,6 +24,11 @@ const BUCKETS: Record<Resolution, Record<AspectRatio, Bucket>> = {
 /** The training (or validation) frame size for a resolution and aspect ratio. */
 export function resolutionFor(resolution: Resolution, aspectRatio: AspectRatio): Bucket {
   const bucket = BUCKETS[resolution]?.[aspectRatio];
-  if (!bucket) throw new RangeError(`unknown bucket ${resolution} ${aspectRatio}`);
+  if (!bucket) {
+    throw new A2VError("unknown_bucket", `unknown bucket ${resolution} ${aspectRatio}`, {
+      status: 422,
+      details: [{ code: "unknown_bucket", path: ["resolution"], message: `no ${resolution} ${aspectRatio} bucket` }],
+    });
+  }
   return { ...bucket };
 }

@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { createRunDir, formatPreprocessSummary, loadDataset, preprocess, removeRunDir } from "@a2v/dataset";
 import { A2VError } from "@a2v/errors";
 import { resolutionFor } from "./buckets.js";
+import { preflight } from "./cli-checks.js";
 import type { CliOut } from "./cli-io.js";
 import { downloadFlags, trapSignals } from "./cli-validate.js";
 import { parseTrainInput } from "./input.js";
@@ -49,6 +50,7 @@ export async function preprocessCommand(args: string[], out: CliOut): Promise<nu
   if (!source || !values.out) {
     throw new A2VError("usage", `preprocess needs an archive and --out: ${PREPROCESS_USAGE}`, { status: 400 });
   }
+  await preflight({ source, outDir: values.out, temp: true });
   // The same contract as a training request: ranges, enums, snapping and defaults come from the schema.
   const input = parseTrainInput({
     training_data_url: source,

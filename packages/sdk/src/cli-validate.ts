@@ -8,6 +8,7 @@ import {
   sweepStaleRunDirs,
 } from "@a2v/dataset";
 import { A2VError } from "@a2v/errors";
+import { preflight } from "./cli-checks.js";
 
 import type { CliOut as Out } from "./cli-io.js";
 
@@ -76,6 +77,7 @@ export async function validateCommand(args: string[], out: Out): Promise<number>
   });
   const source = positionals[0];
   if (!source) throw new A2VError("usage", `missing the archive: ${VALIDATE_USAGE}`, { status: 400 });
+  await preflight({ source, temp: true });
   const frames = values["number-of-frames"];
   if (frames !== undefined && !/^\d+$/.test(frames)) {
     throw new A2VError("invalid_input", `--number-of-frames must be an integer, got "${frames}"`, {

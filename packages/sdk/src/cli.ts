@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { audioCli } from "@a2v/audio";
-import { A2VError, isA2VError } from "@a2v/errors";
+import { AUDIO_FIT_USAGE, audioCli } from "@a2v/audio";
+import { A2VError, reportError } from "@a2v/errors";
 import { billing } from "./billing.js";
 import { DESCRIBE_USAGE, describeCommand } from "./cli-describe.js";
 import type { CliOut } from "./cli-io.js";
@@ -31,8 +31,34 @@ Usage:
                                    check golden sets (transformer, VAEs, text path, schedules) against this implementation
   a2v audio fit <in> <out> --duration S [--no-preserve-pitch] [--no-normalize] [--json]
                                    fit an audio file to a duration, pitch preserved, peak-normalised
-  a2v help                         this text
+  a2v help [<command>]             this text, or one command's usage (also: a2v <command> --help)
 `;
+
+const DOCTOR_USAGE = "a2v doctor [--json]";
+const SCHEMA_USAGE = "a2v schema";
+const COST_USAGE = "a2v cost --steps N [--json]";
+const INPUT_USAGE = "a2v input <file.json> [--json]";
+
+/** Each command's own usage, for `a2v help <command>` and `a2v <command> --help` (the summary otherwise). */
+const USAGES: Record<string, string> = {
+  doctor: DOCTOR_USAGE,
+  schema: SCHEMA_USAGE,
+  cost: COST_USAGE,
+  input: INPUT_USAGE,
+  validate: VALIDATE_USAGE,
+  preprocess: PREPROCESS_USAGE,
+  parity: PARITY_USAGE,
+  describe: DESCRIBE_USAGE,
+  audio: AUDIO_FIT_USAGE,
+  help: "a2v help [<command>]",
+};
+
+function usageOf(name: string): string {
+  const usage = USAGES[name];
+  return usage ? `usage: ${usage}` : USAGE;
+}
+
+const wantsHelp = (args: string[]) => args.includes("--help") || args.includes("-h");
 
 type Out = CliOut;
 
@@ -77,8 +103,12 @@ const commands: Record<string, (args: string[], out: Out) => Promise<number>> = 
   parity: parityCommand,
   describe: describeCommand,
   audio: (args, out) => audioCli(args, out),
-  async help(_args, out) {
-    out.stdout(USAGE);
+  async help(args, out) {
+    const [topic] = args;
+    if (topic !== undefined && !commands[topic]) {
+      throw new A2VError("usage", `unknown command "${topic}"`, { status: 400 });
+    }
+    out.stdout(topic === undefined ? USAGE : usageOf(topic));
     return EXIT.ok;
   },
 };
@@ -89,32 +119,21 @@ function wantsJson(args: string[]): boolean {
 
 /** Runs one CLI invocation; returns the exit code (never calls process.exit, so it is testable). */
 export async function runCli(argv: string[], out: Out): Promise<number> {
-  const [name = "help", ...args] = argv;
+  const [first = "help", ...args] = argv;
+  const name = first === "--help" || first === "-h" ? "help" : first;
   const command = commands[name];
   if (!command) {
     out.stderr(`unknown command "${name}"\n\n${USAGE}`);
     return EXIT.usage;
   }
+  if (name !== "help" && wantsHelp(args)) {
+    out.stdout(usageOf(name));
+    return EXIT.ok;
+  }
   try {
     return await command(args, out);
   } catch (error) {
-    if (isA2VError(error)) {
-      if (wantsJson(args)) out.stdout(JSON.stringify(error.toJSON(), null, 2));
-      else {
-        out.stderr(`error [${error.code}]: ${error.message}`);
-        for (const d of error.details) {
-          const where = d.file ?? d.group ?? d.path?.join(".");
-          out.stderr(`  - ${where ? `${where}: ` : ""}${d.message} [${d.code}]`);
-        }
-      }
-      // Only our own argument errors are usage errors; other 400s (e.g. download_failed) are failures.
-      return error.code === "usage" ? EXIT.usage : error.status === 422 ? EXIT.rejected : EXIT.failure;
-    }
-    if (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS")) {
-      out.stderr(`${error.message}\n\n${USAGE}`);
-      return EXIT.usage;
-    }
-    out.stderr(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    return EXIT.failure;
+    // Every failure, expected or not, in one shape: --json prints one JSON object on stdout.
+    return reportError(error, out, { json: wantsJson(args), usage: name === "help" ? USAGE : usageOf(name) });
   }
 }

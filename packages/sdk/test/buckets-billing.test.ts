@@ -25,7 +25,9 @@ describe("resolutionFor", () => {
         b.width = 1;
         expect(resolutionFor(r, a).width).not.toBe(1);
       }
-    expect(() => resolutionFor("huge" as "low", "1:1")).toThrow(RangeError);
+    expect(() => resolutionFor("huge" as "low", "1:1")).toThrow(
+      expect.objectContaining({ name: "A2VError", code: "unknown_bucket", status: 422 }),
+    );
   });
 });
 

@@ -75,10 +75,119 @@ describe("a2v input", () => {
 
 describe("usage errors", () => {
   it("unknown commands and flags exit 2 with the usage text", async () => {
-    expect((await cli("fly")).code).toBe(EXIT.usage);
+    const fly = await cli("fly");
+    expect(fly.code).toBe(EXIT.usage);
+    expect(fly.stderr).toContain("Usage:");
     const r = await cli("doctor", "--colour");
     expect(r.code).toBe(EXIT.usage);
-    expect(r.stderr).toContain("Usage:");
+    expect(r.stderr).toContain("usage: a2v doctor [--json]");
+  });
+
+  it("under --json a usage error is one JSON object on stdout (status 400, code usage)", async () => {
+    const r = await cli("cost", "--stepz", "3", "--json");
+    expect(r.code).toBe(EXIT.usage);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 400, code: "usage" });
+  });
+});
+
+describe("help", () => {
+  it("a2v --help, -h, help and no command print the summary and exit 0", async () => {
+    for (const argv of [["--help"], ["-h"], ["help"], []]) {
+      const r = await cli(...argv);
+      expect(r.code, argv.join(" ")).toBe(EXIT.ok);
+      expect(r.stdout).toMatch(/^a2v — LTX-2.3 audio-to-video LoRA trainer/);
+      expect(r.stdout).toContain("a2v validate <zip|url>");
+      expect(r.stderr).toBe("");
+    }
+  });
+
+  it("a2v help <command> and a2v <command> --help print that command's usage and exit 0", async () => {
+    const commands = ["doctor", "schema", "cost", "input", "validate", "preprocess", "parity", "describe", "audio"];
+    for (const name of commands) {
+      const viaHelp = await cli("help", name);
+      const viaFlag = await cli(name, "--help");
+      expect(viaHelp.code, name).toBe(EXIT.ok);
+      expect(viaFlag).toEqual(viaHelp);
+      expect(viaHelp.stdout).toMatch(new RegExp(`^usage: a2v ${name}\\b`));
+    }
+    expect((await cli("preprocess", "x.zip", "--out", "d", "-h")).stdout).toMatch(
+      /^usage: a2v preprocess <zip\|url> --out DIR/,
+    );
+    expect((await cli("audio", "fit", "--help")).stdout).toMatch(/^usage: a2v audio fit <in> <out> --duration S/);
+    const unknown = await cli("help", "fly");
+    expect(unknown.code).toBe(EXIT.usage);
+    expect(unknown.stderr).toContain('unknown command "fly"');
+  });
+});
+
+describe("errors a user can act on, each with a code naming the rule and the file", () => {
+  it("a file:// URL with a host or an encoded slash (file_url_host, file_url_path), exit 3", async () => {
+    const host = await cli("validate", "file://example.com/data.zip", "--json");
+    expect(host.code).toBe(EXIT.rejected);
+    const hostError = JSON.parse(host.stdout);
+    expect(hostError).toMatchObject({ status: 422, code: "file_url_host" });
+    expect(hostError.message).toContain("file://example.com/data.zip");
+    expect(hostError.details[0]).toMatchObject({
+      code: "ERR_INVALID_FILE_URL_HOST",
+      file: "file://example.com/data.zip",
+    });
+    const slash = await cli("preprocess", "file:///tmp/a%2Fb.zip", "--out", join(dir, "o"), "--json");
+    expect(slash.code).toBe(EXIT.rejected);
+    expect(JSON.parse(slash.stdout)).toMatchObject({ status: 422, code: "file_url_path" });
+    const plain = await cli("validate", "file://example.com/data.zip");
+    expect(plain.stderr).toMatch(/^error \[file_url_host\]: dataset URL file:\/\/example\.com\/data\.zip: /);
+  });
+
+  it("--out naming an existing file (output_folder_not_a_directory), exit 3", async () => {
+    const file = join(dir, "taken.txt");
+    await writeFile(file, "x");
+    const r = await cli("preprocess", join(dir, "any.zip"), "--out", file, "--json");
+    expect(r.code).toBe(EXIT.rejected);
+    const error = JSON.parse(r.stdout);
+    expect(error).toMatchObject({ status: 422, code: "output_folder_not_a_directory" });
+    expect(error.details[0].file).toBe(file);
+  });
+
+  it("a missing TMPDIR (tmpdir_missing, naming it), exit 1", async () => {
+    const saved = process.env.TMPDIR;
+    const missing = join(dir, "no-such-tmp");
+    process.env.TMPDIR = missing;
+    try {
+      const r = await cli("validate", join(dir, "any.zip"), "--json");
+      expect(r.code).toBe(EXIT.failure);
+      const error = JSON.parse(r.stdout);
+      expect(error).toMatchObject({ status: 500, code: "tmpdir_missing" });
+      expect(error.message).toContain(missing);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+  });
+
+  it("a2v audio fit into a missing folder (output_folder_missing) and from a WAV claiming 2,000,000,000 Hz", async () => {
+    const wav = join(dir, "rate.wav");
+    const header = Buffer.alloc(44);
+    header.write("RIFFxxxxWAVEfmt ", 0, "ascii");
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(1, 20);
+    header.writeUInt16LE(1, 22);
+    header.writeUInt32LE(2_000_000_000, 24);
+    header.writeUInt32LE(4_000_000_000, 28);
+    header.writeUInt16LE(2, 32);
+    header.writeUInt16LE(16, 34);
+    header.write("data", 36, "ascii");
+    header.writeUInt32LE(2000, 40);
+    header.writeUInt32LE(36 + 2000, 4);
+    await writeFile(wav, Buffer.concat([header, Buffer.alloc(2000)]));
+    const rate = await cli("audio", "fit", wav, join(dir, "r.wav"), "--duration", "2", "--json");
+    expect(rate.code).toBe(EXIT.rejected);
+    expect(JSON.parse(rate.stdout)).toMatchObject({ status: 422, code: "unsupported_sample_rate" });
+    const target = join(dir, "missing-folder", "out.wav");
+    const folder = await cli("audio", "fit", wav, target, "--duration", "1", "--json");
+    expect(folder.code).toBe(EXIT.rejected);
+    const error = JSON.parse(folder.stdout);
+    expect(error).toMatchObject({ status: 422, code: "output_folder_missing" });
+    expect(error.details[0].file).toBe(target);
   });
 });
 
