@@ -41,14 +41,19 @@ function applySplitRope(x: HostTensor, heads: number, { cos, sin, width }: RopeT
       }
 }
 
-/** Head-major [1, heads, T, headDim/2] view of a RoPE table, the layout upstream traces. */
-function headMajor(table: Float32Array, config: ConnectorConfig, t: number): HostTensor {
+/**
+ * Head-major [B, heads, T, headDim/2] view of a RoPE table, the layout upstream traces: the positions are the same
+ * for every sequence, and upstream repeats the table per batch element.
+ */
+function headMajor(table: Float32Array, config: ConnectorConfig, t: number, batch: number): HostTensor {
   const half = config.headDim / 2;
-  const out = new Float32Array(table.length);
+  const one = t * config.heads * half;
+  const out = new Float32Array(batch * one);
   for (let i = 0; i < t; i++)
     for (let h = 0; h < config.heads; h++)
       for (let j = 0; j < half; j++) out[(h * t + i) * half + j] = table[(i * config.heads + h) * half + j]!;
-  return hostTensor([1, config.heads, t, half], out);
+  for (let n = 1; n < batch; n++) out.copyWithin(n * one, 0, one);
+  return hostTensor([batch, config.heads, t, half], out);
 }
 
 /** Softmax attention per head, every position attending to every position (registers fill the pads). */
@@ -132,8 +137,8 @@ export function connectorReference(
   trace?.(`${prefix}_in`, x);
   const rope = connectorRope(config, t);
   if (trace) {
-    trace(`${prefix}_rope_cos`, headMajor(rope.cos, config, t));
-    trace(`${prefix}_rope_sin`, headMajor(rope.sin, config, t));
+    trace(`${prefix}_rope_cos`, headMajor(rope.cos, config, t, b));
+    trace(`${prefix}_rope_sin`, headMajor(rope.sin, config, t, b));
   }
   for (let l = 0; l < config.layers; l++) {
     const blk = `transformer_1d_blocks.${l}`;
