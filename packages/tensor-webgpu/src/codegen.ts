@@ -1,3 +1,4 @@
+import { A2VError } from "@a2v/errors";
 import type { DType } from "./dtype.js";
 
 /** Threads per workgroup for the elementwise and copy kernels. */
@@ -54,7 +55,7 @@ export const PACK_BF16 = `fn bf16_bits(x: f32) -> u32 {
  * so ±Infinity becomes ±f32 max (enough for masks and max-reduction seeds).
  */
 export function f32lit(v: number): string {
-  if (Number.isNaN(v)) throw new Error("NaN cannot be a WGSL constant");
+  if (Number.isNaN(v)) throw new A2VError("wgsl_nan_constant", "NaN cannot be a WGSL constant");
   if (v === Number.POSITIVE_INFINITY) return "f32(3.4028234663852886e38)";
   if (v === Number.NEGATIVE_INFINITY) return "f32(-3.4028234663852886e38)";
   const f = Math.fround(v);

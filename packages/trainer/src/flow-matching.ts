@@ -1,3 +1,5 @@
+import { A2VError } from "@a2v/errors";
+
 /**
  * Rectified-flow training targets for audio-to-video (ltx-trainer `training_strategies`): the video is noised as
  * x_t = (1 − σ)·x0 + σ·noise and the model learns the velocity noise − x0. The first latent frame (the start
@@ -31,7 +33,11 @@ export function a2vTrainingTokens(
 ): A2VTrainingTokens {
   const { tokensPerFrame, channels } = options;
   if (clean.length !== noise.length || clean.length % channels !== 0) {
-    throw new RangeError(`clean (${clean.length}) and noise (${noise.length}) must be equal multiples of ${channels}`);
+    throw new A2VError(
+      "latent_shape_mismatch",
+      `clean (${clean.length}) and noise (${noise.length}) must be equal multiples of ${channels}`,
+      { status: 422 },
+    );
   }
   const tokens = clean.length / channels;
   const conditioned = options.conditionFirstFrame === false ? 0 : Math.min(tokensPerFrame, tokens);

@@ -1,3 +1,5 @@
+import { A2VError } from "@a2v/errors";
+
 /**
  * Validation-sampling math of ltx-trainer (`MultiModalGuider.calculate` + `EulerDiffusionStep`): combine the four
  * denoised predictions (positive, negative prompt, STG-perturbed, modality-isolated), rescale towards the positive
@@ -42,7 +44,9 @@ export function guide(p: GuidancePredictions, s: GuidanceScales): GuidanceResult
   const need = (name: keyof GuidancePredictions, used: boolean) => {
     const value = p[name];
     if (used && (!value || value.length !== n))
-      throw new RangeError(`guidance needs a "${name}" prediction of ${n} values`);
+      throw new A2VError("guidance_prediction_missing", `guidance needs a "${name}" prediction of ${n} values`, {
+        status: 422,
+      });
     return value;
   };
   const neg = need("neg", s.cfg !== 1);

@@ -1,3 +1,5 @@
+import { A2VError } from "@a2v/errors";
+
 /**
  * Sigma schedules of LTX-2 (`ltx_core/components/schedulers.py:LTX2Scheduler`): a linear 1 → 0 grid, shifted
  * towards high noise by an amount that grows linearly with the token count, then stretched so the last
@@ -25,7 +27,12 @@ export interface SigmaScheduleOptions {
 
 /** `steps + 1` sigmas from 1 down to 0 (the final 0 is the clean sample). */
 export function ltx2Sigmas(steps: number, options: SigmaScheduleOptions = {}): Float64Array {
-  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be a positive integer, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1) {
+    throw new A2VError("invalid_steps", `steps must be a positive integer, got ${steps}`, {
+      status: 422,
+      details: [{ code: "invalid_steps", path: ["steps"], message: `not a positive integer: ${steps}` }],
+    });
+  }
   const shift = tokenShift(options.tokens ?? MAX_TOKENS);
   const terminal = options.terminal ?? 0.1;
   const sigmas = new Float64Array(steps + 1);

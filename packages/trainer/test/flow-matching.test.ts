@@ -34,7 +34,7 @@ describe("a2vTrainingTokens", () => {
     const r = a2vTrainingTokens(clean, noise, 1, { tokensPerFrame: 1, channels: 2, conditionFirstFrame: false });
     expect(Array.from(r.noisy)).toEqual(Array.from(noise));
     expect(() => a2vTrainingTokens(clean, noise.subarray(1), 1, { tokensPerFrame: 1, channels: 2 })).toThrow(
-      RangeError,
+      expect.objectContaining({ name: "A2VError", code: "latent_shape_mismatch" }),
     );
   });
   it("masked MSE ignores masked tokens and is 0 with none left", () => {

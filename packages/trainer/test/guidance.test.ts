@@ -14,6 +14,9 @@ describe("guide", () => {
   });
   it("names the missing prediction a scale needs", () => {
     expect(() => guide({ pos }, { cfg: 3, stg: 0, modality: 1, rescale: 0 })).toThrow(/"neg"/);
+    expect(() => guide({ pos }, { cfg: 3, stg: 0, modality: 1, rescale: 0 })).toThrow(
+      expect.objectContaining({ code: "guidance_prediction_missing" }),
+    );
     expect(() => guide({ pos }, { cfg: 1, stg: 1, modality: 1, rescale: 0 })).toThrow(/"stg"/);
   });
 });

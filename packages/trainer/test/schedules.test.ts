@@ -37,7 +37,7 @@ describe("ltx2Sigmas", () => {
       expect(s[steps - 1]).toBeCloseTo(steps > 1 ? 0.1 : 1, 12);
       for (let i = 1; i <= steps; i++) expect(s[i]!).toBeLessThan(s[i - 1]!);
     }
-    expect(() => ltx2Sigmas(0)).toThrow(RangeError);
+    expect(() => ltx2Sigmas(0)).toThrow(expect.objectContaining({ name: "A2VError", code: "invalid_steps" }));
   });
 
   it("more tokens shift the schedule towards high noise", () => {

@@ -172,7 +172,8 @@ function evalTemplate(template: string, named: Record<string, Operand | undefine
   const inputs: Tensor[] = [];
   const expr = template.replace(/\{(\w+)\}/g, (_, key: string) => {
     const v = named[key];
-    if (v === undefined) throw new Error(`template operand {${key}} missing`);
+    if (v === undefined)
+      throw new A2VError("template_operand_missing", `elementwise template operand {${key}} missing`);
     if (typeof v === "number") return `(${f32lit(v)})`;
     let i = inputs.indexOf(v);
     if (i < 0) i = inputs.push(v) - 1;

@@ -1,3 +1,4 @@
+import { A2VError } from "@a2v/errors";
 import { u32lit } from "../codegen.js";
 import type { SubgroupMatrixConfig } from "../device.js";
 import type { Runtime } from "../runtime.js";
@@ -123,7 +124,7 @@ export async function probeSubgroupMatrix(runtime: Runtime): Promise<SgmatPlan |
     const got = (await fast.toArray()) as Float32Array;
     fast.dispose();
     const worst = want.reduce((w, v, i) => Math.max(w, Math.abs(v - got[i]!) / (1 + Math.abs(v))), 0);
-    if (!(worst < 2e-2)) throw new Error(`self-test error ${worst}`);
+    if (!(worst < 2e-2)) throw new A2VError("sgmat_self_test_failed", `self-test error ${worst}`);
     return plan;
   } catch (error) {
     runtime.sgmat = undefined;
