@@ -53,33 +53,25 @@ async function makeArchive(groups: number): Promise<{ zip: string; looseFiles: s
   return { zip, looseFiles };
 }
 
-/** The ffprobe runs probeMedia makes (pinned demuxer; header + first-packet decode; a video's packet count). */
+/** The ffprobe runs probeMedia makes (pinned demuxer; header + packet count, then header + first-packet decode). */
 async function rawFfprobe(files: string[]): Promise<void> {
   const ffprobe = mediaTools().ffprobe.path;
   const common = ["-v", "error", "-print_format", "json"];
   await settleWithLimit(files, Math.min(availableParallelism(), 4), async (file) => {
     const image = file.endsWith(".png");
-    await run(ffprobe, [
-      ...common,
-      "-show_format",
-      "-show_streams",
-      "-count_frames",
-      ...(image ? [] : ["-read_intervals", "%+#32"]),
-      ...pinnedInput(file),
-    ]);
-    if (file.endsWith(".mp4")) {
+    if (!image) {
       await run(ffprobe, [
         ...common,
-        "-select_streams",
-        "v:0",
-        "-count_packets",
-        "-read_intervals",
-        "%+#36001",
-        "-show_entries",
-        "stream=nb_read_packets",
+        ...["-nofind_stream_info", "-show_format", "-show_streams", "-count_packets", "-read_intervals", "%+#36001"],
         ...pinnedInput(file),
       ]);
     }
+    await run(ffprobe, [
+      ...common,
+      ...["-show_format", "-show_streams", "-count_frames"],
+      ...(image ? [] : ["-read_intervals", "%+#32"]),
+      ...pinnedInput(file),
+    ]);
   });
 }
 

@@ -47,9 +47,10 @@ const DECODE_CHECK_PACKETS = 32;
  * rotation, fps, frame count) and the first audio stream. The demuxer is pinned to the extension
  * (a playlist or concat list named .mp4 is refused, never followed). Pictures are sized from their
  * header before anything decodes them; durations, frame counts and pixels are held to `limits`
- * (`media_too_large`); the first packets of every stream are decoded so that a file preprocessing
- * cannot decode fails here; video is demuxed packet by packet (at most `maxVideoFrames` + 1), which
- * counts frames exactly in every container. Two ffprobe runs for a video, one for audio or a picture. Throws `corrupt_media` (422) naming the file when ffprobe
+ * (`media_too_large`) from a first pass that decodes nothing (`-nofind_stream_info`), which also demuxes
+ * packets (at most `maxVideoFrames` + 1) to count frames exactly in every container; a second pass
+ * decodes the first packets of every stream so that a file preprocessing cannot decode fails here. Two
+ * ffprobe runs for audio or video (three for a clip past `maxVideoFrames` packets in all), one for a picture. Throws `corrupt_media` (422) naming the file when ffprobe
  * cannot read it, its format is not its extension's, nothing decodes, or it has no audio/video stream.
  */
 export async function probeMedia(file: string, options: ProbeMediaOptions = {}): Promise<MediaProbe> {
@@ -73,8 +74,57 @@ export async function probeMedia(file: string, options: ProbeMediaOptions = {}):
         throw corruptMedia(label, `ffprobe cannot read it as .${extension} (${reason})`, cause);
       },
     );
-  // One pass reads the header and decodes the first packets of every stream (the whole picture of a
-  // PNG/JPEG, already sized above), proving the file decodes as preprocessing will need.
+  // Pass 1 (not for pictures, sized from their header above): the container header and a packet count,
+  // with -nofind_stream_info so that nothing is decoded before sizes and lengths are judged.
+  const packets = new Map<number, number>();
+  if (!isImage) {
+    const header = parseJson(
+      label,
+      await run([
+        "-nofind_stream_info",
+        "-show_format",
+        "-show_streams",
+        "-count_packets",
+        "-read_intervals",
+        `%+#${limits.maxVideoFrames + 1}`,
+      ]),
+    );
+    checkFormat(label, file, extension, header.format?.format_name);
+    const seconds = declaredSeconds(header);
+    if (seconds > limits.maxMediaSeconds) throw tooLongError(label, seconds, limits);
+    let total = 0;
+    for (const stream of header.streams ?? []) {
+      if (stream.codec_type === "video") checkPixels(label, stream.width ?? 0, stream.height ?? 0, limits);
+      const count = toNumber(stream.nb_read_packets);
+      total += count;
+      if (stream.index !== undefined) packets.set(stream.index, count);
+    }
+    const video = mainVideo(header.streams ?? []);
+    // The count read at most maxVideoFrames + 1 packets of all streams together; when audio filled part
+    // of it, the video's own count is finished on its own (long clips only).
+    if (video?.index !== undefined && total > limits.maxVideoFrames) {
+      const counted = parseJson(
+        label,
+        await run([
+          "-nofind_stream_info",
+          "-select_streams",
+          String(video.index),
+          "-count_packets",
+          "-read_intervals",
+          `%+#${limits.maxVideoFrames + 1}`,
+          "-show_entries",
+          "stream=index,nb_read_packets",
+        ]),
+      );
+      packets.set(video.index, toNumber(counted.streams?.[0]?.nb_read_packets));
+    }
+    if (video?.index !== undefined && (packets.get(video.index) ?? 0) > limits.maxVideoFrames) {
+      throw tooLarge(label, `it has more than ${limits.maxVideoFrames} frames`);
+    }
+  }
+  // Pass 2: the stream details (ffprobe's heuristics fill the frame rate, sample format, …) and a decode
+  // of the first packets of every stream (the whole picture of a PNG/JPEG), proving the file decodes as
+  // preprocessing will need.
   const parsed = parseJson(
     label,
     await run([
@@ -85,23 +135,15 @@ export async function probeMedia(file: string, options: ProbeMediaOptions = {}):
     ]),
   );
   const formatName = parsed.format?.format_name;
-  if (!formatMatchesExtension(file, formatName)) {
-    throw corruptMedia(label, `its content is ${formatName ?? "unknown"}, not the format .${extension} names`);
-  }
+  checkFormat(label, file, extension, formatName);
   const formatDuration = toNumber(parsed.format?.duration);
   const streams = parsed.streams ?? [];
-  const videoStream = streams.find((s) => s.codec_type === "video" && s.disposition?.attached_pic !== 1);
+  const videoStream = mainVideo(streams);
   const audioStream = streams.find((s) => s.codec_type === "audio");
   if (!videoStream && !audioStream) throw corruptMedia(label, "it has no audio or video stream");
   if (videoStream) checkPixels(label, videoStream.width ?? 0, videoStream.height ?? 0, limits);
-  const declaredSeconds = Math.max(
-    formatDuration,
-    videoStream ? streamDuration(videoStream) : 0,
-    audioStream ? streamDuration(audioStream) : 0,
-  );
-  if (!isImage && declaredSeconds > limits.maxMediaSeconds) {
-    throw tooLarge(label, `it lasts ${declaredSeconds.toFixed(1)} s, over the limit of ${limits.maxMediaSeconds} s`);
-  }
+  const seconds = declaredSeconds(parsed);
+  if (!isImage && seconds > limits.maxMediaSeconds) throw tooLongError(label, seconds, limits);
   if (videoStream && toNumber(videoStream.nb_read_frames) === 0) {
     throw corruptMedia(label, "its video frames cannot be decoded");
   }
@@ -109,27 +151,10 @@ export async function probeMedia(file: string, options: ProbeMediaOptions = {}):
     throw corruptMedia(label, "its audio cannot be decoded (no samples in its first packets)");
   }
   if (videoStream && !isImage) {
-    // The decode check counted only the first packets; the frame count comes from demuxing.
+    // The decode check counted only the first packets; the frame count is the demuxed packet count.
+    // Packets actually demuxed beat header counts (an AVI header can claim frames it does not hold).
     videoStream.nb_read_frames = undefined;
-    // Packets actually demuxed beat header counts (an AVI header can claim frames it does not hold);
-    // the count stops one past the limit, so a million-frame file costs no more than a legal one.
-    const counted = parseJson(
-      label,
-      await run([
-        "-select_streams",
-        "v:0",
-        "-count_packets",
-        "-read_intervals",
-        `%+#${limits.maxVideoFrames + 1}`,
-        "-show_entries",
-        "stream=nb_read_packets",
-      ]),
-    );
-    const packets = toNumber(counted.streams?.[0]?.nb_read_packets);
-    if (packets > limits.maxVideoFrames) {
-      throw tooLarge(label, `it has more than ${limits.maxVideoFrames} frames`);
-    }
-    videoStream.nb_read_packets = String(packets);
+    videoStream.nb_read_packets = String(videoStream.index === undefined ? 0 : (packets.get(videoStream.index) ?? 0));
   }
   if (isImage) videoStream!.nb_read_frames = "1";
   const video = videoStream ? videoInfo(videoStream, formatDuration, isImage) : undefined;
@@ -141,6 +166,27 @@ export async function probeMedia(file: string, options: ProbeMediaOptions = {}):
     ...(video ? { video } : {}),
     ...(audio ? { audio } : {}),
   };
+}
+
+/** The first video stream that is not cover art. */
+function mainVideo(streams: FfprobeStream[]): FfprobeStream | undefined {
+  return streams.find((s) => s.codec_type === "video" && s.disposition?.attached_pic !== 1);
+}
+
+/** The longest duration the header declares (format, or any audio/video stream). */
+function declaredSeconds(output: FfprobeOutput): number {
+  const streams = (output.streams ?? []).filter((s) => s.codec_type === "video" || s.codec_type === "audio");
+  return Math.max(toNumber(output.format?.duration), ...streams.map(streamDuration));
+}
+
+function checkFormat(label: string, file: string, extension: string, formatName: string | undefined): void {
+  if (!formatMatchesExtension(file, formatName)) {
+    throw corruptMedia(label, `its content is ${formatName ?? "unknown"}, not the format .${extension} names`);
+  }
+}
+
+function tooLongError(label: string, seconds: number, limits: MediaLimits): A2VError {
+  return tooLarge(label, `it lasts ${seconds.toFixed(1)} s, over the limit of ${limits.maxMediaSeconds} s`);
 }
 
 function checkPixels(label: string, width: number, height: number, limits: MediaLimits): void {

@@ -136,6 +136,18 @@ describe("bounded size and length, judged before decoding", () => {
     expect(detailKeys(rejected.details)).toEqual(["media_too_large long long_audio.flac"]);
   });
 
+  test("frames are counted exactly when audio packets fill the bounded count; video pixels are judged from the header", async () => {
+    const withAudio = await makeVideo(join(fx.dir, "av17.mp4"), { frames: 17, withAudio: true });
+    // 17 video + the audio packets exceed 20 in all: the video's own count is finished separately.
+    expect((await probeMedia(withAudio, { limits: { maxVideoFrames: 20 } })).video!.frames).toBe(17);
+    expect((await rejection(probeMedia(withAudio, { limits: { maxVideoFrames: 16 } }))).message).toContain(
+      "more than 16 frames",
+    );
+    const wide = await rejection(probeMedia(withAudio, { label: "w_end.mp4", limits: { maxPixels: 4000 } }));
+    expect(wide.code).toBe(DatasetErrorCodes.mediaTooLarge);
+    expect(wide.message).toBe("w_end.mp4: its picture is 64x64, over the limit of 4000 pixels");
+  });
+
   test("an oversized caption is invalid_caption from the directory, never extracted", async () => {
     const events: DatasetProgress[] = [];
     const zip = await zipOf([
