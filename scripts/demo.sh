@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
-# The demo job: set-up (idempotent), then the most complete job a2v runs today on the example dataset:
-# check the machine, validate the archive like the hosted service, and preprocess it into training samples
-# with the debug archive (demo-output/debug_dataset.zip: one playable mp4 per sample, captions, manifest.json).
+# The demo job: set-up (idempotent), then a whole training job on the embedded tiny model:
+# check the machine, then `a2v train` on examples/dataset/a2v-example.zip (validate like the hosted service,
+# preprocess, encode with the tiny model's VAEs and Gemma 3, train a LoRA for 100 steps, write the outputs).
+# Outputs land in demo-output/: lora_weights.safetensors, config.json, debug_dataset.zip, checkpoints/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
-example=examples/dataset/a2v-example.zip
 pnpm --silent a2v doctor
 echo
-pnpm --silent a2v validate "$example" --trigger-phrase "a2v demo"
-echo
-pnpm --silent a2v preprocess "$example" --out demo-output --trigger-phrase "a2v demo" \
-  --resolution low --aspect-ratio 1:1 --number-of-frames 49 --frame-rate 24 --debug-dataset
+pnpm --silent a2v train examples/train/demo-input.json --out demo-output

@@ -7,6 +7,7 @@ import { DESCRIBE_USAGE, describeCommand } from "./cli-describe.js";
 import type { CliOut } from "./cli-io.js";
 import { PARITY_USAGE, parityCommand } from "./cli-parity.js";
 import { PREPROCESS_USAGE, preprocessCommand } from "./cli-preprocess.js";
+import { TRAIN_USAGE, trainCommand } from "./cli-train.js";
 import { VALIDATE_USAGE, validateCommand } from "./cli-validate.js";
 import { doctor, formatDoctor } from "./doctor.js";
 import { parseTrainInput, trainInputJsonSchema } from "./input.js";
@@ -21,6 +22,8 @@ Usage:
   a2v schema                       the training input JSON Schema
   a2v cost --steps N               billable units and price of a run
   a2v input <file.json> [--json]   validate a training request: defaults applied, frames snapped
+  ${TRAIN_USAGE}
+                                   train a LoRA end to end (fetch, preprocess, encode, train, outputs)
   ${VALIDATE_USAGE}
                                    check a dataset archive (local path, file:// or http(s) URL) like the service
   ${PREPROCESS_USAGE}
@@ -45,6 +48,7 @@ const USAGES: Record<string, string> = {
   schema: SCHEMA_USAGE,
   cost: COST_USAGE,
   input: INPUT_USAGE,
+  train: TRAIN_USAGE,
   validate: VALIDATE_USAGE,
   preprocess: PREPROCESS_USAGE,
   parity: PARITY_USAGE,
@@ -98,6 +102,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<number>> = 
     out.stdout(JSON.stringify(input, null, values.json ? undefined : 2));
     return EXIT.ok;
   },
+  train: trainCommand,
   validate: validateCommand,
   preprocess: preprocessCommand,
   parity: parityCommand,

@@ -20,7 +20,7 @@ import {
   openLtxModel,
   saveLoraFile,
 } from "@a2v/ltx-model";
-import { releaseGpu, rt } from "@a2v/tensor-webgpu";
+import { init, releaseGpu, rt } from "@a2v/tensor-webgpu";
 import {
   LatentCache,
   latestResumeState,
@@ -148,6 +148,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
   const checkpointDir = join(outDir, "checkpoints");
   const stageSeconds: TrainMetrics["stageSeconds"] = {};
   const stage = async <T>(name: TrainStage, work: () => Promise<T>): Promise<T> => {
+    stopIfAborted(options.signal, name);
     const started = performance.now();
     emit({ type: "stage", stage: name, status: "start" });
     const value = await work();
@@ -226,6 +227,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
           ...samples,
           cacheDir: sampleCache,
         })) {
+          stopIfAborted(options.signal, "encode");
           const key = cache.key(sample);
           let example = await cache.get(key);
           if (example) cachedSamples++;
@@ -254,11 +256,12 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
 
     const stepTimes: number[] = [];
     const lora = { rank: input.rank, alpha: input.rank };
+    const gpu = options.gpu ?? (await defaultGpuOptions());
     const trained = await stage("train", () =>
       trainLora({
         config: model!.transformer,
         weights: model!.transformerWeights,
-        gpu: options.gpu,
+        gpu,
         lora,
         optimizer: { lr: input.learning_rate },
         steps: input.number_of_steps,
@@ -281,6 +284,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
             seconds: p.seconds,
             etaSeconds: mean * (input.number_of_steps - p.step),
           });
+          if (p.checkpoint) emit({ type: "checkpoint", step: p.step, file: p.checkpoint });
         },
       }),
     );
@@ -339,8 +343,26 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
   }
 }
 
+/** Stopping before training is a plain stop: there is no step to checkpoint yet, and no bill. */
+function stopIfAborted(signal: AbortSignal | undefined, stage: TrainStage): void {
+  if (!signal?.aborted) return;
+  throw new A2VError("aborted", `stopped before ${stage === "encode" ? "encoding finished" : `the ${stage} stage`}`, {
+    status: 499,
+    details: [{ code: "aborted", message: `stage ${stage}` }],
+  });
+}
+
 /** The package version recorded in config files. */
 const A2V_VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+
+/**
+ * Fused attention/LoRA kernels on GPUs; on a CPU adapter (lavapipe) the composed ops, whose pipelines compile in
+ * seconds where the fused backward kernels take minutes (docs/perf.md has both step times).
+ */
+async function defaultGpuOptions(): Promise<GpuBackendOptions> {
+  await init();
+  return { fused: !rt().gpu.info.isSoftware };
+}
 
 /** The most GPU memory the job's tensors held at once (the runtime lives until the job releases it). */
 function gpuMemoryPeak(): number {

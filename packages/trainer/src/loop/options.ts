@@ -34,8 +34,10 @@ export interface StepProgress {
   lr: number;
   /** σ of each accumulated example. */
   sigma: number[];
-  /** Wall time of the step. */
+  /** Wall time of the step (including its checkpoint). */
   seconds: number;
+  /** The LoRA file of the checkpoint saved after this step, if one was. */
+  checkpoint?: string;
 }
 
 export interface CheckpointSettings {

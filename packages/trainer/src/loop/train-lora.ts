@@ -222,8 +222,10 @@ export async function trainLora(options: TrainLoraOptions): Promise<TrainLoraRes
       const loss = lossSum / gradientAccumulation;
       lossHistory.push(loss);
       const step = s + 1;
-      if (options.checkpoints && (step % options.checkpoints.every === 0 || step === steps)) await save(step);
-      await options.onStep?.({ step, loss, lr, sigma, seconds: (performance.now() - started) / 1000 });
+      const saved = options.checkpoints && (step % options.checkpoints.every === 0 || step === steps);
+      if (saved) await save(step);
+      const seconds = (performance.now() - started) / 1000;
+      await options.onStep?.({ step, loss, lr, sigma, seconds, ...(saved ? { checkpoint: checkpoints.at(-1) } : {}) });
     }
     const after = await evaluate();
     return {
