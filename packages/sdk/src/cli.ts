@@ -10,7 +10,7 @@ import { PREPROCESS_USAGE, preprocessCommand } from "./cli-preprocess.js";
 import { TRAIN_USAGE, trainCommand } from "./cli-train.js";
 import { VALIDATE_USAGE, validateCommand } from "./cli-validate.js";
 import { doctor, formatDoctor } from "./doctor.js";
-import { parseTrainInput, trainInputJsonSchema } from "./input.js";
+import { parseInputJson, parseTrainInput, trainInputJsonSchema } from "./input.js";
 
 /** Exit codes: 0 success, 1 failure, 2 usage error, 3 input or data rejected (HTTP 422). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, rejected: 3 } as const;
@@ -91,8 +91,10 @@ const commands: Record<string, (args: string[], out: Out) => Promise<number>> = 
     if (!file) throw new A2VError("usage", "a2v input needs a JSON file", { status: 400 });
     let raw: unknown;
     try {
-      raw = JSON.parse(await readFile(file, "utf8"));
+      // A UTF-8 byte-order mark (Windows editors) is accepted.
+      raw = parseInputJson(await readFile(file, "utf8"), file);
     } catch (cause) {
+      if (cause instanceof A2VError) throw cause;
       throw new A2VError("invalid_input", `${file}: not readable JSON (${(cause as Error).message})`, {
         status: 422,
         cause,

@@ -1,5 +1,8 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { A2VError } from "../src/index.js";
+import { A2VError, runCli } from "../src/index.js";
 import { MAX_PROMPT_CHARS, parseInputJson, parseTrainInput } from "../src/input.js";
 
 function rejection(fn: () => unknown): A2VError {
@@ -21,6 +24,23 @@ describe("hostile training inputs", () => {
     expect(broken.code).toBe("invalid_input");
     expect(broken.status).toBe(422);
     expect(broken.message).toMatch(/^req\.json: not readable JSON/);
+  });
+
+  it("a2v input reads a request file saved with a BOM", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "a2v-input-bom-"));
+    try {
+      const file = join(dir, "req.json");
+      await writeFile(file, `\ufeff{"training_data_url":"${url}"}`);
+      const out: string[] = [];
+      expect(await runCli(["input", file, "--json"], { stdout: (s) => out.push(s), stderr: () => {} })).toBe(0);
+      expect(JSON.parse(out.join(""))).toMatchObject({ training_data_url: url, rank: 32 });
+      await writeFile(file, `{"training_data_url":" ${url}"}`);
+      const rejected: string[] = [];
+      expect(await runCli(["input", file, "--json"], { stdout: (s) => rejected.push(s), stderr: () => {} })).toBe(3);
+      expect(JSON.parse(rejected.join(""))).toMatchObject({ code: "invalid_input" });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("a training_data_url with surrounding whitespace is refused with a code", () => {
