@@ -25,7 +25,8 @@ import { trainLora } from "../../src/loop/train-lora.js";
 import { ShiftedLogitNormalSampler } from "../../src/timestep-sampler.js";
 import { TINY, tinyExample, tinySource, tinyWeights } from "./fixtures.js";
 
-// Composed ops: the fused attention backward kernels take minutes to compile on lavapipe.
+// Composed ops (the fused RoPE/LoRA kernels are trained in ltx-model's GPU golden test). On a fresh shader cache, as
+// in CI, the first step compiles ~200 pipelines: ~30 s on lavapipe (bench/first-step.bench.ts; docs/perf.md).
 const gpu = { fused: false };
 const base = (overrides: Partial<TrainLoraOptions>): TrainLoraOptions => ({
   config: TINY,
