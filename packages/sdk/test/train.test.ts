@@ -146,26 +146,31 @@ describe("a2v train", () => {
     expect(existsSync(join(out, "lora_weights.safetensors"))).toBe(false);
   }, 120_000);
 
-  it("killed with SIGKILL mid-training, then --resume, ends with the uninterrupted run's LoRA", async () => {
+  it("stopped by SIGTERM (exit 143, checkpoint), then SIGKILLed, then resumed, ends with the uninterrupted run's LoRA", async () => {
     const file = join(dir, "input.json");
     await writeFile(file, JSON.stringify(input()));
     const out = join(dir, "killed");
     const args = [bin, "train", file, "--out", out, "--seed", "7", "--checkpoint-every", "20", "--cache-dir", cacheDir];
-    const child = spawn(process.execPath, args, { stdio: "ignore" });
-    const checkpoint = join(out, "checkpoints", "training_state_step_00040.safetensors");
-    await new Promise<void>((resolve, reject) => {
-      const poll = setInterval(() => {
-        if (existsSync(checkpoint)) {
+    const state = (step: number) =>
+      join(out, "checkpoints", `training_state_step_${String(step).padStart(5, "0")}.safetensors`);
+    /** Starts a2v train and sends `signal` once the checkpoint of `step` exists; resolves with the exit code. */
+    const interrupt = (extra: string[], step: number, signal: NodeJS.Signals) =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, [...args, ...extra], { stdio: "ignore" });
+        const poll = setInterval(() => {
+          if (existsSync(state(step))) {
+            clearInterval(poll);
+            child.kill(signal);
+          }
+        }, 50);
+        child.on("exit", (code, received) => {
           clearInterval(poll);
-          child.kill("SIGKILL");
-          resolve();
-        }
-      }, 50);
-      child.on("exit", (code) => {
-        clearInterval(poll);
-        if (!existsSync(checkpoint)) reject(new Error(`a2v train exited (${code}) before step 40`));
+          resolve(code ?? (received === "SIGKILL" ? 137 : null));
+        });
       });
-    });
+    expect(await interrupt([], 20, "SIGTERM")).toBe(143);
+    expect(existsSync(join(out, "lora_weights.safetensors"))).toBe(false);
+    expect(await interrupt(["--resume"], 60, "SIGKILL")).toBe(137);
     expect(existsSync(join(out, "lora_weights.safetensors"))).toBe(false);
     const resumed = await cli([file, "--out", out, "--seed", "7", "--checkpoint-every", "20", "--resume", "--json"]);
     expect(resumed.code).toBe(0);
