@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   DatasetErrorCodes,
   type DatasetProgress,
+  type GroupReport,
   type LoadDatasetOptions,
   loadDataset,
   preprocessSamples,
@@ -146,6 +147,30 @@ describe("bounded size and length, judged before decoding", () => {
     const wide = await rejection(probeMedia(withAudio, { label: "w_end.mp4", limits: { maxPixels: 4000 } }));
     expect(wide.code).toBe(DatasetErrorCodes.mediaTooLarge);
     expect(wide.message).toBe("w_end.mp4: its picture is 64x64, over the limit of 4000 pixels");
+  });
+
+  test("trim/pad mode decodes only the clip's span of the audio (a loud tail past the clip is not read)", async () => {
+    const audio = join(fx.dir, "quiet-then-loud.wav");
+    await ffmpeg(["-f", "lavfi", "-i", "aevalsrc='if(lt(t,1),0.1,0.9)*sin(2*PI*440*t)':s=16000:d=3", audio]);
+    const group = { name: "g", startFile: fx.png, audioFile: audio, endFile: fx.end17, caption: "c" };
+    const reports: GroupReport[] = [];
+    const options = {
+      bucket: { width: 16, height: 16 },
+      numberOfFrames: 9,
+      frameRate: 24,
+      onGroup: (r: GroupReport) => reports.push(r),
+    };
+    for await (const _ of preprocessSamples([group], { ...options, audioPreservePitch: false })) {
+      // drain
+    }
+    for await (const _ of preprocessSamples([group], options)) {
+      // drain
+    }
+    const [trim, stretch] = reports;
+    expect(trim!.audioSeconds).toBeCloseTo(17 / 24, 2);
+    expect(stretch!.audioSeconds).toBeCloseTo(3, 2);
+    // The gain is measured on what was decoded: the quiet first second only, against the loud tail.
+    expect(trim!.audioGain / stretch!.audioGain).toBeCloseTo(9, 1);
   });
 
   test("an oversized caption is invalid_caption from the directory, never extracted", async () => {

@@ -7,7 +7,7 @@ import type { ResolvedOptions } from "./group.js";
 import type { GroupReport, PreprocessGroup, TrainingSample } from "./types.js";
 
 /** Bump when the sample layout or any processing step changes meaning, so old entries stop matching. */
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2; // 2: trim/pad mode decodes (and peak-normalizes) only the clip's span of the audio
 
 async function fileDigest(path: string): Promise<string> {
   const hash = createHash("sha256");

@@ -341,7 +341,8 @@ async function decodeConditioningAudio(
 ): Promise<Float32Array[]> {
   const rate = options.audioSampleRate;
   const limit = options.maxMediaSeconds;
-  const span = options.audioPreservePitch ? limit + 1 : Math.min(limit, clipSeconds) + 1;
+  // Trim/pad mode uses audio time = clip time: nothing past the clip's end is ever used (or measured).
+  const span = options.audioPreservePitch ? limit + 1 : Math.min(limit + 1, clipSeconds);
   let pcm: Float32Array[];
   try {
     ({ pcm } = await decodeAudio(source.path, {
