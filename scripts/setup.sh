@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian machine with only Node 20 and npm:
-# system packages (ffmpeg, Vulkan loader + lavapipe when no GPU driver exists, espeak-ng, sox, openssl, python3),
+# system packages (ffmpeg, Vulkan loader + lavapipe when no GPU driver exists, espeak-ng, sox, openssl, python3,
+# fonts-dejavu-core and chromium for the validation reel and its browser test),
 # the pinned pnpm, workspace dependencies and a build. A second run does no work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,9 @@ have_lib() { { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | gre
 # openssl and python3: the dataset tests make a TLS certificate and a listener that never accepts.
 for c in ffmpeg ffprobe espeak-ng sox openssl python3; do have_cmd "$c" || missing+=("$c"); done
 have_lib 'libvulkan.so.1' || missing+=(libvulkan1)
+# The validation reel's band text (ffmpeg drawtext) and the headless-browser test that plays the reel.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+have_cmd chromium || missing+=(chromium)
 
 # A software Vulkan driver is only needed where no vendor driver is installed. Debian bookworm's
 # lavapipe (mesa 22) is too old for Dawn; the one in bookworm-backports (mesa >= 25) works.

@@ -6,6 +6,7 @@ export {
   type DatasetWarningCode,
   DatasetWarningCodes,
 } from "./codes.js";
+export { type DownloadRequest, downloadToFile, redactUrl } from "./download.js";
 export { decodeCp437, decodeEntryName, printable } from "./entry-names.js";
 export { formatManifest } from "./format.js";
 export { loadDataset } from "./load.js";
@@ -19,6 +20,7 @@ export {
   snapNumberOfFrames,
 } from "./options.js";
 export * from "./preprocess/index.js";
+export { decodeStartImage, type StartImageOptions } from "./preprocess/video.js";
 export { type ProbeMediaOptions, probeMedia } from "./probe.js";
 export {
   childProcessIds,

@@ -7,6 +7,7 @@ import { DESCRIBE_USAGE, describeCommand } from "./cli-describe.js";
 import type { CliOut } from "./cli-io.js";
 import { PARITY_USAGE, parityCommand } from "./cli-parity.js";
 import { PREPROCESS_USAGE, preprocessCommand } from "./cli-preprocess.js";
+import { SAMPLE_USAGE, sampleCommand } from "./cli-sample.js";
 import { TRAIN_USAGE, trainCommand } from "./cli-train.js";
 import { VALIDATE_USAGE, validateCommand } from "./cli-validate.js";
 import { doctor, formatDoctor } from "./doctor.js";
@@ -51,6 +52,7 @@ const USAGES: Record<string, string> = {
   train: TRAIN_USAGE,
   validate: VALIDATE_USAGE,
   preprocess: PREPROCESS_USAGE,
+  sample: SAMPLE_USAGE,
   parity: PARITY_USAGE,
   describe: DESCRIBE_USAGE,
   audio: AUDIO_FIT_USAGE,
@@ -107,6 +109,7 @@ const commands: Record<string, (args: string[], out: Out) => Promise<number>> = 
   train: trainCommand,
   validate: validateCommand,
   preprocess: preprocessCommand,
+  sample: sampleCommand,
   parity: parityCommand,
   describe: describeCommand,
   audio: (args, out) => audioCli(args, out),

@@ -1,3 +1,4 @@
+export { loadGpuAudioEncoder, loadGpuVideoVae, type PromptContexts, PromptEncoder } from "./encode/encoders.js";
 export { LatentCache } from "./encode/latent-cache.js";
 export { CAPTION_MAX_TOKENS, type EncodableSample, SampleEncoder } from "./encode/sample-encoder.js";
 export { type A2VTrainingOptions, type A2VTrainingTokens, a2vTrainingTokens, maskedMse } from "./flow-matching.js";
@@ -26,3 +27,4 @@ export {
   type TimestepDraw,
   type TimestepSamplerOptions,
 } from "./timestep-sampler.js";
+export * from "./validation/index.js";
