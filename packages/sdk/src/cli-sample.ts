@@ -26,7 +26,7 @@ import { defaultCacheDir } from "./train/train.js";
 export const SAMPLE_USAGE =
   "a2v sample --lora FILE --image I --audio A --prompt P --out OUT.mp4 [--model tiny | --checkpoint F --text-encoder D]\n" +
   "      [--seed N] [--frames N] [--fps F] [--resolution R] [--aspect-ratio A] [--stg-scale S] [--steps N]\n" +
-  "      [--negative-prompt P] [--shift training|upstream] [--cache-dir DIR] [--allow-private-network] [--json]";
+  "      [--size WxH] [--negative-prompt P] [--shift training|upstream] [--cache-dir DIR] [--allow-private-network] [--json]";
 
 function usage(message: string): A2VError {
   return new A2VError("usage", `${message}: ${SAMPLE_USAGE}`, { status: 400 });
@@ -37,6 +37,15 @@ function numberFlag(flag: string, value: string | undefined, integer: boolean): 
   const ok = integer ? /^-?\d+$/.test(value) : /^-?(\d+\.?\d*|\.\d+)$/.test(value);
   if (!ok) throw usage(`--${flag} must be ${integer ? "an integer" : "a number"}, got "${value}"`);
   return Number(value);
+}
+
+/** `--size WxH`: any frame size in multiples of 32 (the VAE's stride) instead of a service bucket. */
+function size(value: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/.exec(value);
+  const [width, height] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  if (!m || width < 32 || height < 32 || width > 4096 || height > 4096 || width % 32 !== 0 || height % 32 !== 0)
+    throw usage(`--size is WxH in multiples of 32 (32..4096), got "${value}"`);
+  return { width, height };
 }
 
 function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: T): T {
@@ -67,6 +76,7 @@ export async function sampleCommand(args: string[], out: CliOut): Promise<number
       fps: { type: "string" },
       resolution: { type: "string" },
       "aspect-ratio": { type: "string" },
+      size: { type: "string" },
       "stg-scale": { type: "string" },
       steps: { type: "string" },
       shift: { type: "string" },
@@ -98,7 +108,7 @@ export async function sampleCommand(args: string[], out: CliOut): Promise<number
     negativePrompt: values["negative-prompt"] ?? DEFAULT_VALIDATION_NEGATIVE_PROMPT,
     frames: snapNumberOfFrames(frames),
     fps,
-    bucket: resolutionFor(resolution, aspect),
+    bucket: values.size === undefined ? resolutionFor(resolution, aspect) : size(values.size),
     stgScale,
     seed: numberFlag("seed", values.seed, true) ?? 42,
     steps,

@@ -1,3 +1,4 @@
+export { type PreviewFlops, type PreviewFlopsOptions, previewFlops } from "./flops.js";
 export { registerLora } from "./lora.js";
 export {
   CONDITIONING_CHANNELS,

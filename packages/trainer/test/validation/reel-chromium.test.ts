@@ -13,6 +13,17 @@ import { makeReel, probeMediaInfo } from "../../src/validation/reel.js";
 const CHROMIUM = process.env.A2V_CHROMIUM ?? "/usr/bin/chromium";
 const [W, H, FRAMES, FPS] = [160, 96, 17, 24];
 
+/** What the page reports (the probe runs in the browser, written as a string: this package has no DOM types). */
+interface BrowserProbe {
+  canPlay: string;
+  duration: number;
+  width: number;
+  height: number;
+  frames: { time: number; lit: number; mean: number }[];
+  audioBytes?: number;
+  videoBytes?: number;
+}
+
 let dir: string;
 let reel: string;
 let server: Server;
@@ -98,22 +109,23 @@ describe("the reel in headless Chromium", () => {
     const page = await browser.newPage();
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     await page.goto(`${url}/`);
-    const result = await page.evaluate(async (src) => {
+    const result = (await page.evaluate(
+      `(async (src) => {
       const video = document.createElement("video");
       video.muted = true;
       video.preload = "auto";
       video.src = src;
       document.body.append(video);
       const canPlay = video.canPlayType('video/mp4; codecs="avc1.64001e, mp4a.40.2"');
-      await new Promise<void>((resolve, reject) => {
+      await new Promise((resolve, reject) => {
         video.onloadeddata = () => resolve();
-        video.onerror = () => reject(new Error(`media error ${video.error?.code}: ${video.error?.message}`));
+        video.onerror = () => reject(new Error(\`media error \${video.error && video.error.code}: \${video.error && video.error.message}\`));
       });
       const canvas = document.createElement("canvas");
       canvas.width = video.videoWidth;
       canvas.height = video.videoHeight;
-      const context = canvas.getContext("2d", { willReadFrequently: true })!;
-      const frames: { time: number; lit: number; mean: number }[] = [];
+      const context = canvas.getContext("2d", { willReadFrequently: true });
+      const frames = [];
       for (const time of [0.05, video.duration / 2 - 0.05, video.duration - 0.1]) {
         video.currentTime = time;
         await new Promise((resolve) => {
@@ -124,7 +136,7 @@ describe("the reel in headless Chromium", () => {
         let lit = 0;
         let sum = 0;
         for (let i = 0; i < data.length; i += 4) {
-          const v = data[i]! + data[i + 1]! + data[i + 2]!;
+          const v = data[i] + data[i + 1] + data[i + 2];
           sum += v;
           if (v > 60) lit++;
         }
@@ -135,8 +147,8 @@ describe("the reel in headless Chromium", () => {
       await video.play();
       await new Promise((resolve) => setTimeout(resolve, 500));
       video.pause();
-      const audioBytes = (video as unknown as { webkitAudioDecodedByteCount?: number }).webkitAudioDecodedByteCount;
-      const videoBytes = (video as unknown as { webkitVideoDecodedByteCount?: number }).webkitVideoDecodedByteCount;
+      const audioBytes = video.webkitAudioDecodedByteCount;
+      const videoBytes = video.webkitVideoDecodedByteCount;
       return {
         canPlay,
         duration: video.duration,
@@ -146,7 +158,8 @@ describe("the reel in headless Chromium", () => {
         audioBytes,
         videoBytes,
       };
-    }, `${url}/reel.mp4`);
+})(${JSON.stringify(`${url}/reel.mp4`)})`,
+    )) as BrowserProbe;
     console.log(`chromium ${await browser.version()}: ${JSON.stringify(result)}`);
     expect(result.canPlay).not.toBe("");
     expect(result.width).toBe(W);
