@@ -150,6 +150,9 @@ export async function writePreviewMp4(
       "yuv420p",
       "-c:a",
       "aac",
+      // 48 kHz: AAC pads the end to a whole 1024-sample frame, 21 ms here (64 ms at the conditioning's 16 kHz).
+      "-ar",
+      "48000",
       "-b:a",
       "128k",
       "-movflags",

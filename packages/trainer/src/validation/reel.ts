@@ -32,6 +32,8 @@ export interface MediaInfo {
   pixelFormat?: string;
   audioCodec?: string;
   frames?: number;
+  /** Video frame rate (r_frame_rate). */
+  fps?: number;
 }
 
 /** Size, duration and codecs of a media file (ffprobe). */
@@ -41,7 +43,7 @@ export async function probeMediaInfo(file: string): Promise<MediaInfo> {
     "error",
     "-count_packets",
     "-show_entries",
-    "stream=codec_type,codec_name,width,height,pix_fmt,nb_read_packets:format=duration",
+    "stream=codec_type,codec_name,width,height,pix_fmt,r_frame_rate,nb_read_packets:format=duration",
     "-of",
     "json",
     `file:${resolve(file)}`,
@@ -53,6 +55,7 @@ export async function probeMediaInfo(file: string): Promise<MediaInfo> {
       width?: number;
       height?: number;
       pix_fmt?: string;
+      r_frame_rate?: string;
       nb_read_packets?: string;
     }[];
     format: { duration?: string };
@@ -67,7 +70,13 @@ export async function probeMediaInfo(file: string): Promise<MediaInfo> {
     pixelFormat: video?.pix_fmt,
     audioCodec: audio?.codec_name,
     frames: video?.nb_read_packets !== undefined ? Number(video.nb_read_packets) : undefined,
+    fps: rate(video?.r_frame_rate),
   };
+}
+
+function rate(value: string | undefined): number | undefined {
+  const m = /^(\d+)\/(\d+)$/.exec(value ?? "");
+  return m && Number(m[2]) > 0 ? Number(m[1]) / Number(m[2]) : undefined;
 }
 
 /** Cuts `text` to at most `max` characters, ending with an ellipsis when cut; control characters become spaces. */
@@ -94,7 +103,8 @@ export async function makeReel(
       `the reel's font ${font} is missing: install Debian's fonts-dejavu-core (scripts/setup.sh does) or set A2V_REEL_FONT`,
     );
   }
-  const { width, height } = await probeMediaInfo(previews[0]!.file);
+  const infos = await Promise.all(previews.map((p) => probeMediaInfo(p.file)));
+  const { width, height } = infos[0]!;
   // Two lines of text (step, prompt) at a size that scales with the frame; even sizes for yuv420p.
   const fontSize = Math.max(10, Math.round(width / 30));
   const lineHeight = Math.round(fontSize * 1.35);
@@ -115,12 +125,17 @@ export async function makeReel(
       await writeFile(prompt, fit(preview.prompt, maxChars));
       const text = (file: string, y: number) =>
         `drawtext=fontfile=${font}:textfile=${file}:fontcolor=white:fontsize=${fontSize}:x=${margin}:y=${y}`;
+      // Each preview's audio cut (or padded) to its video's length: AAC pads every track to whole frames, and
+      // those ends would add up along the reel.
+      const info = infos[i]!;
+      const seconds = info.frames && info.fps ? info.frames / info.fps : info.duration;
+      filters.push(`[${i}:a:0]aresample=48000,apad,atrim=end=${seconds.toFixed(6)},asetpts=PTS-STARTPTS[a${i}]`);
       filters.push(
         `[${i}:v:0]scale=${width}:${height},setsar=1,pad=${width}:${height + band}:0:${band}:color=black,` +
           `${text(title, margin)},${text(prompt, margin + lineHeight)},format=yuv420p[v${i}]`,
       );
     }
-    const streams = previews.map((_, i) => `[v${i}][${i}:a:0]`).join("");
+    const streams = previews.map((_, i) => `[v${i}][a${i}]`).join("");
     filters.push(`${streams}concat=n=${previews.length}:v=1:a=1[v][a]`);
     const target = resolve(out);
     await mkdir(dirname(target), { recursive: true });
@@ -140,6 +155,8 @@ export async function makeReel(
       "yuv420p",
       "-c:a",
       "aac",
+      "-ar",
+      "48000",
       "-b:a",
       "128k",
       "-movflags",

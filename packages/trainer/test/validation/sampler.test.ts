@@ -118,7 +118,7 @@ describe("ValidationSampler on the embedded tiny model", () => {
   it("muxes the given audio, normalised and fitted to the clip", async () => {
     const fitted = await conditioningAudio(join(dir, "voice.wav"), 9 / 24);
     const { pcm } = await decodeAudio(first.file, { sampleRate: 16_000, channels: 2 });
-    expect(Math.abs(pcm[0]!.length - fitted[0]!.length)).toBeLessThanOrEqual(160);
+    expect(Math.abs(pcm[0]!.length - fitted[0]!.length)).toBeLessThanOrEqual(400);
     // AAC is lossy: compare the waveforms by correlation over the common span, and the level.
     const n = Math.min(pcm[0]!.length, fitted[0]!.length);
     let [dot, aa, bb] = [0, 0, 0];
@@ -174,6 +174,6 @@ describe("ValidationSampler on the embedded tiny model", () => {
     expect(info.width).toBe(128);
     expect(info.height).toBeGreaterThan(96);
     expect(info.frames).toBe(18);
-    expect(info.duration).toBeCloseTo(2 * (9 / 24), 1);
+    expect(Math.abs(info.duration - 2 * (9 / 24))).toBeLessThan(1 / 24);
   }, 600_000);
 });
