@@ -53,3 +53,20 @@ export function printable(text: string): string {
     return `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
   });
 }
+
+/**
+ * Escapes an error's human text (message and each detail's message) with `printable`, in place; with
+ * `names`, also the `file` and `group` fields (for a terminal, never for JSON, where names stay exact).
+ */
+export function printableError<E extends { message: string; details: { message: string; file?: string; group?: string }[] }>(
+  error: E,
+  names = false,
+): E {
+  error.message = printable(error.message);
+  for (const detail of error.details) {
+    detail.message = printable(detail.message);
+    if (names && detail.file !== undefined) detail.file = printable(detail.file);
+    if (names && detail.group !== undefined) detail.group = printable(detail.group);
+  }
+  return error;
+}

@@ -7,7 +7,7 @@ export {
   DatasetWarningCodes,
 } from "./codes.js";
 export { type DownloadRequest, downloadToFile, redactUrl } from "./download.js";
-export { decodeCp437, decodeEntryName, printable } from "./entry-names.js";
+export { decodeCp437, decodeEntryName, printable, printableError } from "./entry-names.js";
 export { formatManifest } from "./format.js";
 export { loadDataset } from "./load.js";
 export { type Classification, classifyPath, type Role } from "./naming.js";

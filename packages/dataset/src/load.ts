@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { A2VError } from "@a2v/errors";
 import { decodeCaption, MAX_CAPTION_BYTES } from "./caption.js";
 import { type DatasetErrorCode, DatasetErrorCodes, DatasetWarningCodes } from "./codes.js";
-import { printable } from "./entry-names.js";
+import { printableError } from "./entry-names.js";
 import { checkEntries } from "./entry-safety.js";
 import { extractEntries } from "./extract.js";
 import { type GroupFiles, type GroupMember, groupEntries } from "./grouping.js";
@@ -53,8 +53,8 @@ export async function loadDataset(source: string, options: LoadDatasetOptions = 
       ...(keepDir ? { root: keepDir } : {}),
     };
   } catch (error) {
-    // Messages are printed to people: names from the archive are escaped there (details keep them raw).
-    if (error instanceof A2VError) error.message = printable(error.message);
+    // Messages are printed to people: names from the archive are escaped there (file and group stay exact).
+    if (error instanceof A2VError) printableError(error);
     throw error;
   } finally {
     directory?.close();

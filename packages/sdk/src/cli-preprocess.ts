@@ -1,11 +1,11 @@
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { createRunDir, formatPreprocessSummary, loadDataset, preprocess, removeRunDir } from "@a2v/dataset";
+import { createRunDir, formatPreprocessSummary, loadDataset, preprocess, printable, removeRunDir } from "@a2v/dataset";
 import { A2VError } from "@a2v/errors";
 import { resolutionFor } from "./buckets.js";
 import { preflight } from "./cli-checks.js";
 import type { CliOut } from "./cli-io.js";
-import { downloadFlags, trapSignals } from "./cli-validate.js";
+import { downloadFlags, forDisplay, trapSignals } from "./cli-validate.js";
 import { parseTrainInput } from "./input.js";
 
 export const PREPROCESS_USAGE =
@@ -102,10 +102,14 @@ export async function preprocessCommand(args: string[], out: CliOut): Promise<nu
       debugDataset: input.debug_dataset,
       tempDir: runDir,
       onProgress: (e) =>
-        progress(`preprocess ${bar(e.groupsDone, e.groupsTotal)} ${e.groupsDone}/${e.groupsTotal} ${e.group}`),
+        progress(
+          `preprocess ${bar(e.groupsDone, e.groupsTotal)} ${e.groupsDone}/${e.groupsTotal} ${printable(e.group)}`,
+        ),
     });
     out.stdout(values.json ? JSON.stringify(summary, null, 2) : formatPreprocessSummary(summary));
     return 0;
+  } catch (error) {
+    throw forDisplay(error, values.json);
   } finally {
     await removeRunDir(runDir);
     untrap();

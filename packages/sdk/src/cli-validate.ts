@@ -5,9 +5,11 @@ import {
   installSignalCleanup,
   type LoadDatasetOptions,
   loadDataset,
+  printable,
+  printableError,
   sweepStaleRunDirs,
 } from "@a2v/dataset";
-import { A2VError } from "@a2v/errors";
+import { A2VError, isA2VError } from "@a2v/errors";
 import { preflight } from "./cli-checks.js";
 
 import type { CliOut as Out } from "./cli-io.js";
@@ -38,6 +40,14 @@ export function downloadFlags(values: {
 }
 
 /**
+ * A dataset error about to be printed for people: names from the archive (file, group) are shown with bidi
+ * overrides and C1 controls escaped as well; with --json they stay exact.
+ */
+export function forDisplay(error: unknown, json: boolean | undefined): unknown {
+  return !json && isA2VError(error) ? printableError(error, true) : error;
+}
+
+/**
  * SIGINT/SIGTERM during a dataset command: children (ffmpeg, ffprobe) ended, temp folders removed, a
  * line on stderr, exit 130/143. Stale run folders of dead processes are swept at start.
  */
@@ -56,7 +66,7 @@ function progressLine(event: DatasetProgress): string {
     const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
     return `download ${mib(event.bytes)}${event.totalBytes ? ` / ${mib(event.totalBytes)}` : ""}`;
   }
-  return `${event.phase} ${event.done}/${event.total} ${event.file}`;
+  return `${event.phase} ${event.done}/${event.total} ${printable(event.file)}`;
 }
 
 /** `a2v validate`: the service's dataset checks; exit 0 when valid, 3 when rejected (422). */
@@ -113,6 +123,8 @@ export async function validateCommand(args: string[], out: Out): Promise<number>
     });
     out.stdout(values.json ? JSON.stringify(manifest, null, 2) : formatManifest(manifest));
     return 0;
+  } catch (error) {
+    throw forDisplay(error, values.json);
   } finally {
     untrap();
   }

@@ -1,3 +1,5 @@
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,5 +37,25 @@ describe("a2v validate / preprocess dataset limits", () => {
     expect(
       (await cli("preprocess", example, "--out", join(tmpdir(), "a2v-limits-out"), "--download-deadline", "0")).code,
     ).toBe(EXIT.usage);
+  });
+
+  it("names with bidi overrides are escaped in human output and exact in --json", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "a2v-bidi-"));
+    try {
+      const zip = join(dir, "bidi.zip");
+      const script = `import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("clip\u202egnp.exe_start.png", b"x")`;
+      execFileSync("python3", ["-c", script, zip]);
+      const human = await cli("validate", zip);
+      expect(human.code).toBe(EXIT.rejected);
+      expect(human.stderr).toContain("clip\\u202Egnp.exe");
+      expect(human.stderr).not.toContain("\u202e");
+      const json = await cli("validate", zip, "--json");
+      const groups = JSON.parse(json.stdout).details.map((d: { group?: string }) => d.group);
+      expect(groups).toContain("clip\u202egnp.exe");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { A2VError } from "@a2v/errors";
-import { printable } from "../entry-names.js";
+import { printable, printableError } from "../entry-names.js";
 import { DebugDatasetWriter } from "./debug.js";
 import { resolveOptions } from "./group.js";
 import { streamSamples } from "./stream.js";
@@ -114,7 +114,7 @@ export async function preprocess(options: PreprocessOptions): Promise<Preprocess
     }
   } catch (error) {
     await debug?.discard();
-    if (error instanceof A2VError) error.message = printable(error.message);
+    if (error instanceof A2VError) printableError(error);
     throw error;
   }
   const summary: PreprocessSummary = {
