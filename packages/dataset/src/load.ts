@@ -196,7 +196,7 @@ async function probeAll(
     skipped > 0
       ? {
           code: DatasetErrorCodes.corruptMedia,
-          message: `probing stopped after ${unreadable} unreadable media files; ${skipped} more were not checked`,
+          message: `probing stopped after ${unreadable} refused media files (unreadable or over a limit); ${skipped} more were not checked`,
         }
       : undefined;
   return { outcomes, stopped };

@@ -32,7 +32,7 @@ export interface MediaLimits {
   maxVideoFrames: number;
   /** Most pixels in a picture or a video frame (width x height), checked before decoding. */
   maxPixels: number;
-  /** Stop probing (and reject) after this many unreadable media files. */
+  /** Stop probing (and reject) after this many refused media files (unreadable, or over a limit). */
   maxCorruptFiles: number;
   /** Time one ffprobe run may take (ms). */
   probeTimeoutMs: number;

@@ -63,7 +63,9 @@ describe("archive-level zip bomb", () => {
     );
     expect(error.code).toBe(DatasetErrorCodes.corruptMedia);
     expect(error.details).toHaveLength(5);
-    expect(error.details[0]!.message).toBe("probing stopped after 4 unreadable media files; 32 more were not checked");
+    expect(error.details[0]!.message).toBe(
+      "probing stopped after 4 refused media files (unreadable or over a limit); 32 more were not checked",
+    );
     expect(events.filter((e) => e.phase === "probe")).toHaveLength(4);
   });
 });
