@@ -1,5 +1,7 @@
+import { EventEmitter } from "node:events";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { installSignalCleanup } from "@a2v/dataset";
 import { A2VError, isA2VError } from "@a2v/errors";
 import cliProgress from "cli-progress";
 import { failedBill } from "./billing.js";
@@ -189,7 +191,21 @@ export async function trainCommand(args: string[], out: CliOut): Promise<number>
   const input = await readInput(file);
   const controller = new AbortController();
   let stoppedBy: keyof typeof SIGNAL_EXIT | undefined;
+  let training = false;
+  // Before training there is nothing to save: end ffmpeg children, remove the run's temp folder, exit at once.
+  const immediate = new EventEmitter();
+  const removeImmediate = installSignalCleanup(() => [], {
+    target: immediate,
+    onSignal: (signal, { killed, removed }) =>
+      out.stderr(
+        `a2v: ${signal}: stopped ${killed.length} child process(es), removed ${removed.length} temp folder(s)`,
+      ),
+  });
   const onSignal = (signal: keyof typeof SIGNAL_EXIT) => () => {
+    if (!training) {
+      immediate.emit(signal, signal);
+      return;
+    }
     stoppedBy ??= signal;
     out.stderr(`a2v: ${signal}: stopping at the next step boundary (a second ${signal} exits at once)`);
     if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal]);
@@ -207,7 +223,10 @@ export async function trainCommand(args: string[], out: CliOut): Promise<number>
     cacheDir: values["cache-dir"],
     allowPrivateNetwork: values["allow-private-network"],
     signal: controller.signal,
-    onEvent: (e) => view?.event(e),
+    onEvent: (e) => {
+      if (e.type === "stage" && e.stage === "train") training = e.status === "start";
+      view?.event(e);
+    },
   };
   try {
     const result = await train(input, options);
@@ -229,5 +248,6 @@ export async function trainCommand(args: string[], out: CliOut): Promise<number>
     throw error;
   } finally {
     for (const [signal, handler] of Object.entries(handlers)) process.off(signal, handler);
+    removeImmediate();
   }
 }

@@ -1,15 +1,18 @@
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { homedir, tmpdir } from "node:os";
+import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import {
+  createRunDir,
   groupsFromManifest,
   loadDataset,
   type PreprocessSummary,
   preprocess,
   preprocessSamples,
+  removeRunDir,
   type SampleOptions,
+  sweepStaleRunDirs,
 } from "@a2v/dataset";
 import { A2VError } from "@a2v/errors";
 import {
@@ -158,7 +161,9 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
   };
   await mkdir(outDir, { recursive: true });
   // A failed run leaves no LoRA: outputs of an earlier run in the same folder are replaced only on success.
-  const work = await mkdtemp(join(tmpdir(), "a2v-train-"));
+  // One temp folder for the run (download, extracted files, scratch); folders of runs that were killed are swept.
+  await sweepStaleRunDirs();
+  const work = await createRunDir();
   let model: LtxModel | undefined;
   try {
     model = await openLtxModel(await modelPaths(options.model, cacheDir));
@@ -208,19 +213,13 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
           }),
       }),
     );
-    if (summary.samples === 0) {
-      throw new A2VError(
-        "all_targets_too_short",
-        `no training sample: every target is shorter than ${input.number_of_frames} frames at ${input.frame_rate} fps`,
-        { status: 422, details: summary.warnings.map((w) => ({ code: w.code, message: w.message, group: w.group })) },
-      );
-    }
 
     let cachedSamples = 0;
     const examples: TrainingExample[] = await stage("encode", async () => {
       const cache = new LatentCache(join(cacheDir, "latents"), model!.id);
       const out: TrainingExample[] = [];
       let encoder: SampleEncoder | undefined;
+      emit({ type: "progress", stage: "encode", done: 0, total: summary.samples, unit: "samples" });
       try {
         // Every group is a cache hit now: samples are read back, not decoded again.
         for await (const sample of preprocessSamples(groupsFromManifest(manifest), {
@@ -338,7 +337,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
     });
   } finally {
     await model?.close();
-    await rm(work, { recursive: true, force: true });
+    await removeRunDir(work);
     releaseGpu();
   }
 }
