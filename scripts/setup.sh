@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian machine with only Node 20 and npm:
 # system packages (ffmpeg, Vulkan loader + lavapipe when no GPU driver exists, espeak-ng, sox, openssl, python3,
-# fonts-dejavu-core and chromium for the validation reel and its browser test),
+# fonts-dejavu-core and chromium for the validation reel and its browser test, redis-server for the queue service),
 # the pinned pnpm, workspace dependencies and a build. A second run does no work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +22,8 @@ have_lib 'libvulkan.so.1' || missing+=(libvulkan1)
 # The validation reel's band text (ffmpeg drawtext) and the headless-browser test that plays the reel.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 have_cmd chromium || missing+=(chromium)
+# The hosted queue service (@a2v/service) runs on Redis; its tests start their own redis-server.
+have_cmd redis-server || missing+=(redis-server)
 
 # A software Vulkan driver is only needed where no vendor driver is installed. Debian bookworm's
 # lavapipe (mesa 22) is too old for Dawn; the one in bookworm-backports (mesa >= 25) works.
