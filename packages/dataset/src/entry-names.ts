@@ -1,4 +1,5 @@
 import { crc32 } from "node:zlib";
+import { printable } from "@a2v/errors";
 
 /** IBM PC code page 437, bytes 0x80-0xFF: what zip tools assume for names without the UTF-8 flag. */
 const CP437_HIGH =
@@ -44,24 +45,12 @@ function unicodePathOf(name: Uint8Array, extra: Uint8Array): string | undefined 
 }
 
 /**
- * Text safe to print on a terminal: C1 controls, DEL and the invisible/bidirectional formatting
- * characters (a right-to-left override makes "txt.exe" look like "exe.txt") are shown as \\uXXXX.
- * Used for human output only; JSON keeps names as they are.
- */
-export function printable(text: string): string {
-  return text.replace(/[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (c) => {
-    return `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
-  });
-}
-
-/**
  * Escapes an error's human text (message and each detail's message) with `printable`, in place; with
  * `names`, also the `file` and `group` fields (for a terminal, never for JSON, where names stay exact).
  */
-export function printableError<E extends { message: string; details: { message: string; file?: string; group?: string }[] }>(
-  error: E,
-  names = false,
-): E {
+export function printableError<
+  E extends { message: string; details: { message: string; file?: string; group?: string }[] },
+>(error: E, names = false): E {
   error.message = printable(error.message);
   for (const detail of error.details) {
     detail.message = printable(detail.message);

@@ -1,4 +1,4 @@
-import { printable } from "./entry-names.js";
+import { printable } from "@a2v/errors";
 import type { DatasetFile, DatasetGroup, DatasetManifest } from "./types.js";
 
 /** A human-readable summary of a validated dataset (what `a2v validate` prints without --json). */

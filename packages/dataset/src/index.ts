@@ -1,3 +1,4 @@
+export { printable } from "@a2v/errors";
 export { isNonPublicAddress } from "./address-guard.js";
 export { applyTriggerPhrase, decodeCaption } from "./caption.js";
 export {
@@ -7,7 +8,7 @@ export {
   DatasetWarningCodes,
 } from "./codes.js";
 export { type DownloadRequest, downloadToFile, redactUrl } from "./download.js";
-export { decodeCp437, decodeEntryName, printable, printableError } from "./entry-names.js";
+export { decodeCp437, decodeEntryName, printableError } from "./entry-names.js";
 export { formatManifest } from "./format.js";
 export { loadDataset } from "./load.js";
 export { type Classification, classifyPath, type Role } from "./naming.js";

@@ -1,6 +1,5 @@
-import { A2VError } from "@a2v/errors";
+import { A2VError, printable } from "@a2v/errors";
 import { DatasetErrorCodes } from "./codes.js";
-import { printable } from "./entry-names.js";
 import type { DatasetIssue } from "./types.js";
 
 /** How many problems the error message lists; `details` always holds all of them. */

@@ -1,4 +1,5 @@
 import { A2VError, isA2VError } from "./error.js";
+import { printable } from "./printable.js";
 
 /** Exit codes of every a2v command: 0 success, 1 failure, 2 usage error, 3 input or data rejected (HTTP 422). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, rejected: 3 } as const;
@@ -89,10 +90,11 @@ export function reportError(thrown: unknown, out: ErrorOut, options: { json?: bo
     out.stderr(options.usage ? `${error.message}\n\n${options.usage}` : error.message);
     return EXIT.usage;
   }
-  out.stderr(`error [${error.code}]: ${error.message}`);
+  // Names from an uploaded archive may carry bidi overrides or control characters: escaped on a terminal.
+  out.stderr(`error [${error.code}]: ${printable(error.message)}`);
   for (const d of error.details) {
     const where = d.file ?? d.group ?? d.path?.join(".");
-    out.stderr(`  - ${where ? `${where}: ` : ""}${d.message} [${d.code}]`);
+    out.stderr(`  - ${where ? `${printable(where)}: ` : ""}${printable(d.message)} [${d.code}]`);
   }
   if (error.code === "internal" && error.cause instanceof Error && error.cause.stack) out.stderr(error.cause.stack);
   return exitCodeFor(error);

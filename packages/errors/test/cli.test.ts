@@ -88,3 +88,21 @@ describe("reportError", () => {
     expect(reportError(new A2VError("download_failed", "x", { status: 400 }), capture().io)).toBe(EXIT.failure);
   });
 });
+
+describe("reportError on a terminal", () => {
+  it("escapes bidi overrides and C1 controls in names and messages, and keeps them exact in JSON", () => {
+    const name = "clip\u202Egpj.exe_end.mp4";
+    const error = new A2VError("corrupt_media", `${name}: unreadable`, {
+      status: 422,
+      details: [{ code: "corrupt_media", file: name, message: "bad\u0085header" }],
+    });
+    const text: string[] = [];
+    reportError(error, { stdout: (s) => text.push(s), stderr: (s) => text.push(s) });
+    expect(text.join("\n")).toContain("clip\\u202Egpj.exe_end.mp4");
+    expect(text.join("\n")).toContain("bad\\u0085header");
+    expect(text.join("\n")).not.toContain("\u202E");
+    const json: string[] = [];
+    reportError(error, { stdout: (s) => json.push(s), stderr: (s) => json.push(s) }, { json: true });
+    expect(JSON.parse(json.join("")).details[0].file).toBe(name);
+  });
+});

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { A2VError } from "@a2v/errors";
-import { printable, printableError } from "../entry-names.js";
+import { A2VError, printable } from "@a2v/errors";
+import { printableError } from "../entry-names.js";
 import { DebugDatasetWriter } from "./debug.js";
 import { resolveOptions } from "./group.js";
 import { streamSamples } from "./stream.js";
