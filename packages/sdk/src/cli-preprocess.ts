@@ -2,11 +2,10 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createRunDir, formatPreprocessSummary, loadDataset, preprocess, printable, removeRunDir } from "@a2v/dataset";
 import { A2VError } from "@a2v/errors";
-import { resolutionFor } from "./buckets.js";
 import { preflight } from "./cli-checks.js";
 import type { CliOut } from "./cli-io.js";
 import { downloadFlags, forDisplay, trapSignals } from "./cli-validate.js";
-import { parseTrainInput } from "./input.js";
+import { parseTrainInput, sampleOptionsFor } from "./input.js";
 
 export const PREPROCESS_USAGE =
   "a2v preprocess <zip|url> --out DIR [--resolution low|medium|high] [--aspect-ratio 16:9|1:1|9:16] [--number-of-frames N]\n" +
@@ -91,14 +90,7 @@ export async function preprocessCommand(args: string[], out: CliOut): Promise<nu
     const summary = await preprocess({
       groups: manifest,
       outDir: resolve(values.out),
-      bucket: resolutionFor(input.resolution, input.aspect_ratio),
-      numberOfFrames: input.number_of_frames,
-      frameRate: input.frame_rate,
-      autoScaleInput: input.auto_scale_input,
-      splitInputIntoScenes: input.split_input_into_scenes,
-      splitInputDurationThreshold: input.split_input_duration_threshold,
-      audioNormalize: input.audio_normalize,
-      audioPreservePitch: input.audio_preserve_pitch,
+      ...sampleOptionsFor(input),
       debugDataset: input.debug_dataset,
       tempDir: runDir,
       onProgress: (e) =>

@@ -1,6 +1,7 @@
-import { snapNumberOfFrames } from "@a2v/dataset";
+import { type SampleOptions, snapNumberOfFrames } from "@a2v/dataset";
 import { A2VError, type A2VErrorDetail } from "@a2v/errors";
 import { z } from "zod";
+import { resolutionFor } from "./buckets.js";
 
 /** LoRA ranks the service accepts. */
 export const RANKS = [8, 16, 32, 64, 128] as const;
@@ -134,4 +135,18 @@ export function parseInputJson(text: string, file = "input"): unknown {
 /** The input's JSON Schema, generated from the zod schema (what callers may send). */
 export function trainInputJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(TrainInputSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+}
+
+/** The preprocessing settings a request implies (bucket, frames, rate, scaling, scenes, audio handling). */
+export function sampleOptionsFor(input: TrainInput): SampleOptions {
+  return {
+    bucket: resolutionFor(input.resolution, input.aspect_ratio),
+    numberOfFrames: input.number_of_frames,
+    frameRate: input.frame_rate,
+    autoScaleInput: input.auto_scale_input,
+    splitInputIntoScenes: input.split_input_into_scenes,
+    splitInputDurationThreshold: input.split_input_duration_threshold,
+    audioNormalize: input.audio_normalize,
+    audioPreservePitch: input.audio_preserve_pitch,
+  };
 }

@@ -11,7 +11,6 @@ import {
   preprocess,
   preprocessSamples,
   removeRunDir,
-  type SampleOptions,
   sweepStaleRunDirs,
 } from "@a2v/dataset";
 import { A2VError } from "@a2v/errors";
@@ -33,8 +32,7 @@ import {
   writeTrainingConfigFile,
 } from "@a2v/trainer";
 import { type Bill, billing } from "../billing.js";
-import { resolutionFor } from "../buckets.js";
-import { parseTrainInput, type TrainInput } from "../input.js";
+import { parseTrainInput, sampleOptionsFor } from "../input.js";
 import { EventChannel, type TrainEvent, type TrainStage } from "./events.js";
 
 export interface TrainOptions {
@@ -103,19 +101,6 @@ async function modelPaths(model: TrainOptions["model"], cacheDir: string): Promi
   return { checkpoint: resolve(model.checkpoint), textEncoder: resolve(model.textEncoder) };
 }
 
-function sampleOptions(input: TrainInput): SampleOptions {
-  return {
-    bucket: resolutionFor(input.resolution, input.aspect_ratio),
-    numberOfFrames: input.number_of_frames,
-    frameRate: input.frame_rate,
-    autoScaleInput: input.auto_scale_input,
-    splitInputIntoScenes: input.split_input_into_scenes,
-    splitInputDurationThreshold: input.split_input_duration_threshold,
-    audioNormalize: input.audio_normalize,
-    audioPreservePitch: input.audio_preserve_pitch,
-  };
-}
-
 /**
  * Trains a LoRA as the hosted `/a2v` trainer does: fetch and validate the archive (every 422 rule), preprocess it
  * into samples (cached), encode each sample once with the model's frozen encoders (latents cached on disk by
@@ -181,6 +166,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
         frameRate: input.frame_rate,
         autoScaleInput: input.auto_scale_input,
         allowPrivateNetwork: options.allowPrivateNetwork,
+        tempDir: work,
         extractTo: join(work, "files"),
         onProgress: (e) =>
           emit(
@@ -192,7 +178,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
     );
     for (const w of manifest.warnings) emit({ type: "warning", code: w.code, message: w.message, group: w.group });
 
-    const samples = sampleOptions(input);
+    const samples = sampleOptionsFor(input);
     const sampleCache = join(cacheDir, "samples");
     const summary: PreprocessSummary = await stage("preprocess", () =>
       preprocess({
@@ -200,6 +186,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
         groups: manifest,
         outDir: join(work, "preprocess"),
         cacheDir: sampleCache,
+        tempDir: work,
         debugDataset: input.debug_dataset,
         onWarning: (w) => emit({ type: "warning", code: w.code, message: w.message, group: w.group }),
         onProgress: (e) =>
