@@ -12,7 +12,7 @@ export {
 export { bf16BitsToF32, type DType, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, type HostArray } from "./dtype.js";
 export { type KernelPaths, kernelPaths } from "./kernels.js";
 export { type AttentionOptions, attention } from "./ops/attention.js";
-export { type Conv2dOptions, type Conv3dOptions, conv2d, conv3d } from "./ops/conv.js";
+export { type Conv2dOptions, type Conv3dOptions, type ConvKernel, conv2d, conv3d } from "./ops/conv.js";
 export {
   abs,
   add,

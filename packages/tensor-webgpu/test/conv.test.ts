@@ -17,7 +17,16 @@ describe("convolutions (implicit GEMM)", () => {
       [1, 1],
     ];
     const y = T.conv3d(gpu(x), gpu(w), { stride: [1, 2, 2], padding: pad as never, bias: gpu(bias) });
-    await expectTensor(y, ref.conv3d(x, w, [1, 2, 2], pad, [1, 1, 1], bias), 1e-5, 1e-4);
+    const want = ref.conv3d(x, w, [1, 2, 2], pad, [1, 1, 1], bias);
+    await expectTensor(y, want, 1e-5, 1e-4);
+    // The tiled implicit GEMM (what a GPU runs; CPU adapters run the shape-generic kernel unless told).
+    const tiled = T.conv3d(gpu(x), gpu(w), {
+      stride: [1, 2, 2],
+      padding: pad as never,
+      bias: gpu(bias),
+      kernel: "tiled",
+    });
+    await expectTensor(tiled, want, 1e-5, 1e-4);
   });
 
   it("conv3d on a strided input view with dilation and 1x1x1 kernels", async () => {
@@ -51,6 +60,162 @@ describe("convolutions (implicit GEMM)", () => {
         [1, 1, 1],
       ),
     );
+  });
+
+  // The CPU-adapter kernels (conv-direct.ts, conv-small.ts) on any adapter, against the CPU reference: ragged W
+  // (not a multiple of the 4 positions per thread), Co not a multiple of 4 or 8, causal / uneven padding, strides
+  // 1/2/3, dilation, batch 2, several channel groups and uniform windows, Ci split into accumulated chunks.
+  for (const [name, xShape, wShape, stride, pad, dil] of [
+    [
+      "k3 causal, stride 1 (window path), Co 5, batch 2",
+      [2, 3, 4, 5, 6],
+      [5, 3, 3, 3, 3],
+      [1, 1, 1],
+      [
+        [2, 0],
+        [1, 1],
+        [1, 1],
+      ],
+      [1, 1, 1],
+    ],
+    [
+      "k3 stride [1,2,2], Co 5",
+      [2, 3, 4, 5, 6],
+      [5, 3, 3, 3, 3],
+      [1, 2, 2],
+      [
+        [2, 0],
+        [1, 1],
+        [1, 1],
+      ],
+      [1, 1, 1],
+    ],
+    [
+      "k3, W 13, Co 8 = Ci",
+      [1, 8, 3, 7, 13],
+      [8, 8, 3, 3, 3],
+      [1, 1, 1],
+      [
+        [1, 1],
+        [1, 1],
+        [1, 1],
+      ],
+      [1, 1, 1],
+    ],
+    [
+      "k3, Co 3 (4 channels per thread)",
+      [1, 4, 3, 6, 9],
+      [3, 4, 3, 3, 3],
+      [1, 1, 1],
+      [
+        [2, 0],
+        [1, 1],
+        [1, 1],
+      ],
+      [1, 1, 1],
+    ],
+    [
+      "k3 stride 2, uneven padding [0, 1]",
+      [1, 3, 5, 8, 9],
+      [6, 3, 3, 3, 3],
+      [2, 2, 2],
+      [
+        [0, 1],
+        [0, 1],
+        [0, 1],
+      ],
+      [1, 1, 1],
+    ],
+    [
+      "dilation [1,2,2], stride [1,1,3], kw 2",
+      [1, 2, 3, 7, 11],
+      [3, 2, 1, 3, 2],
+      [1, 1, 3],
+      [
+        [0, 0],
+        [2, 1],
+        [0, 1],
+      ],
+      [1, 2, 2],
+    ],
+    [
+      "1x1x1, Co 70 (9 groups of 8)",
+      [1, 4, 3, 5, 4],
+      [70, 4, 1, 1, 1],
+      [1, 1, 1],
+      [
+        [0, 0],
+        [0, 0],
+        [0, 0],
+      ],
+      [1, 1, 1],
+    ],
+    [
+      "Ci 64 k3, Co 20 (one group per 64 KiB window)",
+      [1, 64, 2, 3, 6],
+      [20, 64, 3, 3, 3],
+      [1, 1, 1],
+      [
+        [2, 0],
+        [1, 1],
+        [1, 1],
+      ],
+      [1, 1, 1],
+    ],
+    [
+      "Ci 100 k3 (two accumulated Ci chunks), Co 12",
+      [1, 100, 2, 3, 5],
+      [12, 100, 3, 3, 3],
+      [1, 1, 1],
+      [
+        [1, 1],
+        [1, 1],
+        [1, 1],
+      ],
+      [1, 1, 1],
+    ],
+  ] as Array<[string, number[], number[], number[], Array<[number, number]>, number[]]>) {
+    it(`direct and small conv3d kernels match the CPU reference (${name})`, async () => {
+      const x = randNd(xShape, 50);
+      const w = randNd(wShape, 51);
+      const bias = randNd([wShape[0]!], 52);
+      const want = ref.conv3d(x, w, stride, pad, dil, bias);
+      const wantNoBias = ref.conv3d(x, w, stride, pad, dil);
+      for (const kernel of ["direct", "small"] as const) {
+        const opts = { stride: stride as never, padding: pad as never, dilation: dil as never, kernel };
+        await expectTensor(T.conv3d(gpu(x), gpu(w), { ...opts, bias: gpu(bias) }), want, 1e-5, 1e-4);
+        await expectTensor(T.conv3d(gpu(x), gpu(w), opts), wantNoBias, 1e-5, 1e-4);
+      }
+    });
+  }
+
+  it("direct conv3d reads strided and offset inputs, a strided bias and bf16 inputs", async () => {
+    const x = randNd([2, 5, 3, 4, 7], 60);
+    // x as a permuted view with an offset: a [3, 2, 5, 4, 7] tensor's slice, permuted to [2, 5, 3, 4, 7].
+    const big = randNd([4, 2, 5, 4, 7], 61);
+    big.data.set(ref.permute(x, [2, 0, 1, 3, 4]).data, 2 * 5 * 4 * 7);
+    const bigT = gpu(big);
+    const xs = T.slice(bigT, 0, 1, 4);
+    const xv = T.permute(xs, [1, 2, 0, 3, 4]);
+    expect(xv.isContiguous).toBe(false);
+    const w = randNd([6, 5, 3, 3, 3], 62);
+    const b2 = randNd([12], 63);
+    const bT = gpu(b2);
+    const bv = bT.view([6], [2], 1);
+    const bias = { data: Float64Array.from({ length: 6 }, (_, i) => b2.data[1 + 2 * i]!), shape: [6] };
+    const pad: Array<[number, number]> = [
+      [2, 0],
+      [1, 1],
+      [1, 1],
+    ];
+    const want = ref.conv3d(x, w, [1, 1, 1], pad, [1, 1, 1], bias);
+    await expectTensor(T.conv3d(xv, gpu(w), { padding: pad as never, bias: bv, kernel: "direct" }), want, 1e-5, 1e-4);
+    // bf16 input and weights: the direct kernel against the tiled GEMM on the same rounded values.
+    const xb = T.cast(gpu(x), "bf16");
+    const wb = T.cast(gpu(w), "bf16");
+    const tiled = await T.conv3d(xb, wb, { padding: pad as never, kernel: "tiled" }).toArray();
+    const direct = await T.conv3d(xb, wb, { padding: pad as never, kernel: "direct" }).toArray();
+    expectClose(direct, tiled, 1e-4, 1e-4);
   });
 
   it("conv2d with stride 2 and padding 1", async () => {

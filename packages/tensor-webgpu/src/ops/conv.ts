@@ -3,12 +3,16 @@ import { track } from "../autograd.js";
 import { u32lit } from "../codegen.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
+import { directConvApplies, directConvForward } from "./conv-direct.js";
+import { smallConvApplies, smallConvForward } from "./conv-small.js";
 import { contiguous } from "./elementwise.js";
 import { type Operands, pickTile, prelude, tiledWgsl } from "./matmul.js";
 import { sum } from "./reduce.js";
 import { permute, reshape, unsqueeze } from "./shape.js";
 
 type Triple<T> = [T, T, T];
+
+export type ConvKernel = "auto" | "tiled" | "direct" | "small";
 
 export interface Conv3dOptions {
   /** Per (t, h, w) or one value for all. */
@@ -18,6 +22,14 @@ export interface Conv3dOptions {
   dilation?: number | Triple<number>;
   /** Per output channel, shape [Co]. */
   bias?: Tensor;
+  /**
+   * Forward kernel: "auto" (default) runs the direct kernel on CPU adapters (conv-direct.ts: weights in a uniform,
+   * several channels × positions per thread, a few shape-generic pipelines) and the tiled implicit GEMM elsewhere.
+   * "tiled" forces the implicit GEMM, "direct" the direct kernel (any adapter), "small" the one-position-per-thread
+   * shape-generic kernel (conv-small.ts, the previous CPU-adapter path, kept as the bench baseline). On "auto", the
+   * environment variable `A2V_CONV_KERNEL` (same values) overrides the choice, for benchmarks.
+   */
+  kernel?: ConvKernel;
 }
 
 function triple(v: number | Triple<number> | undefined, d: number): Triple<number> {
@@ -155,7 +167,7 @@ export function conv3d(x: Tensor, weight: Tensor, options: Conv3dOptions = {}): 
   weight.assertAlive();
   const g = geometry(x, weight, options);
   const bias = options.bias;
-  const y = withWindows([x], ([wx]) => convForward(wx!, weight, bias, g));
+  const y = withWindows([x], ([wx]) => convForward(wx!, weight, bias, g, options.kernel ?? "auto"));
   const inputs = [x, weight, ...(bias ? [bias] : [])];
   // dX needs the weight and dW needs x: keep only those (a frozen VAE saves nothing).
   const keepW = x.needsGrad;
@@ -173,13 +185,35 @@ export function conv3d(x: Tensor, weight: Tensor, options: Conv3dOptions = {}): 
   });
 }
 
-function convForward(x: Tensor, weight: Tensor, bias: Tensor | undefined, g: ConvGeometry): Tensor {
+/** The forward kernel a convolution runs (see Conv3dOptions.kernel); falls back to the tiled GEMM past limits. */
+function pickConvKernel(kernel: ConvKernel, x: Tensor, g: ConvGeometry): "tiled" | "direct" | "small" {
+  let want = kernel;
+  if (want === "auto") {
+    const env = typeof process === "undefined" ? undefined : process.env.A2V_CONV_KERNEL;
+    want = env === "tiled" || env === "direct" || env === "small" ? env : "auto";
+  }
+  if (want === "auto") want = x.storage.runtime.gpu.info.isSoftware ? "direct" : "tiled";
+  if (want === "direct" && !directConvApplies(g)) want = "small";
+  if (want === "small" && !smallConvApplies(g)) want = "tiled";
+  return want;
+}
+
+function convForward(x: Tensor, weight: Tensor, bias: Tensor | undefined, g: ConvGeometry, kernel: ConvKernel): Tensor {
   const k = g.ci * volume(g.kernel);
   const n = volume(g.output);
   const w = weight.isContiguous ? weight : contiguous(weight);
   const a = w.view([g.co, k], [k, 1], w.offset);
-  const ops = implicitOps(a, x, { nb: g.nb, m: g.co, n, k }, im2col(g, x.strides, "gk", "gn"), bias);
-  const out = implicitGemm(ops, x.storage.runtime);
+  // CPU adapters: shape-generic pipelines (conv-direct.ts) instead of a tiled implicit GEMM compiled per shape.
+  const which = pickConvKernel(kernel, x, g);
+  const out =
+    which === "direct"
+      ? directConvForward(x, a, bias, g)
+      : which === "small"
+        ? smallConvForward(x, a, bias, g)
+        : implicitGemm(
+            implicitOps(a, x, { nb: g.nb, m: g.co, n, k }, im2col(g, x.strides, "gk", "gn"), bias),
+            x.storage.runtime,
+          );
   a.dispose();
   if (w !== weight) w.dispose();
   const result = reshape(out, [g.nb, g.co, ...g.output]);
