@@ -1,3 +1,4 @@
+export { DEFAULT_TEMPORAL_TILING, decodeTiledInTime, type TemporalTiling } from "./decode.js";
 export { type PreviewFlops, type PreviewFlopsOptions, previewFlops } from "./flops.js";
 export { registerLora } from "./lora.js";
 export {

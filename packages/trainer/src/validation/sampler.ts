@@ -30,6 +30,7 @@ import { loadGpuAudioEncoder, loadGpuVideoVae, onGpu, type PromptContexts, Promp
 import { eulerStep, type GuidanceScales, guide, x0FromVelocity } from "../guidance.js";
 import { streamRng } from "../loop/draw.js";
 import { ltx2Sigmas } from "../schedules.js";
+import { DEFAULT_TEMPORAL_TILING, decodeTiledInTime, type TemporalTiling } from "./decode.js";
 import { CONDITIONING_SAMPLE_RATE, conditioningAudio, fetchMedia, writePreviewMp4 } from "./media.js";
 
 /** The official LTX-2.3 validation guidance (ltx-trainer `validation_runner.py`, `configs/a2v_lora.yaml`). */
@@ -85,6 +86,8 @@ export interface ValidationRequest {
   audioPreservePitch?: boolean;
   /** Spatial tiling of the VAE decode (default 512 / 64 px, upstream's). */
   tiling?: SpatialTiling;
+  /** Temporal tiling of the VAE decode (default 64 / 24 frames, upstream's; a clip within one tile is one piece). */
+  temporalTiling?: TemporalTiling;
 }
 
 export interface ValidationStepEvent {
@@ -375,8 +378,12 @@ export class ValidationSampler {
     const decoder = this.decoder;
     let decoded: HostTensor;
     try {
-      decoded = await onGpu(hostTensor([1, ...latent.shape], latent.data), (z) =>
-        decoder.decodeTiled(z, request.tiling ?? DEFAULT_SPATIAL_TILING),
+      decoded = await decodeTiledInTime(
+        decoder,
+        hostTensor([1, ...latent.shape], latent.data),
+        videoScaleFactors(this.model.videoVae).time,
+        request.temporalTiling ?? DEFAULT_TEMPORAL_TILING,
+        request.tiling ?? DEFAULT_SPATIAL_TILING,
       );
     } finally {
       if (!this.options.keepResident) {
