@@ -239,7 +239,8 @@ export async function createApi(opts: ApiOptions): Promise<ServiceApi> {
           id = randomUUID();
         }
       }
-      const webhook = (req.query as { fal_webhook?: string; webhook?: string }).webhook;
+      const webhook = (req.query as { webhook?: string }).webhook;
+      if (webhook !== undefined) checkRemoteUrls({ webhook }, ["webhook"]);
       await redis
         .multi()
         .hset(keys.request(id), { owner: key.id, created_at: String(Date.now()) })
@@ -420,7 +421,7 @@ export async function createApi(opts: ApiOptions): Promise<ServiceApi> {
 }
 
 /** The service fetches only http(s) URLs: file:// URLs and local paths are the CLI's and SDK's, never a tenant's. */
-function checkRemoteUrls(body: Record<string, unknown>): void {
+function checkRemoteUrls(body: Record<string, unknown>, fields = ["training_data_url"]): void {
   const details: A2VErrorDetail[] = [];
   const check = (value: unknown, path: (string | number)[]) => {
     if (typeof value !== "string") return;
@@ -432,7 +433,7 @@ function checkRemoteUrls(body: Record<string, unknown>): void {
     if (!ok)
       details.push({ code: "url_scheme_not_allowed", path, message: `${path.join(".")} must be an http(s) URL` });
   };
-  check(body.training_data_url, ["training_data_url"]);
+  for (const f of fields) check(body[f], [f]);
   const validation = Array.isArray(body.validation) ? body.validation : [];
   validation.forEach((v: Record<string, unknown>, i: number) => {
     check(v?.image_url, ["validation", i, "image_url"]);

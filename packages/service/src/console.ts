@@ -72,6 +72,16 @@ async function buildForm() {
     refresh();
   };
 }
+const curves = new Map();
+/** The loss curve from the "step N/M loss X" log lines, as a small SVG polyline. */
+function lossCurve(logs) {
+  const pts = [];
+  for (const l of logs) { const m = /^step (\\d+)\\/(\\d+) loss ([\\d.eE+-]+)/.exec(l.message); if (m) pts.push([+m[1], +m[2], +m[3]]); }
+  if (pts.length < 2) return "";
+  const lo = Math.min(...pts.map((p) => p[2])), hi = Math.max(...pts.map((p) => p[2])) || 1;
+  const line = pts.map((p) => ((p[0] / p[1]) * 120).toFixed(1) + "," + (28 - ((p[2] - lo) / (hi - lo || 1)) * 26).toFixed(1)).join(" ");
+  return ' <svg class="loss" width="120" height="30"><polyline fill="none" stroke="#36c" points="' + line + '"/></svg>';
+}
 async function refresh() {
   if (!keyEl.value) return;
   const res = await fetch("/a2v/requests", { headers: headers() });
@@ -79,6 +89,12 @@ async function refresh() {
   const { requests } = await res.json();
   const rows = [];
   for (const r of requests) {
+    let curve = curves.get(r.request_id) || "";
+    if (r.status === "IN_PROGRESS" || (r.status === "COMPLETED" && !curves.has(r.request_id))) {
+      const s = await (await fetch(r.response_url + "/status?logs=1", { headers: headers() })).json();
+      curve = lossCurve(s.logs || []);
+      curves.set(r.request_id, curve);
+    }
     let outputs = "";
     if (r.status === "COMPLETED") {
       const o = await (await fetch(r.response_url, { headers: headers() })).json();
@@ -88,7 +104,7 @@ async function refresh() {
     const progress = r.steps ? r.step + "/" + r.steps : r.queue_position !== undefined ? "#" + r.queue_position + " in queue" : "";
     rows.push('<tr data-id="' + r.request_id + '" data-status="' + r.status + '"><td>' + r.request_id + "</td><td>" + r.status +
       (r.error ? ' <span class="err">' + r.error.code + "</span>" : "") + "</td><td>" + (r.stage || "") + "</td><td>" +
-      progress + "</td><td>" + (r.loss !== undefined ? r.loss.toFixed(4) : "") + "</td><td>" + outputs + "</td></tr>");
+      progress + "</td><td>" + (r.loss !== undefined ? r.loss.toFixed(4) : "") + curve + "</td><td>" + outputs + "</td></tr>");
   }
   $("list").innerHTML = rows.join("");
   for (const a of $("list").querySelectorAll("a[data-url]")) a.onclick = async (e) => {

@@ -1,4 +1,10 @@
 import { createHmac } from "node:crypto";
+import { lookup as dnsLookup, type LookupAddress } from "node:dns";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { isIP } from "node:net";
+import { isNonPublicAddress } from "@a2v/dataset";
+import { A2VError } from "@a2v/errors";
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as the `X-A2V-Signature` header carries it. */
 export function signWebhook(secret: string, body: string, timestamp = Math.floor(Date.now() / 1000)): string {
@@ -14,27 +20,72 @@ export function verifyWebhook(secret: string, body: string, header: string, tole
   return signWebhook(secret, body, t) === header;
 }
 
-/** POSTs the signed body; retried with exponential backoff on network errors and non-2xx answers. */
+/** dns.lookup that refuses names resolving to a non-public address (checked at connect time: no rebinding gap). */
+const guardedLookup = ((
+  host: string,
+  options: { all?: boolean },
+  cb: (e: Error | null, a: string | LookupAddress[], f?: number) => void,
+) => {
+  dnsLookup(host, { ...options, all: true }, (e, addresses) => {
+    if (e) return cb(e, []);
+    const blocked = addresses.find((a) => isNonPublicAddress(a.address));
+    if (blocked) return cb(new A2VError("webhook_private_address", `${host} resolves to ${blocked.address}`), []);
+    if (options.all) return cb(null, addresses);
+    cb(null, addresses[0]!.address, addresses[0]!.family);
+  });
+}) as unknown as typeof dnsLookup;
+
+function post(url: URL, body: string, headers: Record<string, string>, allowPrivateNetwork: boolean): Promise<number> {
+  if (
+    !allowPrivateNetwork &&
+    isIP(url.hostname.replace(/^\[|\]$/g, "")) &&
+    isNonPublicAddress(url.hostname.replace(/^\[|\]$/g, ""))
+  )
+    return Promise.reject(new A2VError("webhook_private_address", `${url.hostname} is not a public address`));
+  const request = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: "POST",
+        headers: { ...headers, "content-length": Buffer.byteLength(body) },
+        timeout: 10_000,
+        ...(allowPrivateNetwork ? {} : { lookup: guardedLookup }),
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/**
+ * POSTs the signed body (http(s) only; private addresses refused unless `allowPrivateNetwork`); retried with
+ * exponential backoff on network errors and non-2xx answers.
+ */
 export async function deliverWebhook(
   url: string,
   payload: unknown,
   secret: string,
-  opts: { attempts?: number; baseDelayMs?: number; log?: (line: string) => void } = {},
+  opts: { attempts?: number; baseDelayMs?: number; allowPrivateNetwork?: boolean; log?: (line: string) => void } = {},
 ): Promise<void> {
+  const target = new URL(url);
+  if (target.protocol !== "http:" && target.protocol !== "https:")
+    throw new A2VError("url_scheme_not_allowed", "webhooks go to http(s) URLs only", { status: 422 });
   const body = JSON.stringify(payload);
   const attempts = opts.attempts ?? 5;
   for (let i = 0; ; i++) {
     try {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-a2v-signature": signWebhook(secret, body) },
-        body,
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (res.ok) return;
-      throw new Error(`HTTP ${res.status}`);
+      const headers = { "content-type": "application/json", "x-a2v-signature": signWebhook(secret, body) };
+      const status = await post(target, body, headers, opts.allowPrivateNetwork ?? false);
+      if (status >= 200 && status < 300) return;
+      throw new Error(`HTTP ${status}`);
     } catch (e) {
-      if (i + 1 >= attempts) throw e;
+      if (i + 1 >= attempts || (e instanceof A2VError && e.code !== "internal")) throw e;
       opts.log?.(`webhook ${url}: ${(e as Error).message}, retrying`);
       await new Promise((r) => setTimeout(r, (opts.baseDelayMs ?? 1000) * 2 ** i));
     }

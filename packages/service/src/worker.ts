@@ -51,6 +51,8 @@ export interface WorkerOptions {
   allowPrivateNetwork?: boolean;
   /** Webhook signing secret (HMAC-SHA256). */
   webhookSecret?: string;
+  /** First webhook retry delay (default 1 s, doubling; 5 tries). */
+  webhookBaseDelayMs?: number;
   log?: (line: string) => void;
 }
 
@@ -252,9 +254,11 @@ export async function startWorker(opts: WorkerOptions): Promise<ServiceWorker> {
   });
   const webhook = async (job: Job<JobData>, body: unknown) => {
     if (!job.data.webhookUrl) return;
-    await deliverWebhook(job.data.webhookUrl, body, opts.webhookSecret ?? "", { log }).catch((e) =>
-      log(`webhook for ${job.id} failed: ${e.message}`),
-    );
+    await deliverWebhook(job.data.webhookUrl, body, opts.webhookSecret ?? "", {
+      log,
+      allowPrivateNetwork: opts.allowPrivateNetwork,
+      baseDelayMs: opts.webhookBaseDelayMs,
+    }).catch((e) => log(`webhook for ${job.id} failed: ${e.message}`));
   };
   worker.on("completed", (job, result) => {
     void webhook(job, { request_id: job.id, status: "OK", payload: { billing: result.billing } });

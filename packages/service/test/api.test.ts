@@ -78,6 +78,9 @@ describe("the queue API without workers", () => {
     });
     expect(r.statusCode).toBe(422);
     expect(r.json().details[0].path).toEqual(["validation", 0, "audio_url"]);
+    const hook = await call("POST", "/a2v?webhook=file%3A%2F%2F%2Ftmp%2Fx", keyA, valid);
+    expect(hook.statusCode).toBe(422);
+    expect(hook.json().details[0].path).toEqual(["webhook"]);
     expect(await api.queue.count()).toBe(0);
   });
 

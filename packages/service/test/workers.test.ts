@@ -1,17 +1,21 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
+import puppeteer from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeArchive } from "../../sdk/test/helpers/dataset.js";
-import { createApi, createApiKey, type ServiceApi, type Status } from "../src/index.js";
+import { createApi, createApiKey, type ServiceApi, type Status, verifyWebhook } from "../src/index.js";
 import { serveFiles } from "./helpers/http.js";
 import { startRedis, type TestRedis } from "./helpers/redis.js";
 
 // Real Redis, the API on loopback and real worker processes (the built a2v-service bin) training the tiny model.
+/** Debian's chromium package (scripts/setup.sh installs it); `$A2V_CHROMIUM` overrides. */
+const CHROMIUM = process.env.A2V_CHROMIUM ?? "/usr/bin/chromium";
 const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 const prefix = "t-work";
 
@@ -25,6 +29,10 @@ let cacheDir = "";
 let files: { url: string; close(): Promise<void> };
 let keyA = "";
 let keyB = "";
+/** Webhook deliveries received: body text and signature header. */
+const hooks: { body: string; signature: string }[] = [];
+let hookServer: Server;
+let hookUrl = "";
 const workers = new Map<string, { child: ChildProcess; log: string[] }>();
 
 /** The smallest job the service accepts: 100 steps, 9 frames at 512×288. */
@@ -43,6 +51,7 @@ function startWorkerProcess(name: string): ChildProcess {
   const args = [
     ...[bin, "worker", "--redis", redisServer.url, "--store", store, "--prefix", prefix, "--name", name],
     ...["--cache-dir", cacheDir, "--checkpoint-every", "20", "--seed", "7", "--allow-private-network"],
+    ...["--webhook-secret", "s3cret"],
     // A dead worker's job is retried after 4 s (production: 300 s).
     ...["--lock-duration", "4000", "--stalled-interval", "1000", "--poll", "300"],
   ];
@@ -100,6 +109,19 @@ beforeAll(async () => {
   const { rename } = await import("node:fs/promises");
   await rename(bad, join(dir, "bad", "bad.zip"));
   files = await serveFiles([archive, join(dir, "bad", "bad.zip")]);
+  hookServer = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => {
+      body += d;
+    });
+    req.on("end", () => {
+      hooks.push({ body, signature: String(req.headers["x-a2v-signature"]) });
+      // The first delivery fails: the worker retries it.
+      res.writeHead(hooks.length === 1 ? 503 : 200).end();
+    });
+  });
+  await new Promise<void>((r) => hookServer.listen(0, "127.0.0.1", r));
+  hookUrl = `http://127.0.0.1:${(hookServer.address() as { port: number }).port}/hook`;
   redisServer = await startRedis();
   redis = new Redis(redisServer.url);
   keyA = (await createApiKey(redis, prefix, { name: "a" })).key;
@@ -122,6 +144,7 @@ afterAll(async () => {
   await redis?.quit();
   await redisServer?.stop();
   await files?.close();
+  await new Promise((r) => (hookServer ? hookServer.close(r) : r(undefined)));
   await rm(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -130,7 +153,7 @@ let firstLora: Buffer;
 
 describe("workers training on the tiny model", () => {
   it("submit → status (queue, progress over SSE and polls) → outputs as URLs with the billing", async () => {
-    const submitted = await (await http("POST", "/a2v", keyA, input())).data();
+    const submitted = await (await http("POST", `/a2v?webhook=${encodeURIComponent(hookUrl)}`, keyA, input())).data();
     first = submitted.request_id;
     // Server-sent events on the status resource, until COMPLETED.
     const sse = (async () => {
@@ -175,6 +198,18 @@ describe("workers training on the tiny model", () => {
     expect((await http("GET", submitted.response_url, keyB)).status).toBe(404);
     expect((await http("GET", result.lora_file.url, keyB)).status).toBe(404);
     expect((await http("GET", result.lora_file.url, "nokey")).status).toBe(401);
+
+    // The signed webhook: its first delivery got a 503 and was retried.
+    const deadline = Date.now() + 20_000;
+    while (hooks.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(hooks).toHaveLength(2);
+    expect(hooks[1]!.body).toBe(hooks[0]!.body);
+    expect(verifyWebhook("s3cret", hooks[1]!.body, hooks[1]!.signature)).toBe(true);
+    expect(JSON.parse(hooks[1]!.body)).toEqual({
+      request_id: first,
+      status: "OK",
+      payload: { billing: { units: 100, usd: 0.6 } },
+    });
   }, 600_000);
 
   it("a rejected dataset fails with its 422 code at once (not retried), billed 0", async () => {
@@ -226,6 +261,73 @@ describe("workers training on the tiny model", () => {
     expect(lora.equals(firstLora)).toBe(true);
     expect(await readFile(join(store, "requests", id, "attempt-003", "FENCE"), "utf8")).toMatch(/^3 w3/);
   }, 900_000);
+
+  it("the web console in headless Chromium: a form built from the input schema submits a training and shows it completed", async () => {
+    const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${base}/`);
+      await page.evaluate(`localStorage.setItem("a2v-key", ${JSON.stringify(keyA)})`);
+      await page.reload();
+      await page.waitForSelector('#form [name="number_of_steps"]');
+      // Fields, defaults and ranges come from the schema.
+      const field = (name: string) =>
+        page.evaluate(`(() => { const e = document.querySelector('#form [name="${name}"]');
+          return { tag: e.tagName, type: e.type, value: e.value, min: e.min, max: e.max,
+            options: e.tagName === "SELECT" ? [...e.options].map((o) => o.value) : [] }; })()`);
+      expect(await field("number_of_steps")).toMatchObject({ value: "2000", min: "100", max: "20000" });
+      expect(await field("rank")).toMatchObject({
+        tag: "SELECT",
+        value: "32",
+        options: ["8", "16", "32", "64", "128"],
+      });
+      expect(await field("debug_dataset")).toMatchObject({ type: "checkbox" });
+      const fill = async (values: Record<string, string>) => {
+        for (const [name, value] of Object.entries(values))
+          await page.evaluate(`document.querySelector('#form [name="${name}"]').value = ${JSON.stringify(value)}`);
+      };
+      const submit = async () => {
+        await page.evaluate(`document.getElementById("result").textContent = ""`);
+        await page.click("#form button[type=submit]");
+        await page.waitForFunction(`document.getElementById("result").textContent !== ""`, { timeout: 20_000 });
+        return (await page.evaluate(`document.getElementById("result").textContent`)) as string;
+      };
+      const i = input();
+      await fill({ training_data_url: "file:///etc/passwd" });
+      expect(await submit()).toMatch(/training_data_url must be an http\(s\) URL/);
+      await fill({
+        training_data_url: i.training_data_url,
+        trigger_phrase: i.trigger_phrase,
+        number_of_steps: "100",
+        learning_rate: "0.001",
+        rank: "8",
+        resolution: "low",
+        aspect_ratio: "16:9",
+        number_of_frames: "9",
+      });
+      const text = await submit();
+      expect(text).toMatch(/^submitted /);
+      const id = text.slice("submitted ".length);
+      await page.waitForFunction(
+        `!!document.querySelector('tr[data-id="${id}"][data-status="COMPLETED"] a[data-url]')`,
+        {
+          timeout: 480_000,
+          polling: 1000,
+        },
+      );
+      expect(await page.evaluate(`!!document.querySelector('tr[data-id="${id}"] svg.loss polyline')`)).toBe(true);
+      const links = await page.evaluate(
+        `[...document.querySelectorAll('tr[data-id="${id}"] a[data-url]')].map((a) => a.textContent)`,
+      );
+      expect(links).toEqual(["lora_file", "config_file"]);
+      // The form sent the same input as the first request: the same LoRA.
+      const result = await (await http("GET", `/a2v/requests/${id}`, keyA)).data();
+      const lora = Buffer.from(await (await http("GET", result.lora_file.url, keyA)).arrayBuffer());
+      expect(lora.equals(firstLora)).toBe(true);
+    } finally {
+      await browser.close();
+    }
+  }, 600_000);
 
   it("cancels a running training: it stops at its next step or stage boundary, FAILED with code cancelled, billed 0", async () => {
     const id = (await (await http("POST", "/a2v", keyA, input())).data()).request_id as string;
