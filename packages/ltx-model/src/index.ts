@@ -157,6 +157,7 @@ export {
 } from "./vae/component-weights.js";
 export {
   type LatentLogVar,
+  LTX23_VAE,
   type VaeBlockSpec,
   type VideoVaeConfig,
   videoScaleFactors,
@@ -176,7 +177,7 @@ export {
   videoVaeKeyLayouts,
 } from "./vae/layout.js";
 export { type LoadedVideoVae, loadVideoVae } from "./vae/load.js";
-export { planVideoVaeMemory, type VaeMemoryPlan } from "./vae/memory.js";
+export { type DecodeMemoryPlan, planDecodeMemory, planVideoVaeMemory, type VaeMemoryPlan } from "./vae/memory.js";
 export { type ErrorStats, errorStats, type ParityCheck } from "./vae/parity-check.js";
 export { type HostTensor, hostTensor } from "./vae/reference/tensor.js";
 export { decodeVideoReference, encodeVideoReference, type Trace } from "./vae/reference/video-vae.js";

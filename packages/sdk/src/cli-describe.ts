@@ -1,6 +1,16 @@
 import { parseArgs } from "node:util";
 import { A2VError } from "@a2v/errors";
-import { describe, formatDescription, LTX_23_TEXT_PATH, PRESETS, type PresetName, preset } from "@a2v/ltx-model";
+import {
+  describe,
+  formatDescription,
+  LTX_23_TEXT_PATH,
+  LTX23_VAE,
+  PRESETS,
+  type PresetName,
+  planDecodeMemory,
+  preset,
+  videoVaeConfig,
+} from "@a2v/ltx-model";
 import { resolutionFor } from "./buckets.js";
 import type { CliOut } from "./cli-io.js";
 import { parseTrainInput } from "./input.js";
@@ -49,10 +59,23 @@ export async function describeCommand(args: string[], out: CliOut): Promise<numb
     loraRank: input.rank,
     textPath: name === "ltx-2.3-22b" ? LTX_23_TEXT_PATH : null,
   });
+  // The validation previews' decode at the service's validation defaults (high 1:1, 89 frames), 22B VAE only.
+  const validation = resolutionFor(input.validation_resolution, input.validation_aspect_ratio);
+  const decode =
+    name === "ltx-2.3-22b"
+      ? planDecodeMemory(videoVaeConfig(LTX23_VAE), { ...validation, frames: input.validation_number_of_frames })
+      : undefined;
+  const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+  const decodeText = decode
+    ? `\nvalidation decode at ${validation.width}x${validation.height}, ${input.validation_number_of_frames} frames: ` +
+      `untiled ${gib(decode.untiled.weightBytes + decode.untiled.peakActivationBytes)} ` +
+      `(activations ${gib(decode.untiled.peakActivationBytes)}, largest buffer ${gib(decode.untiled.largestBufferBytes)}); ` +
+      `tiled 512 px x 64 frames ${gib(decode.tiled.totalBytes)} (one tile ${gib(decode.tiled.tile.peakActivationBytes)}, output ${gib(decode.tiled.outputBytes)})`
+    : "";
   out.stdout(
     values.json
-      ? JSON.stringify({ preset: name, width, height, frames: input.number_of_frames, ...description }, null, 2)
-      : `${name} at ${width}x${height}, ${input.number_of_frames} frames @ ${input.frame_rate} fps\n${formatDescription(description)}`,
+      ? JSON.stringify({ preset: name, width, height, frames: input.number_of_frames, ...description, decode }, null, 2)
+      : `${name} at ${width}x${height}, ${input.number_of_frames} frames @ ${input.frame_rate} fps\n${formatDescription(description)}${decodeText}`,
   );
   return 0;
 }

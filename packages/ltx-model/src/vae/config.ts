@@ -143,3 +143,41 @@ export function videoScaleFactors(config: VideoVaeConfig): { time: number; heigh
   }
   return { time: t, height: h, width: w };
 }
+
+/** `config.vae` of the released LTX-2.3 checkpoint (ltx2.md / golden README). */
+export const LTX23_VAE: Record<string, unknown> = {
+  _class_name: "CausalVideoAutoencoder",
+  dims: 3,
+  in_channels: 3,
+  out_channels: 3,
+  latent_channels: 128,
+  decoder_base_channels: 128,
+  patch_size: 4,
+  norm_layer: "pixel_norm",
+  latent_log_var: "uniform",
+  causal_decoder: false,
+  timestep_conditioning: false,
+  spatial_padding_mode: "zeros",
+  encoder_blocks: [
+    ["res_x", { num_layers: 4 }],
+    ["compress_space_res", { multiplier: 2 }],
+    ["res_x", { num_layers: 6 }],
+    ["compress_time_res", { multiplier: 2 }],
+    ["res_x", { num_layers: 4 }],
+    ["compress_all_res", { multiplier: 2 }],
+    ["res_x", { num_layers: 2 }],
+    ["compress_all_res", { multiplier: 1 }],
+    ["res_x", { num_layers: 2 }],
+  ],
+  decoder_blocks: [
+    ["res_x", { num_layers: 4 }],
+    ["compress_space", { multiplier: 2 }],
+    ["res_x", { num_layers: 6 }],
+    ["compress_time", { multiplier: 2 }],
+    ["res_x", { num_layers: 4 }],
+    ["compress_all", { multiplier: 1 }],
+    ["res_x", { num_layers: 2 }],
+    ["compress_all", { multiplier: 2 }],
+    ["res_x", { num_layers: 2 }],
+  ],
+};

@@ -1,5 +1,6 @@
 import { bucketSize } from "@a2v/tensor-webgpu";
-import { layoutParameters, type VaeLayout } from "./layout.js";
+import { type VideoVaeConfig, videoScaleFactors } from "./config.js";
+import { layoutParameters, type VaeLayout, videoDecoderLayout } from "./layout.js";
 
 const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -122,4 +123,53 @@ export function planVideoVaeMemory(
   free(x);
   const weightBytes = layoutParameters(layout).reduce((s, p) => s + bucketSize(numelOf(p.shape!) * 4), 0);
   return { weightBytes, peakActivationBytes: peak, peakAt, largestBufferBytes: largest, outputShape: out.shape };
+}
+
+/** What decoding one validation clip needs on the GPU, untiled and tiled. */
+export interface DecodeMemoryPlan {
+  /** Latent `[1, C, F', H', W']` of the clip. */
+  latentShape: number[];
+  untiled: VaeMemoryPlan;
+  /** One spatial × temporal tile's run plus the blended output it writes into (the weights counted once). */
+  tiled: { tileLatentShape: number[]; tile: VaeMemoryPlan; outputBytes: number; totalBytes: number };
+}
+
+/**
+ * The decoder's memory for a `width`×`height`×`frames` clip, planned on shapes alone: untiled, and with tiles of
+ * `tileSize` pixels and `tileFrames` frames (upstream's 512 px / 64 frames), where each tile's activations come and
+ * go while the blended output stays.
+ */
+export function planDecodeMemory(
+  config: VideoVaeConfig,
+  clip: { width: number; height: number; frames: number },
+  tiling: { tileSize: number; tileFrames: number } = { tileSize: 512, tileFrames: 64 },
+): DecodeMemoryPlan {
+  const f = videoScaleFactors(config);
+  const latent = (frames: number, height: number, width: number) => [
+    1,
+    config.latentChannels,
+    1 + Math.floor((frames - 1) / f.time),
+    height / f.height,
+    width / f.width,
+  ];
+  const layout = videoDecoderLayout(config);
+  const latentShape = latent(clip.frames, clip.height, clip.width);
+  const untiled = planVideoVaeMemory(layout, config.patchSize, "decoder", latentShape);
+  const tileLatentShape = latent(
+    Math.min(clip.frames, tiling.tileFrames + 1),
+    Math.min(clip.height, tiling.tileSize),
+    Math.min(clip.width, tiling.tileSize),
+  );
+  const tile = planVideoVaeMemory(layout, config.patchSize, "decoder", tileLatentShape);
+  const outputBytes = bucketSize(3 * clip.frames * clip.height * clip.width * 4);
+  return {
+    latentShape,
+    untiled,
+    tiled: {
+      tileLatentShape,
+      tile,
+      outputBytes,
+      totalBytes: tile.weightBytes + tile.peakActivationBytes + outputBytes,
+    },
+  };
 }

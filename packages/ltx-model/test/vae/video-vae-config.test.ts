@@ -1,48 +1,10 @@
 import { isA2VError } from "@a2v/errors";
 import { describe, expect, it } from "vitest";
-import { videoScaleFactors, videoVaeConfig, videoVaeConfigFromMetadata } from "../../src/vae/config.js";
+import { LTX23_VAE, videoScaleFactors, videoVaeConfig, videoVaeConfigFromMetadata } from "../../src/vae/config.js";
 import { layoutParameters, videoDecoderLayout, videoEncoderLayout } from "../../src/vae/layout.js";
 import { loadVideoVae } from "../../src/vae/load.js";
 import { numel } from "../../src/vae/reference/tensor.js";
 import { MemoryWeights } from "../../src/weights/checkpoint.js";
-
-/** `config.vae` of the released LTX-2.3 checkpoint (ltx2.md / golden README). */
-export const LTX23_VAE = {
-  _class_name: "CausalVideoAutoencoder",
-  dims: 3,
-  in_channels: 3,
-  out_channels: 3,
-  latent_channels: 128,
-  decoder_base_channels: 128,
-  patch_size: 4,
-  norm_layer: "pixel_norm",
-  latent_log_var: "uniform",
-  causal_decoder: false,
-  timestep_conditioning: false,
-  spatial_padding_mode: "zeros",
-  encoder_blocks: [
-    ["res_x", { num_layers: 4 }],
-    ["compress_space_res", { multiplier: 2 }],
-    ["res_x", { num_layers: 6 }],
-    ["compress_time_res", { multiplier: 2 }],
-    ["res_x", { num_layers: 4 }],
-    ["compress_all_res", { multiplier: 2 }],
-    ["res_x", { num_layers: 2 }],
-    ["compress_all_res", { multiplier: 1 }],
-    ["res_x", { num_layers: 2 }],
-  ],
-  decoder_blocks: [
-    ["res_x", { num_layers: 4 }],
-    ["compress_space", { multiplier: 2 }],
-    ["res_x", { num_layers: 6 }],
-    ["compress_time", { multiplier: 2 }],
-    ["res_x", { num_layers: 4 }],
-    ["compress_all", { multiplier: 1 }],
-    ["res_x", { num_layers: 2 }],
-    ["compress_all", { multiplier: 2 }],
-    ["res_x", { num_layers: 2 }],
-  ],
-};
 
 const count = (params: { shape?: number[] }[]) => params.reduce((s, p) => s + numel(p.shape!), 0);
 
