@@ -2,6 +2,8 @@ import {
   type AttentionOptions,
   attention,
   backward,
+  type ConvKernel,
+  conv3d,
   type MatmulVariant,
   matmulRaw,
   randn,
@@ -145,5 +147,49 @@ export function attentionCases(scale: number, heads: number): BenchCase[] {
       });
     }
   }
+  return cases;
+}
+
+/**
+ * conv3d tasks: the layers of the embedded tiny model's video VAE encoder on a [1, 3, F, 288, 512] clip (patch 4,
+ * so 72 × 128 positions per frame at full resolution), k = 3³ with causal time padding (two replicated frames
+ * already in the input) and spatial zero padding 1, `frames` output frames (the clip has 25 at the first level).
+ * The baseline is the shape-generic one-position-per-thread kernel (`kernel: "small"`, the previous CPU-adapter
+ * path); `direct` is what conv3d runs on CPU adapters now (conv-direct.ts). `tiled` rows (the GPU path) only with
+ * `withTiled`, since each shape compiles its own pipeline (seconds on lavapipe).
+ */
+export function convCases(frames: number, withTiled = false): BenchCase[] {
+  const inputs = cachedInputs();
+  const cases: BenchCase[] = [];
+  const layer = (label: string, ci: number, co: number, h: number, w: number): void => {
+    const positions = frames * h * w;
+    const flops = 2 * positions * co * ci * 27;
+    const base = `${label} small`;
+    const run = (kernel: ConvKernel) => () => {
+      const [x, weight, bias] = inputs(label, () => [
+        randn([1, ci, frames + 2, h, w], 1),
+        randn([co, ci, 3, 3, 3], 2),
+        randn([co], 3),
+      ]);
+      const padding: [[number, number], [number, number], [number, number]] = [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+      ];
+      conv3d(x!, weight!, { padding, bias: bias!, kernel }).dispose();
+    };
+    const common = { flops, iterations: 3, warmup: 1 };
+    cases.push({ name: base, run: run("small"), ...common });
+    cases.push({ name: `${label} direct`, run: run("direct"), baseline: base, ...common });
+    if (withTiled) cases.push({ name: `${label} tiled`, run: run("tiled"), baseline: base, ...common });
+  };
+  layer("conv_in 48→8 @72×128", 48, 8, 72, 128);
+  layer("res 8→8 @72×128", 8, 8, 72, 128);
+  layer("compress_space 8→4 @72×128", 8, 4, 72, 128);
+  layer("res 16→16 @36×64", 16, 16, 36, 64);
+  layer("res 32→32 @36×64", 32, 32, 36, 64);
+  layer("compress_all 32→8 @36×64", 32, 8, 36, 64);
+  layer("res 64→64 @18×32", 64, 64, 18, 32);
+  layer("compress_all 64→8 @18×32", 64, 8, 18, 32);
   return cases;
 }

@@ -183,3 +183,26 @@ describe("dtypes", () => {
     expect(Array.from(await T.tensor([7, 2 ** 31], [2], "u32").toArray())).toEqual([7, 2 ** 31]);
   });
 });
+
+describe("four elements per thread (f32 rows of a multiple of 4)", () => {
+  it("mapInto writes a strided, offset view of aligned rows; contiguous copies a permuted view", async () => {
+    const x = randNd([3, 3, 8], 70);
+    // Rows of 8 inside a [4, 3, 12] buffer, from column 4 of block 1: strides [36, 12, 1], offset 40.
+    const buf = T.zeros([4, 3, 12]);
+    const dst = T.slice(T.slice(buf, 0, 1, 4), 2, 4, 12);
+    expect(dst.offset % 4).toBe(0);
+    T.mapInto("x0 * 2.0 + f32(e % 3u)", [gpu(x)], dst);
+    const got = await buf.toArray();
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 3; j++)
+        for (let k = 0; k < 12; k++) {
+          const e = (i * 3 + j) * 8 + (k - 4);
+          const want = k < 4 ? 0 : x.data[e]! * 2 + (e % 3);
+          expect(got[((i + 1) * 3 + j) * 12 + k]).toBeCloseTo(want, 5);
+        }
+    // A permuted (non-contiguous) source into a fresh [2, 3, 4] result.
+    const y = randNd([4, 3, 2], 71);
+    const p = T.contiguous(T.permute(gpu(y), [2, 1, 0]));
+    await expectTensor(p, ref.permute(y, [2, 1, 0]));
+  });
+});

@@ -2,6 +2,7 @@ import { binding, header, loader } from "../codegen.js";
 import { empty, type Tensor } from "../tensor.js";
 import { bindingOf } from "../window.js";
 import type { SmallConvGeometry } from "./conv-small.js";
+import { panelSubgroup } from "./matmul-panel.js";
 
 /**
  * Convolution forward for CPU adapters (lavapipe), built for the VAE's shapes: few channels, many positions.
@@ -11,7 +12,7 @@ import type { SmallConvGeometry } from "./conv-small.js";
  *   as vec4s over output channels from a uniform binding of at most 64 KiB;
  * - each invocation computes `COB` output channels at `PW` consecutive positions along W, so one input load serves
  *   up to COB·kw multiply-adds and one weight vec4 serves PW positions;
- * - taps are nested loops (no per-element div/mod), and padding is a clamped load times a 0/1 mask (no branches).
+ * - taps are nested loops (no per-element div/mod), and padding is a clamped load and a select (no branches).
  * For kw = 3, stride 1, dilation 1 along W (every VAE conv), a row of taps is one window of PW + 2 loads.
  * Shapes, strides and offsets are uniforms: a handful of pipelines (COB × window/generic × dtypes) serve every conv.
  * Channels past Co are zero weights and not stored; Ci·taps beyond one uniform block is split into Ci chunks whose
@@ -103,7 +104,7 @@ ${PACK_PARAMS}
 }`;
 }
 
-function convWgsl(x: Tensor, bias: Tensor | undefined, cob: number, window: boolean): string {
+function convWgsl(x: Tensor, bias: Tensor | undefined, cob: number, window: boolean, sg: boolean): string {
   const G = cob / 4;
   const gs = [...Array(G).keys()];
   const ps = [...Array(PW).keys()];
@@ -131,19 +132,29 @@ function convWgsl(x: Tensor, bias: Tensor | undefined, cob: number, window: bool
     ? [...Array(nwin).keys()]
         .map(
           (j) =>
-            `let cw${j} = u32(clamp(w0 + ${j}, 0, p.wi - 1)) * p.xs_w; let mw${j} = select(0.0, 1.0, w0 + ${j} >= 0 && w0 + ${j} < p.wi);`,
+            `let cw${j} = u32(clamp(w0 + ${j}, 0, p.wi - 1)) * p.xs_w; let mw${j} = w0 + ${j} >= 0 && w0 + ${j} < p.wi;`,
         )
         .join("\n  ")
     : "";
+  // With subgroups, lane l < 3·G loads vec4 l of the row's weights once and subgroupBroadcast hands each to every
+  // lane (an extract and a splat), instead of every lane gathering all 3·G vec4s from the uniform.
+  const tapSg = (d: number, v: (q: number) => string): string =>
+    gs
+      .map(
+        (g) =>
+          `{ let wv = subgroupBroadcast(wl, ${d * G + g}u); ${ps.map((q) => `a${g}_${q} = fma(vec4<f32>(${v(q)}), wv, a${g}_${q});`).join(" ")} }`,
+      )
+      .join("\n          ");
   const row = window
-    ? `${[...Array(nwin).keys()].map((j) => `let v${j} = ld_x(xr + cw${j}) * (m * mw${j});`).join(" ")}
-          ${[0, 1, 2].map((d) => tap(`kr + ${d * G}u`, (q) => `v${q + d}`)).join("\n          ")}`
+    ? `${[...Array(nwin).keys()].map((j) => `let v${j} = select(0.0, ld_x(xr + cw${j}), m && mw${j});`).join(" ")}
+          ${sg ? `let wl = wu[kr + min(lane, ${3 * G - 1}u)];` : ""}
+          ${[0, 1, 2].map((d) => (sg ? tapSg(d, (q) => `v${q + d}`) : tap(`kr + ${d * G}u`, (q) => `v${q + d}`))).join("\n          ")}`
     : `for (var d = 0u; d < p.kw; d++) {
             let wd = w0 + i32(d * p.dw);
             ${ps
               .map((q) => {
                 const iw = `(wd + ${q}i * i32(p.sw))`;
-                return `let v${q} = ld_x(xr + u32(clamp(${iw}, 0, p.wi - 1)) * p.xs_w) * select(0.0, m, ${iw} >= 0 && ${iw} < p.wi);`;
+                return `let v${q} = select(0.0, ld_x(xr + u32(clamp(${iw}, 0, p.wi - 1)) * p.xs_w), m && ${iw} >= 0 && ${iw} < p.wi);`;
               })
               .join(" ")}
             ${tap(`kr + d * ${G}u`, (q) => `v${q}`)}
@@ -152,7 +163,7 @@ function convWgsl(x: Tensor, bias: Tensor | undefined, cob: number, window: bool
     .flatMap((g) =>
       [0, 1, 2, 3].map((c) => {
         const ch = `o${g * 4 + c}`;
-        return `{ let ${ch} = cbase + ${g * 4 + c}u; if (${ch} < p.co) {
+        return `{ let ${ch} = cbase + ${g * 4 + c}u; if (live && ${ch} < p.co) {
     let row = (bi * p.co + ${ch}) * p.n + pos;
     var bv = 0.0;
     ${bias ? `bv = select(0.0, ld_bias(p.b_off + ${ch} * p.b_stride), p.accumulate == 0u);` : ""}
@@ -161,10 +172,12 @@ function convWgsl(x: Tensor, bias: Tensor | undefined, cob: number, window: bool
       }),
     )
     .join("\n  ");
-  return `${decls.join("\n")}
-@compute @workgroup_size(${THREADS}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let e = wid.x * ${THREADS}u + lid;
-  if (e >= p.wb * p.ho * p.to) { return; }
+  // Past the last position, lanes compute on clamped positions and store nothing (subgroup ops need every lane).
+  return `${sg ? "enable subgroups;\n" : ""}${decls.join("\n")}
+@compute @workgroup_size(${THREADS}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32${sg ? ", @builtin(subgroup_invocation_id) lane: u32" : ""}) {
+  let e_raw = wid.x * ${THREADS}u + lid;
+  let live = e_raw < p.wb * p.ho * p.to;
+  let e = min(e_raw, p.wb * p.ho * p.to - 1u);
   let bi = wid.z;
   let ow0 = (e % p.wb) * ${PW}u;
   let o_h = (e / p.wb) % p.ho;
@@ -181,11 +194,11 @@ function convWgsl(x: Tensor, bias: Tensor | undefined, cob: number, window: bool
     for (var a = 0u; a < p.kt; a++) {
       let it = t0 + i32(a * p.dt);
       let xt = xc + u32(clamp(it, 0, p.ti - 1)) * p.xs_t;
-      let mt = select(0.0, 1.0, it >= 0 && it < p.ti);
+      let mt = it >= 0 && it < p.ti;
       for (var b = 0u; b < p.kh; b++) {
         let ih = h0 + i32(b * p.dh);
         let xr = xt + u32(clamp(ih, 0, p.hi - 1)) * p.xs_h;
-        let m = select(0.0, mt, ih >= 0 && ih < p.hi);
+        let m = mt && ih >= 0 && ih < p.hi;
         let kr = kb + ((c * p.kt + a) * p.kh + b) * p.kw * ${G}u;
         ${row}
       }
@@ -228,8 +241,10 @@ export function directConvForward(x: Tensor, w: Tensor, bias: Tensor | undefined
     [Math.min(packGroups, MAX_GROUPS), Math.ceil(packGroups / MAX_GROUPS)],
     new Uint32Array([g.co, g.ci, taps, pl.cc, pl.groups, pl.bs, total, w.offset]).buffer,
   );
-  const code = memo(`conv ${x.dtype} ${bias?.dtype} ${pl.cob} ${pl.window}`, () =>
-    convWgsl(x, bias, pl.cob, pl.window),
+  const lanes = panelSubgroup(runtime);
+  const sg = pl.window && lanes !== undefined && lanes >= (3 * pl.cob) / 4;
+  const code = memo(`conv ${x.dtype} ${bias?.dtype} ${pl.cob} ${pl.window} ${sg}`, () =>
+    convWgsl(x, bias, pl.cob, pl.window, sg),
   );
   const wb = Math.ceil(g.output[2] / PW);
   const groupsX = Math.ceil((wb * g.output[1] * g.output[0]) / THREADS);

@@ -85,15 +85,32 @@ function mapReady(expr: string, inputs: Tensor[], out: Tensor, extra: MapExtras)
     throw new A2VError("bf16_view_write", "bf16 results can only be written to whole contiguous tensors");
   }
   const views = inputs.map((t) => broadcastView(t, out.shape));
-  const decls = [binding(0, "out", out.dtype, true), ...inputs.map((t, i) => binding(i + 1, `in${i}`, t.dtype, false))];
+  // f32 outputs whose rows are a multiple of 4 long and aligned: four elements per thread and one vec4 store (on
+  // CPU adapters every store at a computed address is a loop over the lanes; see docs/perf.md).
+  const last = out.shape.length - 1;
+  const quad =
+    out.dtype === "f32" &&
+    last >= 0 &&
+    out.strides[last] === 1 &&
+    out.shape[last]! % 4 === 0 &&
+    out.offset % 4 === 0 &&
+    out.strides.every((st, d) => d === last || out.shape[d] === 1 || st % 4 === 0);
+  const decls = [
+    quad ? "@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;" : binding(0, "out", out.dtype, true),
+    ...inputs.map((t, i) => binding(i + 1, `in${i}`, t.dtype, false)),
+  ];
   const loads = views.map((v, i) => `let x${i} = ld_in${i}(${offsetExpr(v, "c")});`);
-  const threads = packed ? Math.ceil(n / 2) : n;
+  const threads = packed ? Math.ceil(n / 2) : quad ? n / 4 : n;
   const groups = Math.ceil(threads / WG);
   const body = packed
     ? `let lo = value(2u * idx);
   let hi = select(0.0, value(2u * idx + 1u), 2u * idx + 1u < ${u32lit(n)});
   out[${u32lit(out.offset / 2)} + idx] = bf16_bits(lo) | (bf16_bits(hi) << 16u);`
-    : `${coords(out.shape, "idx", "o")}
+    : quad
+      ? `let e0 = 4u * idx;
+  ${coords(out.shape, "e0", "o")}
+  out[(${offsetExpr(out, "o")}) / 4u] = vec4<f32>(value(e0), value(e0 + 1u), value(e0 + 2u), value(e0 + 3u));`
+      : `${coords(out.shape, "idx", "o")}
   out[${offsetExpr(out, "o")}] = ${storeCast(out.dtype, "value(idx)")};`;
   if (uniform) {
     const words = Math.max(1, Math.ceil(uniform.length / 4));
