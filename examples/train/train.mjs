@@ -1,11 +1,15 @@
 // Trains a LoRA through the SDK on the example dataset with the embedded tiny model, printing each stage, the loss
-// every 10 steps, and the outputs. Run after `npm run demo` (which builds the packages):
-//   node examples/train/train.mjs [outDir]
+// every 10 steps, the validation preview, and the outputs (LoRA, config, validation reel).
+// Run after `npm run demo` (which builds the packages): node examples/train/train.mjs [outDir]
 import { readFile } from "node:fs/promises";
 import { isA2VError, train } from "@a2v/sdk";
 
+// demo-input.json names its files from the repository root (as `npm run demo` runs it); resolve them from here.
 const input = JSON.parse(await readFile(new URL("./demo-input.json", import.meta.url), "utf8"));
-input.training_data_url = new URL("../dataset/a2v-example.zip", import.meta.url).pathname;
+const fromRoot = (path) => new URL(path, new URL("../../", import.meta.url)).pathname;
+input.training_data_url = fromRoot(input.training_data_url);
+for (const v of input.validation)
+  Object.assign(v, { image_url: fromRoot(v.image_url), audio_url: fromRoot(v.audio_url) });
 const outDir = process.argv[2] ?? "example-output";
 
 const controller = new AbortController();

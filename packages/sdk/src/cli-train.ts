@@ -11,7 +11,7 @@ import { type TrainOptions, type TrainResult, train } from "./train/train.js";
 
 export const TRAIN_USAGE =
   "a2v train <input.json> --out DIR [--model tiny | --checkpoint FILE --text-encoder DIR] [--seed N]\n" +
-  "      [--checkpoint-every N] [--resume] [--cache-dir DIR] [--allow-private-network] [--json]";
+  "      [--checkpoint-every N] [--validation-every N] [--resume] [--cache-dir DIR] [--allow-private-network] [--json]";
 
 /** Exit codes of a run stopped by a signal: 128 + the signal number. */
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -105,6 +105,9 @@ class ProgressView {
         }
         return;
       }
+      case "preview":
+        this.line(`preview: step ${e.step} #${e.index + 1} (${e.seconds.toFixed(1)} s) → ${e.file}`);
+        return;
       case "checkpoint":
         if (!this.bars) this.line(`checkpoint: step ${e.step} → ${e.file}`);
         return;
@@ -167,6 +170,7 @@ export async function trainCommand(args: string[], out: CliOut): Promise<number>
       "text-encoder": { type: "string" },
       seed: { type: "string" },
       "checkpoint-every": { type: "string" },
+      "validation-every": { type: "string" },
       resume: { type: "boolean" },
       "cache-dir": { type: "string" },
       "allow-private-network": { type: "boolean" },
@@ -219,6 +223,7 @@ export async function trainCommand(args: string[], out: CliOut): Promise<number>
     model: values.checkpoint ? { checkpoint: values.checkpoint, textEncoder: values["text-encoder"]! } : "tiny",
     seed: integer("seed", values.seed),
     checkpointEvery: integer("checkpoint-every", values["checkpoint-every"]),
+    validationEvery: integer("validation-every", values["validation-every"]),
     resume: values.resume,
     cacheDir: values["cache-dir"],
     allowPrivateNetwork: values["allow-private-network"],

@@ -24,5 +24,7 @@ describe("examples/train/train.mjs", () => {
     const result = JSON.parse(stdout.trim().split("\n").pop()!);
     expect(result.lora_file).toBe(join(dir, "out", "lora_weights.safetensors"));
     expect(result.billing).toEqual({ units: 100, usd: 0.6 });
+    expect(result.video).toBe(join(dir, "out", "validation.mp4"));
+    expect(stdout).toContain("preview at step 100");
   }, 900_000);
 });

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { SafetensorsFile } from "@a2v/ltx-model";
+import { probeMediaInfo } from "@a2v/trainer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TrainEvent, type TrainResult, train } from "../src/index.js";
 import { makeArchive } from "./helpers/dataset.js";
@@ -119,11 +120,39 @@ describe("train() on the embedded tiny model", () => {
     expect(events.filter((e) => e.type === "step")).toHaveLength(100);
   });
 
-  it("a second run on the same data reads every latent from the cache and trains the same LoRA, bit for bit", async () => {
-    const again = await train(input(), { outDir: join(dir, "again"), cacheDir, checkpointEvery: 50, seed: 7 });
+  it("a second run, with validation previews, reads every latent from the cache and trains the same LoRA bit for bit; its reel holds every preview with its audio", async () => {
+    const groups = join(dir, "data", "groups");
+    const withValidation = {
+      ...input(),
+      validation: [
+        {
+          prompt: "zxq style a test pattern",
+          image_url: join(groups, "ball_start.png"),
+          audio_url: join(groups, "ball_audio.wav"),
+        },
+      ],
+      validation_resolution: "low",
+      validation_aspect_ratio: "16:9",
+      validation_number_of_frames: 9,
+    };
+    const seen: TrainEvent[] = [];
+    const again = await train(withValidation, {
+      outDir: join(dir, "again"),
+      cacheDir,
+      checkpointEvery: 50,
+      validationEvery: 50,
+      seed: 7,
+      onEvent: (e) => seen.push(e),
+    });
     expect(again.metrics.cachedSamples).toBe(2);
     expect(await readFile(again.lora_file)).toEqual(await readFile(first.lora_file));
-  }, 600_000);
+    const previews = seen.filter((e) => e.type === "preview");
+    expect(previews.map((e) => e.type === "preview" && e.step)).toEqual([50, 100]);
+    const reel = await probeMediaInfo(again.video!);
+    expect(reel.audioCodec).toBe("aac");
+    expect(reel.width).toBe(512);
+    expect(reel.duration).toBeCloseTo((2 * 9) / 24, 1);
+  }, 900_000);
 });
 
 describe("a2v train", () => {

@@ -1,5 +1,5 @@
 /** The stages of a training job, in order. */
-export const TRAIN_STAGES = ["fetch", "preprocess", "encode", "train", "outputs"] as const;
+export const TRAIN_STAGES = ["fetch", "preprocess", "encode", "train", "validate", "outputs"] as const;
 export type TrainStage = (typeof TRAIN_STAGES)[number];
 
 /** What a running job reports: to `onEvent` and to whoever iterates the job. */
@@ -20,6 +20,8 @@ export type TrainEvent =
       etaSeconds: number;
     }
   | { type: "checkpoint"; step: number; file: string }
+  /** A validation preview (mp4 with its conditioning audio), as soon as it is written. */
+  | { type: "preview"; step: number; index: number; prompt: string; file: string; seconds: number }
   | { type: "warning"; code: string; message: string; group?: string }
   | { type: "log"; message: string };
 

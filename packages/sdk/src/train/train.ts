@@ -15,17 +15,25 @@ import {
 } from "@a2v/dataset";
 import { A2VError } from "@a2v/errors";
 import {
+  type ActiveLora,
+  DEFAULT_LORA,
   ensureTinyModel,
+  GpuBackend,
   type GpuBackendOptions,
+  type LoraConfig,
   type LtxModel,
   type LtxModelPaths,
+  loraScale,
+  loraTargets,
   openLtxModel,
   saveLoraFile,
+  transformerParameters,
 } from "@a2v/ltx-model";
 import { init, releaseGpu, rt } from "@a2v/tensor-webgpu";
 import {
   LatentCache,
   latestResumeState,
+  loadResumeState,
   SampleEncoder,
   type TrainingExample,
   trainLora,
@@ -34,6 +42,7 @@ import {
 import { type Bill, billing } from "../billing.js";
 import { parseTrainInput, sampleOptionsFor } from "../input.js";
 import { EventChannel, type TrainEvent, type TrainStage } from "./events.js";
+import { Previews } from "./previews.js";
 
 export interface TrainOptions {
   /** `'tiny'` (default): the embedded tiny model; or the official files (LTX-2.3 checkpoint + Gemma 3 folder). */
@@ -49,6 +58,8 @@ export interface TrainOptions {
   resume?: boolean;
   /** Save a checkpoint every N steps (default 250, and always after the last). */
   checkpointEvery?: number;
+  /** Validation previews every N steps during training (default 100, the official trainer's; 0: only at the end). */
+  validationEvery?: number;
   /** Checkpoints kept (default 2). */
   keepCheckpoints?: number;
   /** Decoded samples, encoded latents and the tiny model are cached here (default `$A2V_CACHE_DIR` or ~/.cache/a2v). */
@@ -73,13 +84,15 @@ export interface TrainMetrics {
   samples: number;
   /** Samples whose latents came from the cache. */
   cachedSamples: number;
+  /** Wall time spent sampling validation previews (during and after training). */
+  previewSeconds: number;
 }
 
 /** The service's outputs (paths in `outDir`), the bill and what the run measured. */
 export interface TrainResult {
   lora_file: string;
   config_file: string;
-  /** The validation reel; absent until validation previews are produced. */
+  /** The validation reel (`validation.mp4`): every preview in step order; absent without validation entries. */
   video?: string;
   debug_dataset?: string;
   billing: Bill;
@@ -131,6 +144,17 @@ export function train(raw: unknown, options: TrainOptions): TrainJob {
 async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainEvent) => void): Promise<TrainResult> {
   const input = parseTrainInput(raw);
   const seed = options.seed ?? 42;
+  for (const [name, value] of [
+    ["seed", options.seed],
+    ["checkpointEvery", options.checkpointEvery],
+    ["validationEvery", options.validationEvery],
+    ["keepCheckpoints", options.keepCheckpoints],
+  ] as const) {
+    const min = name === "validationEvery" || name === "seed" ? 0 : 1;
+    if (value !== undefined && !(Number.isInteger(value) && value >= min)) {
+      throw new A2VError("invalid_option", `${name} must be an integer ≥ ${min}, got ${value}`, { status: 422 });
+    }
+  }
   const outDir = resolve(options.outDir);
   const cacheDir = resolve(options.cacheDir ?? defaultCacheDir());
   const checkpointDir = join(outDir, "checkpoints");
@@ -150,6 +174,8 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
   await sweepStaleRunDirs();
   const work = await createRunDir();
   let model: LtxModel | undefined;
+  let backend: GpuBackend | undefined;
+  let previews: Previews | undefined;
   try {
     model = await openLtxModel(await modelPaths(options.model, cacheDir));
     const fingerprint = createHash("sha256")
@@ -241,13 +267,31 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
     await rm(join(work, "files"), { recursive: true, force: true });
 
     const stepTimes: number[] = [];
-    const lora = { rank: input.rank, alpha: input.rank };
-    const gpu = options.gpu ?? (await defaultGpuOptions());
+    const config = model.transformer;
+    const lora: LoraConfig = { ...DEFAULT_LORA, rank: input.rank, alpha: input.rank };
+    const active: ActiveLora = {
+      modules: new Set(loraTargets(config, lora).map((t) => t.module)),
+      scale: loraScale(lora),
+    };
+    // The run owns the transformer: training and the validation previews share its weights and LoRA parameters.
+    backend = new GpuBackend(options.gpu ?? (await defaultGpuOptions()));
+    await backend.loadWeights(
+      model.transformerWeights,
+      transformerParameters(config).map((p) => p.key),
+    );
+    const fromStep = resumeFrom ? (await loadResumeState(resumeFrom)).step : 0;
+    previews = await Previews.create(
+      model,
+      input,
+      { outDir, cacheDir, seed, fromStep, allowPrivateNetwork: options.allowPrivateNetwork },
+      emit,
+    );
+    const validationEvery = options.validationEvery ?? 100;
+    let previewSeconds = 0;
     const trained = await stage("train", () =>
       trainLora({
-        config: model!.transformer,
-        weights: model!.transformerWeights,
-        gpu,
+        config,
+        backend: backend!,
         lora,
         optimizer: { lr: input.learning_rate },
         steps: input.number_of_steps,
@@ -258,7 +302,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
         fingerprint,
         signal: options.signal,
         evaluation: { sigmas: EVALUATION_SIGMAS },
-        onStep: (p) => {
+        onStep: async (p) => {
           stepTimes.push(p.seconds);
           const mean = stepTimes.reduce((a, b) => a + b, 0) / stepTimes.length;
           emit({
@@ -271,9 +315,20 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
             etaSeconds: mean * (input.number_of_steps - p.step),
           });
           if (p.checkpoint) emit({ type: "checkpoint", step: p.step, file: p.checkpoint });
+          // Intermediate previews; the last step's come after training. Sampling uses its own RNG stream and no
+          // autograd, so the trained LoRA is the same with and without them.
+          if (previews && validationEvery > 0 && p.step % validationEvery === 0 && p.step < input.number_of_steps) {
+            previewSeconds += await previews.sampleAt(p.step, backend!, active, options.signal);
+          }
         },
       }),
     );
+    const video = previews
+      ? await stage("validate", async () => {
+          previewSeconds += await previews!.sampleAt(input.number_of_steps, backend!, active, options.signal);
+          return previews!.reel(join(outDir, "validation.mp4"));
+        })
+      : undefined;
 
     return await stage("outputs", async () => {
       const loraFile = join(outDir, "lora_weights.safetensors");
@@ -309,6 +364,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
       return {
         lora_file: loraFile,
         config_file: configFile,
+        ...(video ? { video } : {}),
         ...(debugDataset ? { debug_dataset: debugDataset } : {}),
         billing: billing(input),
         metrics: {
@@ -319,10 +375,13 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
           stageSeconds,
           samples: summary.samples,
           cachedSamples,
+          previewSeconds,
         },
       };
     });
   } finally {
+    await previews?.dispose();
+    backend?.dispose();
     await model?.close();
     await removeRunDir(work);
     releaseGpu();
