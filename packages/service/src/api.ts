@@ -188,8 +188,8 @@ export async function createApi(opts: ApiOptions): Promise<ServiceApi> {
       const error = parseFailedReason(job.failedReason);
       return withLogs({ request_id: id, status: "FAILED", error, billing: { units: 0, usd: 0 }, response_url });
     }
-    if (state === "active") {
-      const p = (typeof job.progress === "object" ? job.progress : {}) as JobProgress;
+    const p = (typeof job.progress === "object" ? job.progress : {}) as JobProgress;
+    if (state === "active" && p.admitted !== false) {
       return withLogs({
         request_id: id,
         status: "IN_PROGRESS",
@@ -202,7 +202,7 @@ export async function createApi(opts: ApiOptions): Promise<ServiceApi> {
         response_url,
       });
     }
-    // waiting / prioritized / delayed (refused by the key's running cap, or backing off before a retry)
+    // waiting / prioritized / delayed (backing off before a retry), or held back by the key's running cap
     let position: number;
     const [pos, len] = await Promise.all([redis.lpos(keys.wait, id), redis.llen(keys.wait)]);
     position = pos === null ? len : len - 1 - pos;

@@ -86,6 +86,8 @@ export interface JobProgress {
   eta_seconds?: number;
   worker?: string;
   attempt?: number;
+  /** false while the key's running cap holds the job back (the API reports it IN_QUEUE). */
+  admitted?: boolean;
 }
 
 export interface WireError {

@@ -101,6 +101,9 @@ export async function startWorker(opts: WorkerOptions): Promise<ServiceWorker> {
     const { requestId, owner } = job.data;
     if (await redis.get(keys.cancel(requestId))) throw new UnrecoverableError(JSON.stringify(cancelledError()));
     if (!(await admit(redis, keys, owner, requestId, job.data.maxRunning, leaseMs))) {
+      // Still queued as far as the API is concerned (status IN_QUEUE until a worker admits it).
+      const before = (typeof job.progress === "object" ? job.progress : {}) as JobProgress;
+      if (before.admitted !== false) await job.updateProgress({ ...before, admitted: false });
       await job.moveToDelayed(Date.now() + (opts.admissionDelayMs ?? 5000), token);
       throw new DelayedError();
     }
@@ -125,8 +128,11 @@ export async function startWorker(opts: WorkerOptions): Promise<ServiceWorker> {
       allowPrivateNetwork: opts.allowPrivateNetwork ?? false,
       model: opts.model ?? "tiny",
     };
+    // The child runs the built JS: no inherited loader flags or export conditions (a test runner's "source").
+    const nodeOptions = (process.env.NODE_OPTIONS ?? "").replace(/(--conditions|-C)[= ]\S+/g, "").trim();
     const child = fork(childPath(), [], {
-      env: { ...process.env, A2V_CHILD_ARGS: JSON.stringify(args) },
+      execArgv: [],
+      env: { ...process.env, NODE_OPTIONS: nodeOptions, A2V_CHILD_ARGS: JSON.stringify(args) },
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
     let stopReason: "cancel" | "drain" | "fenced" | undefined;
@@ -138,7 +144,7 @@ export async function startWorker(opts: WorkerOptions): Promise<ServiceWorker> {
     current = { child, stop: () => stop("drain") };
     if (draining) stop("drain");
 
-    let progress: JobProgress = { stage: "fetch", worker: name, attempt: fence };
+    let progress: JobProgress = { stage: "fetch", worker: name, attempt: fence, admitted: true };
     let lastProgress = 0;
     const publish = (force = false) => {
       const now = Date.now();

@@ -52,8 +52,8 @@ function startWorkerProcess(name: string): ChildProcess {
     ...[bin, "worker", "--redis", redisServer.url, "--store", store, "--prefix", prefix, "--name", name],
     ...["--cache-dir", cacheDir, "--checkpoint-every", "20", "--seed", "7", "--allow-private-network"],
     ...["--webhook-secret", "s3cret"],
-    // A dead worker's job is retried after 4 s (production: 300 s).
-    ...["--lock-duration", "4000", "--stalled-interval", "1000", "--poll", "300"],
+    // A dead worker's job is retried after 10 s (production: 300 s).
+    ...["--lock-duration", "10000", "--stalled-interval", "2000", "--poll", "300"],
   ];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
   const log: string[] = [];
