@@ -1,4 +1,6 @@
 import { binding, header, loader } from "../codegen.js";
+import { STORAGE_USAGE } from "../pool.js";
+import type { Runtime } from "../runtime.js";
 import { empty, type Tensor } from "../tensor.js";
 import { bindingOf } from "../window.js";
 import type { SmallConvGeometry } from "./conv-small.js";
@@ -8,8 +10,9 @@ import { panelSubgroup } from "./matmul-panel.js";
  * Convolution forward for CPU adapters (lavapipe), built for the VAE's shapes: few channels, many positions.
  * llvmpipe turns every storage load at a computed address into a scalar loop over the lanes, while uniform-buffer
  * loads are branch-free gathers (see matmul-panel.ts). So:
- * - the weights are packed (one small dispatch) into blocks of `COB` output channels × (Ci chunk, taps), each read
- *   as vec4s over output channels from a uniform binding of at most 64 KiB;
+ * - the weights are packed (one small dispatch, into a scratch buffer per runtime) into blocks of `COB` output
+ *   channels × (Ci chunk, taps), read as vec4s over output channels from a uniform binding of at most 64 KiB (with
+ *   subgroups, one vec4 per lane, handed to every lane by subgroupBroadcast);
  * - each invocation computes `COB` output channels at `PW` consecutive positions along W, so one input load serves
  *   up to COB·kw multiply-adds and one weight vec4 serves PW positions;
  * - taps are nested loops (no per-element div/mod), and padding is a clamped load and a select (no branches).
@@ -208,6 +211,23 @@ function convWgsl(x: Tensor, bias: Tensor | undefined, cob: number, window: bool
 }`;
 }
 
+/**
+ * The packed weights go to one buffer per runtime, reused conv after conv (dispatches run in order, so a pack
+ * overwrites it only after the previous conv has read it). It is not a pool buffer: a VAE's activation plan
+ * (ltx-model's planVideoVaeMemory) is exactly what the pool hands out. When a larger one is needed the old one is
+ * left to the garbage collector, since recorded but unsubmitted dispatches may still bind it.
+ */
+const scratch = new WeakMap<Runtime, GPUBuffer>();
+
+function scratchBuffer(runtime: Runtime, bytes: number): GPUBuffer {
+  let buffer = scratch.get(runtime);
+  if (!buffer || buffer.size < bytes) {
+    buffer = runtime.device.createBuffer({ size: Math.ceil(bytes / 256) * 256, usage: STORAGE_USAGE });
+    scratch.set(runtime, buffer);
+  }
+  return buffer;
+}
+
 const kernels = new Map<string, string>();
 
 function memo(key: string, make: () => string): string {
@@ -232,12 +252,12 @@ export function directConvForward(x: Tensor, w: Tensor, bias: Tensor | undefined
   const out = empty([g.nb, g.co, n], "f32");
   // Packed weights, plus one uniform window of slack so every 64 KiB binding stays inside the buffer.
   const total = pl.chunks * pl.groups * pl.bs;
-  const packed = empty([total + UNIFORM_FLOATS], "f32");
+  const packedBuffer = scratchBuffer(runtime, (total + UNIFORM_FLOATS) * 4);
   const packCode = memo(`pack ${w.dtype} ${pl.cob}`, () => packWgsl(w).replaceAll("COB_PLACEHOLDER", `${pl.cob}u`));
   const packGroups = Math.ceil(total / THREADS);
   runtime.dispatch(
     packCode,
-    [bindingOf(packed), bindingOf(w)],
+    [{ buffer: packedBuffer, size: total * 4 }, bindingOf(w)],
     [Math.min(packGroups, MAX_GROUPS), Math.ceil(packGroups / MAX_GROUPS)],
     new Uint32Array([g.co, g.ci, taps, pl.cc, pl.groups, pl.bs, total, w.offset]).buffer,
   );
@@ -248,8 +268,6 @@ export function directConvForward(x: Tensor, w: Tensor, bias: Tensor | undefined
   );
   const wb = Math.ceil(g.output[2] / PW);
   const groupsX = Math.ceil((wb * g.output[1] * g.output[0]) / THREADS);
-  const packedBuffer = packed.storage.buffer;
-  const packedBase = packed.offset * 4;
   for (let chunk = 0; chunk < pl.chunks; chunk++) {
     const ciN = Math.min(pl.cc, g.ci - chunk * pl.cc);
     for (let g0 = 0; g0 < pl.groups; g0 += pl.perWindow) {
@@ -271,13 +289,12 @@ export function directConvForward(x: Tensor, w: Tensor, bias: Tensor | undefined
       words.set([g0 * pl.cob, pl.bs / 4, n, 0], 32);
       const window = {
         buffer: packedBuffer,
-        offset: packedBase + (chunk * pl.groups + g0) * pl.bs * 4,
+        offset: (chunk * pl.groups + g0) * pl.bs * 4,
         size: UNIFORM_FLOATS * 4,
       };
       const buffers = [bindingOf(out), window, bindingOf(x), ...(bias ? [bindingOf(bias)] : [])];
       runtime.dispatch(code, buffers, [groupsX, rows, g.nb], words.buffer);
     }
   }
-  packed.dispose();
   return out;
 }
