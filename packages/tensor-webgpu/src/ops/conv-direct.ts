@@ -107,7 +107,14 @@ ${PACK_PARAMS}
 }`;
 }
 
-function convWgsl(x: Tensor, bias: Tensor | undefined, cob: number, window: boolean, sg: boolean): string {
+function convWgsl(
+  x: Tensor,
+  bias: Tensor | undefined,
+  cob: number,
+  window: boolean,
+  sg: boolean,
+  accumulate: boolean,
+): string {
   const G = cob / 4;
   const gs = [...Array(G).keys()];
   const ps = [...Array(PW).keys()];
@@ -168,9 +175,8 @@ function convWgsl(x: Tensor, bias: Tensor | undefined, cob: number, window: bool
         const ch = `o${g * 4 + c}`;
         return `{ let ${ch} = cbase + ${g * 4 + c}u; if (live && ${ch} < p.co) {
     let row = (bi * p.co + ${ch}) * p.n + pos;
-    var bv = 0.0;
-    ${bias ? `bv = select(0.0, ld_bias(p.b_off + ${ch} * p.b_stride), p.accumulate == 0u);` : ""}
-    ${ps.map((q) => `if (ow0 + ${q}u < p.wo) { var r = a${g}_${q}[${c}] + bv; if (p.accumulate != 0u) { r += out[row + ${q}u]; } out[row + ${q}u] = r; }`).join("\n    ")}
+    ${bias && !accumulate ? `let bv = ld_bias(p.b_off + ${ch} * p.b_stride);` : "let bv = 0.0;"}
+    ${ps.map((q) => `if (ow0 + ${q}u < p.wo) { out[row + ${q}u] = a${g}_${q}[${c}] + bv${accumulate ? ` + out[row + ${q}u]` : ""}; }`).join("\n    ")}
   } }`;
       }),
     )
@@ -263,9 +269,11 @@ export function directConvForward(x: Tensor, w: Tensor, bias: Tensor | undefined
   );
   const lanes = panelSubgroup(runtime);
   const sg = pl.window && lanes !== undefined && lanes >= (3 * pl.cob) / 4;
-  const code = memo(`conv ${x.dtype} ${bias?.dtype} ${pl.cob} ${pl.window} ${sg}`, () =>
-    convWgsl(x, bias, pl.cob, pl.window, sg),
-  );
+  // Ci chunks after the first add to the output (a pipeline of their own, compiled only for Ci·taps past 64 KiB).
+  const code = (accumulate: boolean) =>
+    memo(`conv ${x.dtype} ${bias?.dtype} ${pl.cob} ${pl.window} ${sg} ${accumulate}`, () =>
+      convWgsl(x, bias, pl.cob, pl.window, sg, accumulate),
+    );
   const wb = Math.ceil(g.output[2] / PW);
   const groupsX = Math.ceil((wb * g.output[1] * g.output[0]) / THREADS);
   for (let chunk = 0; chunk < pl.chunks; chunk++) {
@@ -293,7 +301,7 @@ export function directConvForward(x: Tensor, w: Tensor, bias: Tensor | undefined
         size: UNIFORM_FLOATS * 4,
       };
       const buffers = [bindingOf(out), window, bindingOf(x), ...(bias ? [bindingOf(bias)] : [])];
-      runtime.dispatch(code, buffers, [groupsX, rows, g.nb], words.buffer);
+      runtime.dispatch(code(chunk > 0), buffers, [groupsX, rows, g.nb], words.buffer);
     }
   }
   return out;
