@@ -175,7 +175,7 @@ function convWgsl(
         const ch = `o${g * 4 + c}`;
         return `{ let ${ch} = cbase + ${g * 4 + c}u; if (live && ${ch} < p.co) {
     let row = (bi * p.co + ${ch}) * p.n + pos;
-    ${bias && !accumulate ? `let bv = ld_bias(p.b_off + ${ch} * p.b_stride);` : "let bv = 0.0;"}
+    ${bias ? `let bv = ld_bias(p.b_off + ${ch} * p.b_stride);` : "let bv = 0.0;"}
     ${ps.map((q) => `if (ow0 + ${q}u < p.wo) { out[row + ${q}u] = a${g}_${q}[${c}] + bv${accumulate ? ` + out[row + ${q}u]` : ""}; }`).join("\n    ")}
   } }`;
       }),
@@ -271,8 +271,8 @@ export function directConvForward(x: Tensor, w: Tensor, bias: Tensor | undefined
   const sg = pl.window && lanes !== undefined && lanes >= (3 * pl.cob) / 4;
   // Ci chunks after the first add to the output (a pipeline of their own, compiled only for Ci·taps past 64 KiB).
   const code = (accumulate: boolean) =>
-    memo(`conv ${x.dtype} ${bias?.dtype} ${pl.cob} ${pl.window} ${sg} ${accumulate}`, () =>
-      convWgsl(x, bias, pl.cob, pl.window, sg, accumulate),
+    memo(`conv ${x.dtype} ${accumulate ? undefined : bias?.dtype} ${pl.cob} ${pl.window} ${sg} ${accumulate}`, () =>
+      convWgsl(x, accumulate ? undefined : bias, pl.cob, pl.window, sg, accumulate),
     );
   const wb = Math.ceil(g.output[2] / PW);
   const groupsX = Math.ceil((wb * g.output[1] * g.output[0]) / THREADS);
@@ -300,7 +300,8 @@ export function directConvForward(x: Tensor, w: Tensor, bias: Tensor | undefined
         offset: (chunk * pl.groups + g0) * pl.bs * 4,
         size: UNIFORM_FLOATS * 4,
       };
-      const buffers = [bindingOf(out), window, bindingOf(x), ...(bias ? [bindingOf(bias)] : [])];
+      // The first chunk adds the bias; the others add to the output.
+      const buffers = [bindingOf(out), window, bindingOf(x), ...(bias && chunk === 0 ? [bindingOf(bias)] : [])];
       runtime.dispatch(code(chunk > 0), buffers, [groupsX, rows, g.nb], words.buffer);
     }
   }
