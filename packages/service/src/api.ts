@@ -254,11 +254,18 @@ export async function createApi(opts: ApiOptions): Promise<ServiceApi> {
         createdAt: Date.now(),
         ...(webhook ? { webhookUrl: webhook } : {}),
       };
-      await queue.add("train", data, {
-        jobId: id,
-        attempts: opts.attempts ?? 3,
-        backoff: { type: "exponential", delay: opts.backoffMs ?? 5000 },
-      });
+      try {
+        await queue.add("train", data, {
+          jobId: id,
+          attempts: opts.attempts ?? 3,
+          backoff: { type: "exponential", delay: opts.backoffMs ?? 5000 },
+        });
+      } catch (e) {
+        // Not queued: a retry with the same idempotency key must submit again, not find a request that never ran.
+        if (typeof idem === "string" && idem.length > 0)
+          await redis.del(keys.idempotency(key.id, idem)).catch(() => {});
+        throw e;
+      }
       return reply.send(urls(req, id));
     },
   );
