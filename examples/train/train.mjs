@@ -21,13 +21,13 @@ try {
     if (event.type === "stage" && event.status === "done") console.log(`${event.stage}: ${event.seconds.toFixed(1)} s`);
     if (event.type === "step" && event.step % 10 === 0)
       console.log(`step ${event.step}: loss ${event.loss.toFixed(4)}`);
+    if (event.type === "preview") console.log(`preview at step ${event.step}: ${event.file}`);
   }
   const result = await job;
   const { before, after } = result.metrics.evaluation;
   console.log(`evaluation loss ${before.toFixed(4)} (base) -> ${after.toFixed(4)} (trained)`);
-  console.log(
-    JSON.stringify({ lora_file: result.lora_file, config_file: result.config_file, billing: result.billing }),
-  );
+  const { lora_file, config_file, video, billing } = result;
+  console.log(JSON.stringify({ lora_file, config_file, video, billing }));
 } catch (error) {
   if (!isA2VError(error)) throw error;
   console.error(JSON.stringify(error, null, 2));
