@@ -122,7 +122,7 @@ export class GpuBackend implements Backend<Tensor> {
   /** The accumulated gradient of a parameter after `backward` (zeros if it got none). */
   async parameterGrad(key: string): Promise<Float32Array> {
     const p = this.parameters.get(key);
-    if (!p) throw new Error(`no parameter ${key}`);
+    if (!p) throw new A2VError("parameter_missing", `no parameter ${key}`);
     if (!p.grad) return new Float32Array(p.size);
     return (await p.grad.toArray()) as Float32Array;
   }
@@ -154,13 +154,13 @@ export class GpuBackend implements Backend<Tensor> {
 
   weight(key: string): Tensor {
     const w = this.weights.get(key);
-    if (!w) throw new Error(`weight ${key} was not loaded`);
+    if (!w) throw new A2VError("weights_key_missing", `weight ${key} was not loaded`);
     return w;
   }
 
   parameter(key: string): Tensor {
     const p = this.parameters.get(key);
-    if (!p) throw new Error(`parameter ${key} was not registered`);
+    if (!p) throw new A2VError("parameter_missing", `parameter ${key} was not registered`);
     return p;
   }
 

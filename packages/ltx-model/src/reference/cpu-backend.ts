@@ -17,7 +17,8 @@ export class CpuTensor {
     /** Propagates `grad` of this tensor into its inputs' grads. */
     readonly backwardFn: (() => void) | null = null,
   ) {
-    if (data.length !== rows * cols) throw new Error(`CpuTensor: ${data.length} values for [${rows}, ${cols}]`);
+    if (data.length !== rows * cols)
+      throw new A2VError("tensor_shape_mismatch", `CpuTensor: ${data.length} values for [${rows}, ${cols}]`);
   }
 }
 
@@ -54,13 +55,13 @@ export class CpuBackend implements Backend<CpuTensor> {
 
   parameterGrad(key: string): Float64Array {
     const p = this.parameters.get(key);
-    if (!p) throw new Error(`no parameter ${key}`);
+    if (!p) throw new A2VError("parameter_missing", `no parameter ${key}`);
     return p.grad ?? new Float64Array(p.data.length);
   }
 
   /** Runs reverse-mode differentiation from a `[1, 1]` loss, filling parameter grads. */
   backward(loss: CpuTensor): void {
-    if (loss.data.length !== 1) throw new Error("backward needs a scalar loss");
+    if (loss.data.length !== 1) throw new A2VError("loss_not_scalar", "backward needs a scalar loss");
     loss.grad = Float64Array.of(1);
     for (let i = this.tape.length - 1; i >= 0; i--) {
       const t = this.tape[i]!;
@@ -95,13 +96,13 @@ export class CpuBackend implements Backend<CpuTensor> {
 
   weight(key: string): CpuTensor {
     const w = this.weights.get(key);
-    if (!w) throw new Error(`weight ${key} was not loaded`);
+    if (!w) throw new A2VError("weights_key_missing", `weight ${key} was not loaded`);
     return w;
   }
 
   parameter(key: string): CpuTensor {
     const p = this.parameters.get(key);
-    if (!p) throw new Error(`parameter ${key} was not registered`);
+    if (!p) throw new A2VError("parameter_missing", `parameter ${key} was not registered`);
     return p;
   }
 
@@ -109,7 +110,8 @@ export class CpuBackend implements Backend<CpuTensor> {
     const n = x.rows;
     const inDim = x.cols;
     const outDim = w.rows;
-    if (w.cols !== inDim) throw new Error(`linear: x [${n},${inDim}] vs W [${outDim},${w.cols}]`);
+    if (w.cols !== inDim)
+      throw new A2VError("tensor_shape_mismatch", `linear: x [${n},${inDim}] vs W [${outDim},${w.cols}]`);
     const y = new Float64Array(n * outDim);
     for (let r = 0; r < n; r++) {
       for (let o = 0; o < outDim; o++) {
@@ -144,7 +146,10 @@ export class CpuBackend implements Backend<CpuTensor> {
 
   private broadcast(a: CpuTensor, b: CpuTensor, op: string): number {
     if (a.cols !== b.cols || (a.rows !== b.rows && a.rows !== 1 && b.rows !== 1)) {
-      throw new Error(`${op}: cannot broadcast [${a.rows},${a.cols}] with [${b.rows},${b.cols}]`);
+      throw new A2VError(
+        "tensor_shape_mismatch",
+        `${op}: cannot broadcast [${a.rows},${a.cols}] with [${b.rows},${b.cols}]`,
+      );
     }
     return Math.max(a.rows, b.rows);
   }
@@ -303,7 +308,10 @@ export class CpuBackend implements Backend<CpuTensor> {
     const dh = cols / heads;
     const half = dh / 2;
     if (cos.cols !== heads * half || cos.rows !== rows) {
-      throw new Error(`rope: table [${cos.rows},${cos.cols}] does not fit x [${rows},${cols}] with ${heads} heads`);
+      throw new A2VError(
+        "tensor_shape_mismatch",
+        `rope: table [${cos.rows},${cos.cols}] does not fit x [${rows},${cols}] with ${heads} heads`,
+      );
     }
     const y = new Float64Array(rows * cols);
     for (let r = 0; r < rows; r++)

@@ -1,3 +1,4 @@
+import { A2VError } from "@a2v/errors";
 /**
  * Element formats a safetensors file may hold, and their conversions to and from float32.
  * Conversions are bit-exact: bf16/f16 widen losslessly, narrowing rounds to nearest even.
@@ -158,7 +159,7 @@ export function decodeToFloat32(bytes: Uint8Array, dtype: SafetensorsDType): Flo
       return out;
     }
     default:
-      throw new Error(`decodeToFloat32: ${dtype} is not a floating-point dtype`);
+      throw new A2VError("dtype_not_float", `decodeToFloat32: ${dtype} is not a floating-point dtype`);
   }
 }
 
