@@ -13,7 +13,7 @@ trap 'rm -rf "$MESA_SHADER_CACHE_DIR"' EXIT
 pnpm exec turbo run lint typecheck --output-logs=errors-only
 rm -f packages/*/.vitest-report.json
 status=0
-pnpm exec turbo run test --concurrency=1 --output-logs=full -- \
+pnpm exec turbo run test --concurrency=1 --continue --output-logs=full -- \
   --reporter=default --reporter=json --outputFile.json=.vitest-report.json || status=$?
 node scripts/test-summary.mjs packages/*/.vitest-report.json
 exit "$status"
