@@ -13,7 +13,6 @@ export {
 } from "./guidance.js";
 export * from "./loop/index.js";
 export {
-  concatenateVideos,
   type TrainingConfigFile,
   type TrainingConfigInput,
   trainingConfigFile,
