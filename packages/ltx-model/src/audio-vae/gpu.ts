@@ -1,7 +1,7 @@
 import { A2VError } from "@a2v/errors";
 import { add, type Conv2dOptions, conv2d, init, pixelNormSilu, slice, type Tensor, tensor } from "@a2v/tensor-webgpu";
 import { param } from "../vae/component-weights.js";
-import { normalizeChannels } from "../vae/gpu-tensors.js";
+import { disposeVaeWeights, type GpuConvWeights, normalizeChannels } from "../vae/gpu-tensors.js";
 import type { AudioResBlock, Conv2dSpec } from "./layout.js";
 import type { LoadedAudioEncoder } from "./load.js";
 
@@ -34,7 +34,7 @@ function geometry(spec: Conv2dSpec, downsample: boolean): Conv2dOptions {
 export class GpuAudioEncoder {
   private constructor(
     readonly encoder: LoadedAudioEncoder,
-    private readonly convs: Map<string, { weight: Tensor; bias: Tensor }>,
+    private readonly convs: Map<string, GpuConvWeights>,
     private readonly mean: Tensor,
     private readonly std: Tensor,
   ) {}
@@ -46,7 +46,7 @@ export class GpuAudioEncoder {
       const t = param(encoder.weights, key);
       return tensor(t.data, shape ?? t.shape);
     };
-    const convs = new Map<string, { weight: Tensor; bias: Tensor }>();
+    const convs = new Map<string, GpuConvWeights>();
     for (const key of encoder.weights.keys()) {
       if (!key.endsWith(".weight")) continue;
       const base = key.slice(0, -".weight".length);
@@ -123,11 +123,6 @@ export class GpuAudioEncoder {
 
   /** Frees the weights. */
   dispose(): void {
-    for (const c of this.convs.values()) {
-      c.weight.dispose();
-      c.bias.dispose();
-    }
-    this.mean.dispose();
-    this.std.dispose();
+    disposeVaeWeights(this.convs, this.mean, this.std);
   }
 }

@@ -57,3 +57,18 @@ export const normalizeChannels = (x: Tensor, mean: Tensor, std: Tensor): Tensor 
 /** The inverse: x · std + mean. */
 export const denormalizeChannels = (x: Tensor, mean: Tensor, std: Tensor): Tensor =>
   map("x0 * x2 + x1", [x, mean, std]);
+
+/** A conv's parameters resident on the GPU. */
+export interface GpuConvWeights {
+  weight: Tensor;
+  bias: Tensor;
+}
+
+/** Frees a VAE encoder's or decoder's resident weights: every conv and the per-channel statistics. */
+export function disposeVaeWeights(convs: ReadonlyMap<string, GpuConvWeights>, ...statistics: Tensor[]): void {
+  for (const c of convs.values()) {
+    c.weight.dispose();
+    c.bias.dispose();
+  }
+  for (const t of statistics) t.dispose();
+}

@@ -3,7 +3,15 @@ import { add, conv3d, flush, init, slice, type Tensor, tensor } from "@a2v/tenso
 import { param } from "./component-weights.js";
 import { videoScaleFactors } from "./config.js";
 import { depthToSpaceSum, patchify, spaceToDepthSum, unpatchify } from "./gpu-rearrange.js";
-import { denormalizeChannels, type GpuTrace, normalizeChannels, normSiluPadded, padFrames } from "./gpu-tensors.js";
+import {
+  denormalizeChannels,
+  disposeVaeWeights,
+  type GpuConvWeights,
+  type GpuTrace,
+  normalizeChannels,
+  normSiluPadded,
+  padFrames,
+} from "./gpu-tensors.js";
 import { type ConvSpec, layoutConvs, MEAN_OF_MEANS, STD_OF_MEANS, type VaeStage } from "./layout.js";
 import type { LoadedVideoVae } from "./load.js";
 import { DEFAULT_SPATIAL_TILING, runSpatialTiles, type SpatialTiling } from "./tiling.js";
@@ -25,7 +33,7 @@ const timePad = (causal: boolean): [number, number] => (causal ? [2, 0] : [1, 1]
 class VaeHalf {
   private constructor(
     readonly vae: LoadedVideoVae,
-    private readonly convs: Map<string, { weight: Tensor; bias: Tensor }>,
+    private readonly convs: Map<string, GpuConvWeights>,
     private readonly mean: Tensor,
     private readonly std: Tensor,
   ) {}
@@ -155,12 +163,7 @@ class VaeHalf {
   }
 
   dispose(): void {
-    for (const c of this.convs.values()) {
-      c.weight.dispose();
-      c.bias.dispose();
-    }
-    this.mean.dispose();
-    this.std.dispose();
+    disposeVaeWeights(this.convs, this.mean, this.std);
   }
 }
 

@@ -102,6 +102,18 @@ export async function conditioningAudio(
 }
 
 /**
+ * Output arguments of an mp4 every browser plays: H.264 yuv420p (`video` adds encoder settings) + AAC at 48 kHz
+ * (AAC pads the end to a whole 1024-sample frame: 21 ms here, 64 ms at the conditioning's 16 kHz), faststart.
+ */
+export function browserMp4Output(file: string, video: string[] = []): string[] {
+  return [
+    ...["-c:v", "libx264", ...video, "-pix_fmt", "yuv420p"],
+    ...["-c:a", "aac", "-ar", "48000", "-b:a", "128k"],
+    ...["-movflags", "+faststart", "-f", "mp4", `file:${file}`],
+  ];
+}
+
+/**
  * Writes a preview: RGB24 frames at `fps` and the conditioning audio, as H.264 yuv420p + AAC with the index up front
  * (faststart), so browsers start playing before the whole file arrives.
  */
@@ -140,26 +152,7 @@ export async function writePreviewMp4(
       "0:v:0",
       "-map",
       "1:a:0",
-      "-c:v",
-      "libx264",
-      "-preset",
-      "medium",
-      "-crf",
-      "18",
-      "-pix_fmt",
-      "yuv420p",
-      "-c:a",
-      "aac",
-      // 48 kHz: AAC pads the end to a whole 1024-sample frame, 21 ms here (64 ms at the conditioning's 16 kHz).
-      "-ar",
-      "48000",
-      "-b:a",
-      "128k",
-      "-movflags",
-      "+faststart",
-      "-f",
-      "mp4",
-      `file:${resolve(out)}`,
+      ...browserMp4Output(resolve(out), ["-preset", "medium", "-crf", "18"]),
     ];
     await runFfmpeg(args, video).catch((error: FfmpegFailure) => {
       throw new A2VError("preview_encode_failed", `could not write the preview ${basename(out)}: ${error.reason}`, {

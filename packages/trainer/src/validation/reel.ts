@@ -6,6 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { type FfmpegFailure, mediaTools, runFfmpeg } from "@a2v/audio";
 import { A2VError } from "@a2v/errors";
+import { browserMp4Output } from "./media.js";
 
 /** DejaVu Sans from Debian's `fonts-dejavu-core` (installed by scripts/setup.sh). `$A2V_REEL_FONT` overrides it. */
 export const DEFAULT_REEL_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -149,21 +150,7 @@ export async function makeReel(
       // Keep exactly the previews' frames: constant-rate muxing would duplicate frames where AAC padding runs longer.
       "-fps_mode",
       "passthrough",
-      "-c:v",
-      "libx264",
-      "-pix_fmt",
-      "yuv420p",
-      "-c:a",
-      "aac",
-      "-ar",
-      "48000",
-      "-b:a",
-      "128k",
-      "-movflags",
-      "+faststart",
-      "-f",
-      "mp4",
-      `file:${target}`,
+      ...browserMp4Output(target),
     );
     await runFfmpeg(args).catch((error: FfmpegFailure) => {
       throw new A2VError("reel_failed", `could not make the reel ${out}: ${error.reason}`, { cause: error });
