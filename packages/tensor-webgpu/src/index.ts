@@ -63,4 +63,17 @@ export { depthToSpace, groupNorm, pixelNorm, spaceToDepth, upsampleNearest } fro
 export { AdamW, type AdamWOptions, type LrSchedule, learningRate } from "./optim.js";
 export { BufferPool, bucketSize, type PoolStats } from "./pool.js";
 export { flush, init, type Runtime, rt } from "./runtime.js";
-export { empty, fromArray, keep, scope, Tensor, tensor } from "./tensor.js";
+export {
+  type Device,
+  deviceOf,
+  empty,
+  fromArray,
+  getDefaultDevice,
+  keep,
+  onDevice,
+  scope,
+  setDefaultDevice,
+  Tensor,
+  tensor,
+  toDevice,
+} from "./tensor.js";

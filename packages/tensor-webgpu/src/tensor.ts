@@ -31,6 +31,43 @@ export class Storage {
   }
 }
 
+/**
+ * The values of a tensor on the CPU device: one f64 per element (the CPU device is the reference,
+ * so f32 keeps f64 precision; bf16/f16 values are rounded when stored, integers are exact).
+ * Garbage-collected: views share the array, nothing to free.
+ */
+export class HostStorage {
+  constructor(readonly data: Float64Array) {}
+  retain(): void {}
+  release(): void {}
+}
+
+/** Where a tensor's values live and its ops run: a WebGPU adapter, or plain TypeScript on the host. */
+export type Device = "gpu" | "cpu";
+
+let defaultDevice: Device = "gpu";
+
+/** The device new tensors (`empty`, `tensor`, `fill`, `randn`, …) are created on. */
+export function getDefaultDevice(): Device {
+  return defaultDevice;
+}
+
+/** Sets the device new tensors are created on (ops follow their inputs' device). */
+export function setDefaultDevice(device: Device): void {
+  defaultDevice = device;
+}
+
+/** Runs `fn` with `device` as the default device. Synchronous only. */
+export function onDevice<T>(device: Device, fn: () => T): T {
+  const previous = defaultDevice;
+  defaultDevice = device;
+  try {
+    return fn();
+  } finally {
+    defaultDevice = previous;
+  }
+}
+
 function currentRuntimeOrUndefined(): Runtime | undefined {
   try {
     return rt();
@@ -90,7 +127,7 @@ export class Tensor {
   private disposed = false;
 
   constructor(
-    private store: Storage,
+    private store: Storage | HostStorage,
     readonly dtype: DType,
     readonly shape: readonly number[],
     readonly strides: readonly number[] = contiguousStrides(shape),
@@ -100,8 +137,20 @@ export class Tensor {
     scopes[scopes.length - 1]?.add(this);
   }
 
+  get device(): Device {
+    return this.store instanceof HostStorage ? "cpu" : "gpu";
+  }
+
+  /** The GPU allocation (kernels only; throws on a CPU tensor). */
   get storage(): Storage {
+    if (this.store instanceof HostStorage) throw wrongDevice(this, "gpu");
     return this.store;
+  }
+
+  /** The host values of a CPU tensor, indexed by offset and strides (throws on a GPU tensor). */
+  get host(): Float64Array {
+    if (!(this.store instanceof HostStorage)) throw wrongDevice(this, "cpu");
+    return this.store.data;
   }
 
   get offset(): number {
@@ -114,6 +163,7 @@ export class Tensor {
    */
   rebind(storage: Storage, offset: number): void {
     this.assertAlive();
+    if (this.store instanceof HostStorage) throw wrongDevice(this, "gpu");
     storage.retain();
     this.store.release();
     this.store = storage;
@@ -154,6 +204,7 @@ export class Tensor {
   /** Downloads the values (row-major) to the host: f16/bf16 decode to f32. */
   async toArray(): Promise<HostArray> {
     this.assertAlive();
+    if (this.store instanceof HostStorage) return hostArray(gather(this), this.dtype);
     const { contiguous } = await import("./ops/elementwise.js");
     const src = this.isContiguous ? this : contiguous(this);
     try {
@@ -180,7 +231,7 @@ export class Tensor {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.storage.release();
+    this.store.release();
     this.node?.unref();
     this.grad?.dispose();
     this.grad = undefined;
@@ -190,13 +241,75 @@ export class Tensor {
   /** A new handle on the same memory with another shape/strides (a view). */
   view(shape: readonly number[], strides: readonly number[], offset: number): Tensor {
     this.assertAlive();
-    this.storage.retain();
-    return new Tensor(this.storage, this.dtype, shape, strides, offset);
+    this.store.retain();
+    return new Tensor(this.store, this.dtype, shape, strides, offset);
   }
 
   toString(): string {
     return `Tensor#${this.id}(${this.dtype}${fmtShape(this.shape)})`;
   }
+}
+
+function wrongDevice(t: Tensor, wanted: Device): A2VError {
+  return new A2VError("wrong_device", `${t} lives on the ${t.device} device; this needs a ${wanted} tensor`);
+}
+
+/** The values of a CPU tensor in row-major order (a copy; strides and offset applied). */
+export function gather(t: Tensor): Float64Array {
+  const src = t.host;
+  const out = new Float64Array(t.size);
+  if (t.isContiguous) {
+    out.set(src.subarray(t.offset, t.offset + t.size));
+    return out;
+  }
+  const rank = t.rank;
+  const idx = new Array<number>(rank).fill(0);
+  let at = t.offset;
+  for (let e = 0; e < out.length; e++) {
+    out[e] = src[at]!;
+    for (let d = rank - 1; d >= 0; d--) {
+      at += t.strides[d]!;
+      if (++idx[d]! < t.shape[d]!) break;
+      at -= t.strides[d]! * t.shape[d]!;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+const roundBuffer = new Float32Array(1);
+const roundBits = new Uint32Array(roundBuffer.buffer);
+
+/** `v` as the dtype stores it on the CPU device: f32 keeps f64 precision (reference), the rest round. */
+export function storeValue(dtype: DType, v: number): number {
+  switch (dtype) {
+    case "f32":
+      return v;
+    case "bf16": {
+      if (!Number.isFinite(v)) return v;
+      roundBuffer[0] = v;
+      const u = roundBits[0]!;
+      roundBits[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
+      return roundBuffer[0]!;
+    }
+    case "f16":
+      return f16BitsToF32(f32ToF16Bits([v]))[0]!;
+    case "i32":
+      return Math.trunc(v) | 0;
+    case "u32":
+      return Math.trunc(v) >>> 0;
+  }
+}
+
+function hostArray(values: Float64Array, dtype: DType): HostArray {
+  if (dtype === "i32") return Int32Array.from(values);
+  if (dtype === "u32") return Uint32Array.from(values);
+  return Float32Array.from(values);
+}
+
+/** A contiguous CPU tensor holding `values` (taken as they are: the caller rounds to the dtype). */
+export function hostTensor(values: Float64Array, shape: readonly number[], dtype: DType = "f32"): Tensor {
+  return new Tensor(new HostStorage(values), dtype, [...shape]);
 }
 
 export function fmtShape(shape: readonly number[]): string {
@@ -226,8 +339,9 @@ function checkShape(shape: readonly number[]): void {
 }
 
 /** A new uninitialised contiguous tensor. */
-export function empty(shape: readonly number[], dtype: DType = "f32"): Tensor {
+export function empty(shape: readonly number[], dtype: DType = "f32", device: Device = defaultDevice): Tensor {
   checkShape(shape);
+  if (device === "cpu") return hostTensor(new Float64Array(size(shape)), shape, dtype);
   const runtime = rt();
   if (dtype === "f16" && !runtime.gpu.has("shader-f16")) {
     throw new A2VError("f16_unsupported", "f16 tensors need the adapter feature shader-f16", { status: 422 });
@@ -253,11 +367,19 @@ export function tensor(
   data: ArrayLike<number>,
   shape: readonly number[] = [data.length],
   dtype: DType = "f32",
+  device: Device = defaultDevice,
 ): Tensor {
   if (size(shape) !== data.length) {
     throw new A2VError("bad_shape", `tensor(): ${data.length} values do not fill shape ${fmtShape(shape)}`, {
       status: 422,
     });
+  }
+  if (device === "cpu") {
+    const bits = (dtype === "bf16" || dtype === "f16") && data instanceof Uint16Array;
+    const values = bits
+      ? Float64Array.from(dtype === "bf16" ? bf16BitsToF32(data) : f16BitsToF32(data))
+      : Float64Array.from(data, (v) => storeValue(dtype, v));
+    return hostTensor(values, shape, dtype);
   }
   const t = empty(shape, dtype);
   if (data.length === 0) return t;
@@ -318,4 +440,24 @@ function collect(value: unknown, into: Set<Tensor>): void {
   else if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
     for (const v of Object.values(value)) collect(v, into);
   }
+}
+
+/** A contiguous copy of `t` on `device` (same dtype; a GPU → CPU copy waits for the GPU). */
+export async function toDevice(t: Tensor, device: Device): Promise<Tensor> {
+  const values = t.device === "cpu" ? gather(t) : await t.toArray();
+  return tensor(values, t.shape, t.dtype, device);
+}
+
+/** The one device of `tensors` (ops run where their inputs live); mixing devices is an error. */
+export function deviceOf(tensors: readonly Tensor[]): Device {
+  const first = tensors[0]?.device ?? defaultDevice;
+  for (const t of tensors) {
+    if (t.device !== first) {
+      throw new A2VError(
+        "device_mismatch",
+        `${tensors[0]} is on the ${first} device and ${t} on the ${t.device} device; move one with toDevice()`,
+      );
+    }
+  }
+  return first;
 }

@@ -16,8 +16,9 @@ import {
   type View,
   WG,
 } from "../codegen.js";
+import { cpuMapInto } from "../cpu/map.js";
 import { type DType, isFloat } from "../dtype.js";
-import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { deviceOf, empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { sumTo } from "./reduce.js";
 
@@ -62,6 +63,8 @@ export interface MapExtras {
   uniform?: Uint32Array;
   /** Extra WGSL functions the expression calls. */
   prelude?: string;
+  /** The expression in JavaScript, for the CPU device when it calls `prelude` functions. */
+  cpu?: (x: number[], e: number, U: (i: number) => number) => number;
 }
 
 /**
@@ -72,6 +75,10 @@ export interface MapExtras {
  */
 export function mapInto(expr: string, inputs: Tensor[], out: Tensor, extra: MapExtras = {}): Tensor {
   for (const t of [...inputs, out]) t.assertAlive();
+  if (deviceOf([out, ...inputs]) === "cpu") {
+    cpuMapInto(expr, inputs, out, extra);
+    return out;
+  }
   withWindows([out, ...inputs], ([o, ...ins]) => mapReady(expr, ins, o!, extra));
   return out;
 }
@@ -147,7 +154,7 @@ export function map(
   extra: MapExtras = {},
 ): Tensor {
   const outShape = shape ?? broadcastShapes(...inputs.map((t) => t.shape));
-  return mapInto(expr, inputs, empty(outShape, dtype ?? resultDType(inputs)), extra);
+  return mapInto(expr, inputs, empty(outShape, dtype ?? resultDType(inputs), deviceOf(inputs)), extra);
 }
 
 /** A tensor filled with `value`. */

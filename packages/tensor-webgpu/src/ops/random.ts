@@ -1,3 +1,4 @@
+import { randNormal, randUnit } from "../cpu/reference.js";
 import type { DType } from "../dtype.js";
 import type { Tensor } from "../tensor.js";
 import { map } from "./elementwise.js";
@@ -20,7 +21,11 @@ function seedWords(seed: number, stream: number): Uint32Array {
 
 /** Uniform samples in (0, 1). `stream` selects an independent sequence for the same seed. */
 export function rand(shape: readonly number[], seed: number, stream = 0, dtype: DType = "f32"): Tensor {
-  return map("rng_unit(e, 0u)", [], dtype, shape, { uniform: seedWords(seed, stream), prelude: RNG });
+  return map("rng_unit(e, 0u)", [], dtype, shape, {
+    uniform: seedWords(seed, stream),
+    prelude: RNG,
+    cpu: (_, e) => randUnit(e, seed >>> 0, stream >>> 0),
+  });
 }
 
 /** Standard normal samples (Box–Muller over two uniform lanes). */
@@ -28,5 +33,6 @@ export function randn(shape: readonly number[], seed: number, stream = 0, dtype:
   return map("sqrt(-2.0 * log(rng_unit(e, 0u))) * cos(6.283185307179586 * rng_unit(e, 1u))", [], dtype, shape, {
     uniform: seedWords(seed, stream),
     prelude: RNG,
+    cpu: (_, e) => randNormal(e, seed >>> 0, stream >>> 0),
   });
 }
