@@ -9,7 +9,20 @@ export {
   WANTED_FEATURES,
   WANTED_LIMITS,
 } from "./device.js";
-export { bf16BitsToF32, type DType, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, type HostArray } from "./dtype.js";
+export {
+  bf16BitsToF32,
+  bf16ToF32,
+  type DType,
+  f8e4m3ToF32,
+  f8e5m2ToF32,
+  f16BitsToF32,
+  f16ToF32,
+  f32ToBf16,
+  f32ToBf16Bits,
+  f32ToF16,
+  f32ToF16Bits,
+  type HostArray,
+} from "./dtype.js";
 export { type KernelPaths, kernelPaths } from "./kernels.js";
 export { type AttentionOptions, attention } from "./ops/attention.js";
 export { type Conv2dOptions, type Conv3dOptions, type ConvKernel, conv2d, conv3d } from "./ops/conv.js";

@@ -3,9 +3,13 @@ import { contiguousStrides, isContiguous, size } from "./codegen.js";
 import {
   BYTES,
   bf16BitsToF32,
+  bf16ToF32,
   type DType,
   f16BitsToF32,
+  f16ToF32,
+  f32ToBf16,
   f32ToBf16Bits,
+  f32ToF16,
   f32ToF16Bits,
   type HostArray,
 } from "./dtype.js";
@@ -277,23 +281,15 @@ export function gather(t: Tensor): Float64Array {
   return out;
 }
 
-const roundBuffer = new Float32Array(1);
-const roundBits = new Uint32Array(roundBuffer.buffer);
-
 /** `v` as the dtype stores it on the CPU device: f32 keeps f64 precision (reference), the rest round. */
 export function storeValue(dtype: DType, v: number): number {
   switch (dtype) {
     case "f32":
       return v;
-    case "bf16": {
-      if (!Number.isFinite(v)) return v;
-      roundBuffer[0] = v;
-      const u = roundBits[0]!;
-      roundBits[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
-      return roundBuffer[0]!;
-    }
+    case "bf16":
+      return bf16ToF32(f32ToBf16(v));
     case "f16":
-      return f16BitsToF32(f32ToF16Bits([v]))[0]!;
+      return f16ToF32(f32ToF16(v));
     case "i32":
       return Math.trunc(v) | 0;
     case "u32":
