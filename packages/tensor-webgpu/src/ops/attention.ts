@@ -1,9 +1,10 @@
 import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { binding, f32lit, header, loader, u32lit, type View } from "../codegen.js";
+import { cpuAttention, cpuAttentionGrad } from "../cpu/nn.js";
 import type { DType } from "../dtype.js";
 import type { Runtime } from "../runtime.js";
-import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { deviceOf, empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { alias, broadcastView, map } from "./elementwise.js";
 import { matmul } from "./matmul.js";
@@ -371,7 +372,7 @@ function geometry(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Omit
   }
   if (b * h > 65535) throw new A2VError("too_many_heads", `attention: B·H = ${b * h} exceeds 65535`);
   const mask = opts.mask ? broadcastView(padTo4(opts.mask), [b, h, lq, lk]) : undefined;
-  const dynamic = q.storage.runtime.gpu.info.isSoftware;
+  const dynamic = q.device === "gpu" && q.storage.runtime.gpu.info.isSoftware;
   return { b, h, lq, lk, d, scale: opts.scale ?? 1 / Math.sqrt(d), mask, dynamic };
 }
 
@@ -392,6 +393,7 @@ function padTo4(t: Tensor): View {
  * passed as permuted views). Returns [B, H, Lq, D] f32. Differentiable in q, k and v (not the mask).
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  if (deviceOf([q, k, v, ...(opts.mask ? [opts.mask] : [])]) === "cpu") return attentionCpu(q, k, v, opts);
   const base = geometry(q, k, v, opts);
   if (materializes(q.storage.runtime, opts.kernel)) return materialized(q, k, v, opts.mask, base.scale);
   const limit = q.storage.runtime.gpu.info.limits.maxComputeWorkgroupStorageSize ?? 16384;
@@ -416,6 +418,19 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   });
   lse.dispose();
   return result;
+}
+
+/**
+ * The CPU device's attention: one f64 implementation whatever `kernel` says, its backward the analytic
+ * dQ, dK, dV of the reference (the mask gets no gradient, as on the GPU).
+ */
+function attentionCpu(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
+  const { scale } = geometry(q, k, v, opts);
+  const mask = opts.mask;
+  const out = cpuAttention(q, k, v, mask, scale);
+  return track("attention", out, [q, k, v], [q, k, v, ...(mask ? [mask] : [])], (dout, s, needs) =>
+    cpuAttentionGrad(s[0]!, s[1]!, s[2]!, s[3], dout, scale, needs),
+  );
 }
 
 /** Whether `attention()` with this `kernel` option runs materialized on this runtime's adapter. */

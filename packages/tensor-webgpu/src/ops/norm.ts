@@ -1,8 +1,9 @@
 import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { binding, coords, f32lit, grid, groupIndex, header, loader, storeCast, u32lit } from "../codegen.js";
+import { cpuLayerNorm, cpuRmsNorm, cpuSoftmax } from "../cpu/nn.js";
 import type { DType } from "../dtype.js";
-import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { deviceOf, empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindable, bindingOf } from "../window.js";
 import { map } from "./elementwise.js";
 import { mean, sum, sumTo } from "./reduce.js";
@@ -58,6 +59,14 @@ function rows(x: Tensor): number {
 /** Softmax over the last axis (f32 math; result f32). */
 export function softmax(x: Tensor): Tensor {
   x.assertAlive();
+  const out = deviceOf([x]) === "cpu" ? cpuSoftmax(x) : softmaxKernel(x);
+  return track("softmax", out, [x], [out], (g, [y]) => {
+    const dot = sum(map("x0 * x1", [g, y!]), -1, true);
+    return [map("x1 * (x0 - x2)", [g, y!, dot])];
+  });
+}
+
+function softmaxKernel(x: Tensor): Tensor {
   const out = empty(x.shape, "f32");
   const wx = bindable(x);
   const wgsl = rowKernel(
@@ -73,10 +82,7 @@ export function softmax(x: Tensor): Tensor {
   );
   if (out.size) out.storage.runtime.dispatch(wgsl, [bindingOf(out), bindingOf(wx)], grid(rows(x)));
   if (wx !== x) wx.dispose();
-  return track("softmax", out, [x], [out], (g, [y]) => {
-    const dot = sum(map("x0 * x1", [g, y!]), -1, true);
-    return [map("x1 * (x0 - x2)", [g, y!, dot])];
-  });
+  return out;
 }
 
 export interface RmsNormOptions {
@@ -93,10 +99,30 @@ export function rmsNorm(x: Tensor, weight?: Tensor, options: RmsNormOptions = {}
   if (weight && (weight.rank !== 1 || weight.shape[0] !== L)) {
     throw new A2VError("shape_mismatch", `rmsNorm weight must be [${L}], got ${fmtShape(weight.shape)}`);
   }
+  const [out, rstd] =
+    deviceOf(weight ? [x, weight] : [x]) === "cpu"
+      ? cpuRmsNorm(x, weight, eps, options.onePlusWeight ?? false)
+      : rmsNormKernel(x, weight, eps, options.onePlusWeight ?? false);
+  const inputs = weight ? [x, weight] : [x];
+  const result = track("rmsNorm", out, inputs, weight ? [x, rstd, weight] : [x, rstd], (g, s, needs) => {
+    const [sx, r, sw] = s;
+    const xh = map("x0 * x1", [sx!, r!]);
+    const gw = sw ? map(options.onePlusWeight ? "x0 * (1.0 + x1)" : "x0 * x1", [g, sw]) : g;
+    const dot = mean(map("x0 * x1", [gw, xh]), -1, true);
+    const dx = needs[0] ? map("x2 * (x0 - x1 * x3)", [gw, xh, r!, dot]) : undefined;
+    const dw = sw && needs[1] ? sumTo(map("x0 * x1", [g, xh]), [L]) : undefined;
+    return [dx, dw];
+  });
+  rstd.dispose();
+  return result;
+}
+
+/** The RMSNorm forward kernel: [out, rstd]. */
+function rmsNormKernel(x: Tensor, weight: Tensor | undefined, eps: number, onePlusWeight: boolean): [Tensor, Tensor] {
   const out = empty(x.shape, "f32");
   const rstd = empty([...x.shape.slice(0, -1), 1], "f32");
   const w = weight
-    ? `${options.onePlusWeight ? "(1.0 + " : "("}ld_w(${u32lit(weight.offset)} + j * ${u32lit(weight.strides[0]!)}))`
+    ? `${onePlusWeight ? "(1.0 + " : "("}ld_w(${u32lit(weight.offset)} + j * ${u32lit(weight.strides[0]!)}))`
     : "1.0";
   const decls = [binding(0, "out", "f32", true), binding(2, "rstd", "f32", true)];
   if (weight) decls.push(binding(3, "w", weight.dtype, false), loader("w", weight.dtype));
@@ -116,23 +142,24 @@ export function rmsNorm(x: Tensor, weight?: Tensor, options: RmsNormOptions = {}
   if (weight) buffers.push(bindingOf(weight));
   if (out.size) out.storage.runtime.dispatch(wgsl, buffers, grid(rows(x)));
   if (wx !== x) wx.dispose();
-  const inputs = weight ? [x, weight] : [x];
-  const result = track("rmsNorm", out, inputs, weight ? [x, rstd, weight] : [x, rstd], (g, s, needs) => {
-    const [sx, r, sw] = s;
-    const xh = map("x0 * x1", [sx!, r!]);
-    const gw = sw ? map(options.onePlusWeight ? "x0 * (1.0 + x1)" : "x0 * x1", [g, sw]) : g;
-    const dot = mean(map("x0 * x1", [gw, xh]), -1, true);
-    const dx = needs[0] ? map("x2 * (x0 - x1 * x3)", [gw, xh, r!, dot]) : undefined;
-    const dw = sw && needs[1] ? sumTo(map("x0 * x1", [g, xh]), [L]) : undefined;
-    return [dx, dw];
-  });
-  rstd.dispose();
-  return result;
+  return [out, rstd];
 }
 
 /** LayerNorm over the last axis without affine parameters: (x − mean) / sqrt(var + eps). */
 export function layerNorm(x: Tensor, eps = 1e-6): Tensor {
   x.assertAlive();
+  const [out, rstd] = deviceOf([x]) === "cpu" ? cpuLayerNorm(x, eps) : layerNormKernel(x, eps);
+  const result = track("layerNorm", out, [x], [out, rstd], (g, [y, r]) => {
+    const mg = mean(g, -1, true);
+    const mgy = mean(map("x0 * x1", [g, y!]), -1, true);
+    return [map("x4 * (x0 - x1 - x2 * x3)", [g, mg, y!, mgy, r!])];
+  });
+  rstd.dispose();
+  return result;
+}
+
+/** The LayerNorm forward kernel: [out, rstd]. */
+function layerNormKernel(x: Tensor, eps: number): [Tensor, Tensor] {
   const out = empty(x.shape, "f32");
   const rstd = empty([...x.shape.slice(0, -1), 1], "f32");
   const wx = bindable(x);
@@ -152,11 +179,5 @@ export function layerNorm(x: Tensor, eps = 1e-6): Tensor {
     out.storage.runtime.dispatch(wgsl, [bindingOf(out), bindingOf(wx), bindingOf(rstd)], grid(rows(x)));
   }
   if (wx !== x) wx.dispose();
-  const result = track("layerNorm", out, [x], [out, rstd], (g, [y, r]) => {
-    const mg = mean(g, -1, true);
-    const mgy = mean(map("x0 * x1", [g, y!]), -1, true);
-    return [map("x4 * (x0 - x1 - x2 * x3)", [g, mg, y!, mgy, r!])];
-  });
-  rstd.dispose();
-  return result;
+  return [out, rstd];
 }

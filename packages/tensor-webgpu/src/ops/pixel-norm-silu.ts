@@ -14,7 +14,8 @@ import {
   type View,
   WG,
 } from "../codegen.js";
-import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { cpuPixelNormSilu } from "../cpu/nn.js";
+import { deviceOf, empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 
 /** The view without its channel dim (dim 1): one kernel thread per remaining position. */
@@ -35,9 +36,14 @@ export function pixelNormSilu(x: Tensor, eps = 1e-8, out?: Tensor): Tensor {
   x.assertAlive();
   if (x.needsGrad) throw new A2VError("no_gradient", "pixelNormSilu has no backward; compose pixelNorm and silu");
   if (x.rank < 2) throw new A2VError("bad_shape", `pixelNormSilu needs [B, C, ...], got ${fmtShape(x.shape)}`);
-  const target = out ?? empty(x.shape, x.dtype === "f16" ? "f16" : "f32");
+  const device = deviceOf(out ? [x, out] : [x]);
+  const target = out ?? empty(x.shape, x.dtype === "f16" ? "f16" : "f32", device);
   if (target.shape.join() !== x.shape.join() || target.dtype === "bf16" || !["f32", "f16"].includes(target.dtype)) {
     throw new A2VError("bad_shape", `pixelNormSilu writes an f32/f16 ${fmtShape(x.shape)} view, got ${target}`);
+  }
+  if (device === "cpu") {
+    cpuPixelNormSilu(x, eps, target);
+    return target;
   }
   withWindows([target, x], ([o, i]) => record(i!, o!, eps));
   return target;

@@ -1,7 +1,8 @@
 import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { binding, coords, grid, groupIndex, header, loader, u32lit, type View, WG } from "../codegen.js";
-import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { cpuRope } from "../cpu/nn.js";
+import { deviceOf, empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { broadcastView } from "./elementwise.js";
 
@@ -13,7 +14,24 @@ export type RopeLayout = "split" | "interleaved";
 
 function ropeRaw(x: Tensor, cos: Tensor, sin: Tensor, layout: RopeLayout, inverse: boolean): Tensor {
   for (const t of [x, cos, sin]) t.assertAlive();
+  if (deviceOf([x, cos, sin]) === "cpu") return ropeCpu(x, cos, sin, layout, inverse);
   return withWindows([x, cos, sin], ([wx, wc, ws]) => ropeReady(wx!, wc!, ws!, layout, inverse));
+}
+
+/** The CPU device's RoPE, after the GPU path's head-dim check and a check that the tables broadcast. */
+function ropeCpu(x: Tensor, cos: Tensor, sin: Tensor, layout: RopeLayout, inverse: boolean): Tensor {
+  const dh = x.shape[x.rank - 1]!;
+  if (dh % 2) throw new A2VError("bad_shape", `rope: the last dim must be even, got ${fmtShape(x.shape)}`);
+  const tableShape = [...x.shape.slice(0, -1), dh / 2];
+  for (const t of [cos, sin]) checkTable(t, tableShape);
+  return cpuRope(x, cos, sin, layout, inverse);
+}
+
+function checkTable(t: Tensor, shape: readonly number[]): void {
+  const lead = shape.length - t.rank;
+  if (lead < 0 || t.shape.some((n, d) => n !== 1 && n !== shape[d + lead])) {
+    throw new A2VError("shape_mismatch", `rope: a ${fmtShape(t.shape)} table does not broadcast to ${fmtShape(shape)}`);
+  }
 }
 
 function ropeReady(x: Tensor, cos: Tensor, sin: Tensor, layout: RopeLayout, inverse: boolean): Tensor {
