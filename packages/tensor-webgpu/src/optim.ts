@@ -1,8 +1,9 @@
 import { A2VError } from "@a2v/errors";
 import { binding, f32lit, grid, groupIndex, u32lit, WG } from "./codegen.js";
+import { cpuAdamWStep } from "./cpu/optim.js";
 import { fill, map, mapInto } from "./ops/elementwise.js";
 import { sum } from "./ops/reduce.js";
-import { empty, fmtShape, keep, type Tensor } from "./tensor.js";
+import { type Device, deviceOf, empty, fmtShape, hostTensor, keep, type Tensor } from "./tensor.js";
 import { bindingOf } from "./window.js";
 
 export interface AdamWOptions {
@@ -20,12 +21,19 @@ export interface AdamWOptions {
  * AdamW over many parameters as one fused dispatch. The constructor packs the parameters into a single
  * buffer (each tensor is rebound to its slice); every step copies the gradients into one flat buffer,
  * optionally measures the global norm on the GPU (no readback), and updates params and moments in place.
+ * On the CPU device nothing is packed: each step loops over every parameter's host values (same math in
+ * f64); the moments are flat CPU tensors in parameter order as on the GPU.
  */
 export class AdamW {
-  readonly flat: Tensor;
+  /** The packed parameters (GPU device only; undefined on the CPU device, where nothing is packed). */
+  readonly flat: Tensor | undefined;
+  /** First moments, packed in parameter order. */
   readonly m: Tensor;
+  /** Second moments, packed in parameter order. */
   readonly v: Tensor;
-  private readonly grads: Tensor;
+  /** Where the parameters live (all on one device). */
+  readonly device: Device;
+  private readonly grads: Tensor | undefined;
   private readonly offsets: number[] = [];
   /** Number of steps taken. */
   steps = 0;
@@ -45,30 +53,43 @@ export class AdamW {
       this.offsets.push(total);
       total += p.size;
     }
-    this.flat = keep(empty([total]));
+    this.device = deviceOf(params);
+    if (this.device === "cpu") {
+      this.m = keep(empty([total], "f32", "cpu"));
+      this.v = keep(empty([total], "f32", "cpu"));
+      return;
+    }
+    const flat = keep(empty([total]));
+    this.flat = flat;
     this.m = keep(fill([total], 0));
     this.v = keep(fill([total], 0));
     this.grads = keep(empty([total]));
-    const rt = this.flat.storage.runtime;
+    const rt = flat.storage.runtime;
     params.forEach((p, i) => {
-      if (p.size) rt.copy(p.storage.buffer, p.offset * 4, this.flat.storage.buffer, this.offsets[i]! * 4, p.size * 4);
-      p.rebind(this.flat.storage, this.offsets[i]!);
+      if (p.size) rt.copy(p.storage.buffer, p.offset * 4, flat.storage.buffer, this.offsets[i]! * 4, p.size * 4);
+      p.rebind(flat.storage, this.offsets[i]!);
     });
   }
 
   /** One update with the gradients accumulated in `param.grad` (missing ones count as zero). */
   step(lr = this.options.lr): void {
     const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, maxGradNorm } = this.options;
-    const rt = this.flat.storage.runtime;
-    const n = this.flat.size;
-    mapInto("0.0", [], this.grads);
+    if (this.device === "cpu") {
+      this.cpuStep({ lr, beta1, beta2, eps, weightDecay, maxGradNorm });
+      return;
+    }
+    const flat = this.flat!;
+    const grads = this.grads!;
+    const rt = flat.storage.runtime;
+    const n = flat.size;
+    mapInto("0.0", [], grads);
     this.params.forEach((p, i) => {
       const g = p.grad;
       if (!g?.size) return;
       if (g.size !== p.size || !g.isContiguous || g.dtype !== "f32") {
         throw new A2VError("bad_grad", `gradient ${fmtShape(g.shape)} does not match parameter ${fmtShape(p.shape)}`);
       }
-      rt.copy(g.storage.buffer, g.offset * 4, this.grads.storage.buffer, this.offsets[i]! * 4, g.size * 4);
+      rt.copy(g.storage.buffer, g.offset * 4, grads.storage.buffer, this.offsets[i]! * 4, g.size * 4);
     });
     this.steps++;
     const t = this.steps;
@@ -76,7 +97,7 @@ export class AdamW {
     this.lastNormSq = undefined;
     let normSq: Tensor | undefined;
     if (maxGradNorm !== undefined) {
-      const squares = map("x0 * x0", [this.grads]);
+      const squares = map("x0 * x0", [grads]);
       normSq = keep(sum(squares));
       squares.dispose();
       this.lastNormSq = normSq;
@@ -105,8 +126,32 @@ ${normSq ? binding(4, "nsq", "f32", false) : ""}
   let denom = sqrt(vi / u.bc2) + u.eps;
   p[i] = p[i] * (1.0 - u.lr * u.wd) - u.lr * (mi / u.bc1) / denom;
 }`;
-    const buffers = [this.flat, this.m, this.v, this.grads, ...(normSq ? [normSq] : [])].map(bindingOf);
+    const buffers = [flat, this.m, this.v, grads, ...(normSq ? [normSq] : [])].map(bindingOf);
     rt.dispatch(wgsl, buffers, grid(groups), f.buffer);
+  }
+
+  /** The CPU device's step: plain loops over each parameter's host values (see cpu/optim.ts). */
+  private cpuStep(h: {
+    lr: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+    maxGradNorm: number | undefined;
+  }): void {
+    const grads = this.params.map((p) => {
+      const g = p.grad;
+      if (!g?.size) return undefined;
+      if (g.size !== p.size || !g.isContiguous || g.dtype !== "f32") {
+        throw new A2VError("bad_grad", `gradient ${fmtShape(g.shape)} does not match parameter ${fmtShape(p.shape)}`);
+      }
+      return g;
+    });
+    this.steps++;
+    this.lastNormSq?.dispose();
+    this.lastNormSq = undefined;
+    const normSq = cpuAdamWStep(this.params, grads, this.offsets, this.m.host, this.v.host, { ...h, t: this.steps });
+    if (normSq !== undefined) this.lastNormSq = keep(hostTensor(Float64Array.of(normSq), []));
   }
 
   /** Drops every parameter's accumulated gradient. */

@@ -1,8 +1,9 @@
 import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { binding, coords, f32lit, header, loader, storeCast, u32lit, type View } from "../codegen.js";
+import { cpuMatmul } from "../cpu/linalg.js";
 import { isFloat } from "../dtype.js";
-import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { deviceOf, empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { alias, broadcastShapes } from "./elementwise.js";
 import { panelMatmul, planPanels } from "./matmul-panel.js";
@@ -275,6 +276,8 @@ export function matmulRaw(
   tileOverride?: TileConfig,
 ): Tensor {
   const extras = [opts.bias, opts.addTo].filter((t): t is Tensor => t !== undefined);
+  // The CPU device: one f64 implementation for every variant.
+  if (deviceOf([a, b, ...extras]) === "cpu") return cpuMatmul(operands(a, b, opts));
   return withWindows([a, b, ...extras], ([wa, wb, ...rest]) => {
     const wopts: MatmulOptions = { ...opts };
     if (opts.bias) wopts.bias = rest.shift()!;

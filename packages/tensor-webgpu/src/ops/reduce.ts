@@ -13,6 +13,7 @@ import {
   u32lit,
   WG,
 } from "../codegen.js";
+import { cpuReduce } from "../cpu/linalg.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { alias, map } from "./elementwise.js";
@@ -36,6 +37,7 @@ const RWG = 64;
 /** The reduction kernel (no autograd): result has the reduced axes kept as size 1. */
 function reduceRaw(x: Tensor, axes: number[], op: ReduceOp): Tensor {
   x.assertAlive();
+  if (x.device === "cpu") return cpuReduce(x, axes, op);
   return withWindows([x], ([wx]) => reduceReady(wx!, axes, op));
 }
 

@@ -1,7 +1,7 @@
 import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { contiguousStrides, size } from "../codegen.js";
-import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { deviceOf, empty, fmtShape, onDevice, type Tensor } from "../tensor.js";
 import { alias, broadcastShapes, contiguous, mapInto, zeros } from "./elementwise.js";
 import { sumTo } from "./reduce.js";
 
@@ -94,7 +94,7 @@ export function slice(
   const strides = x.strides.map((v, i) => (i === d ? v * step : v));
   const out = x.view(shape, strides, x.offset + s * x.strides[d]!);
   return track("slice", out, [x], [], (g) => {
-    const gx = zeros(x.shape);
+    const gx = onDevice(g.device, () => zeros(x.shape));
     const region = gx.view(
       shape,
       gx.strides.map((v, i) => (i === d ? v * step : v)),
@@ -130,7 +130,7 @@ export function concat(xs: readonly Tensor[], dim = 0): Tensor {
   }
   const shape = first.shape.map((n, i) => (i === d ? xs.reduce((a, x) => a + x.shape[d]!, 0) : n));
   const dtype = xs.every((x) => x.dtype === first.dtype) && first.dtype !== "bf16" ? first.dtype : "f32";
-  const out = empty(shape, dtype);
+  const out = empty(shape, dtype, deviceOf(xs));
   const starts: number[] = [];
   let at = 0;
   for (const x of xs) {
