@@ -2,7 +2,7 @@ import { init, rt } from "@a2v/tensor-webgpu";
 import { beforeAll, bench, describe } from "vitest";
 import { type A2VPreparedStep, prepareA2VStep } from "../src/a2v-step.js";
 import { LTX_23_22B, LTX_TINY, type LtxTransformerConfig } from "../src/config.js";
-import { GpuBackend, gpuA2VStep } from "../src/gpu/gpu-backend.js";
+import { a2vStep, LtxTransformer } from "../src/index.js";
 import { numel, transformerParameters } from "../src/layout.js";
 import { DEFAULT_LORA_TARGETS, initLoraWeights, loraScale, loraTargets } from "../src/lora.js";
 import type { WeightSource } from "../src/weights/checkpoint.js";
@@ -84,12 +84,12 @@ const cases: Case[] = [
   },
 ];
 
-const backends = new Map<string, GpuBackend>();
+const backends = new Map<string, LtxTransformer>();
 beforeAll(async () => {
   await init();
 });
 
-async function backendFor(c: Case, fused: boolean): Promise<GpuBackend> {
+async function backendFor(c: Case, fused: boolean): Promise<LtxTransformer> {
   const id = `${c.name}/${fused}`;
   let b = backends.get(id);
   if (!b) {
@@ -98,7 +98,7 @@ async function backendFor(c: Case, fused: boolean): Promise<GpuBackend> {
       other.dispose();
       backends.delete(k);
     }
-    b = new GpuBackend({ fused, weightDType: c.weightDType });
+    b = new LtxTransformer({ fused, weightDType: c.weightDType });
     await b.loadWeights(
       syntheticWeights(c.config),
       transformerParameters(c.config).map((p) => p.key),
@@ -132,7 +132,7 @@ for (const c of cases) {
         async () => {
           const b = await backendFor(c, fused);
           b.zeroGrad();
-          await gpuA2VStep(b, c.config, c.step, { lora, train: true, gradientCheckpointing: true });
+          await a2vStep(b, c.config, c.step, { lora, train: true, gradientCheckpointing: true });
           await rt().idle();
         },
         { iterations: c.iterations, warmupIterations: c.warmupIterations, time: 0, warmupTime: 0 },

@@ -1,5 +1,6 @@
-import type { Backend } from "./backend.js";
+import { backward, mul, reshape, scope, square, sub, sum, type Tensor } from "@a2v/tensor-webgpu";
 import type { LtxTransformerConfig } from "./config.js";
+import type { LtxTransformer } from "./ltx-transformer.js";
 import { audioPositions, type VideoLatentGrid, videoPositions } from "./positions.js";
 import { type ForwardOptions, ltxForward, type ModalityInput } from "./transformer.js";
 
@@ -78,14 +79,84 @@ export function prepareA2VStep(config: LtxTransformerConfig, data: A2VStepData):
   };
 }
 
-/** Forward plus the masked video MSE (upstream `_compute_modality_loss`); audio has no loss. */
-export function a2vLoss<T>(
-  b: Backend<T>,
+/**
+ * mean over tokens and channels of mask·(pred − target)², divided by mean(mask) (upstream
+ * `_compute_modality_loss`): a `[1, 1]` tensor.
+ */
+function maskedMse(b: LtxTransformer, pred: Tensor, target: Tensor, rowMask: Float32Array): Tensor {
+  const [rows, cols] = pred.shape as [number, number];
+  let maskMean = 0;
+  for (const m of rowMask) maskMean += m;
+  maskMean = Math.max(maskMean / rows, 1e-8);
+  const weighted = mul(square(sub(pred, target)), b.constant(rowMask, rows, 1));
+  return reshape(mul(sum(weighted), 1 / (rows * cols * maskMean)), [1, 1]);
+}
+
+/** Forward plus the masked video MSE; audio has no loss. */
+export function a2vLoss(
+  b: LtxTransformer,
   config: LtxTransformerConfig,
   step: A2VPreparedStep,
   options: ForwardOptions = {},
-): { video: T; audio: T; loss: T } {
+): { video: Tensor; audio: Tensor; loss: Tensor } {
   const { video, audio } = ltxForward(b, config, step.video, step.audio, options);
   const target = b.constant(step.targets, step.lossMask.length, config.outChannels);
-  return { video, audio, loss: b.maskedMse(video, target, step.lossMask) };
+  return { video, audio, loss: maskedMse(b, video, target, step.lossMask) };
+}
+
+/** Host results of one step. */
+export interface A2VStepResult {
+  video: Float32Array;
+  audio: Float32Array;
+  loss: number;
+}
+
+export type A2VStepOptions = ForwardOptions & { train?: boolean };
+
+/**
+ * One audio-to-video training step: forward, masked loss and (with `train`) backward into the LoRA
+ * parameters' `grad`, all in one `scope()` so gradient-checkpoint recomputation still finds the per-step
+ * tensors (AdaLN values, RoPE tables) it closes over. `read` takes what the caller needs to the host
+ * before the step's tensors are freed.
+ */
+async function runA2VStep<R>(
+  b: LtxTransformer,
+  config: LtxTransformerConfig,
+  step: A2VPreparedStep,
+  options: A2VStepOptions,
+  read: (out: { video: Tensor; audio: Tensor; loss: Tensor }) => Promise<R>,
+): Promise<R> {
+  const out = scope(() => {
+    const result = a2vLoss(b, config, step, options);
+    if (options.train) backward(result.loss);
+    return result;
+  });
+  try {
+    return await read(out);
+  } finally {
+    for (const t of Object.values(out)) t.dispose();
+  }
+}
+
+/** `runA2VStep` with the predictions and the loss read back (parity checks, sampling). */
+export function a2vStep(
+  b: LtxTransformer,
+  config: LtxTransformerConfig,
+  step: A2VPreparedStep,
+  options: A2VStepOptions = {},
+): Promise<A2VStepResult> {
+  return runA2VStep(b, config, step, options, async (out) => {
+    const [video, audio, loss] = await Promise.all([out.video.toArray(), out.audio.toArray(), out.loss.item()]);
+    return { video: video as Float32Array, audio: audio as Float32Array, loss };
+  });
+}
+
+/** `runA2VStep` reading back one number, the loss: what a training step needs from the device. */
+export function a2vStepLoss(
+  b: LtxTransformer,
+  config: LtxTransformerConfig,
+  step: A2VPreparedStep,
+  options: A2VStepOptions = {},
+): Promise<number> {
+  return runA2VStep(b, config, step, options, (out) => out.loss.item());
 }

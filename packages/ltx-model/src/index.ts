@@ -1,4 +1,13 @@
-export { type A2VPreparedStep, type A2VStepData, a2vLoss, prepareA2VStep } from "./a2v-step.js";
+export {
+  type A2VPreparedStep,
+  type A2VStepData,
+  type A2VStepOptions,
+  type A2VStepResult,
+  a2vLoss,
+  a2vStep,
+  a2vStepLoss,
+  prepareA2VStep,
+} from "./a2v-step.js";
 export {
   type AudioVaeEncoderConfig,
   audioLatentDownsample,
@@ -11,7 +20,6 @@ export { type AudioEncoderLayout, audioEncoderLayout, audioEncoderParameters } f
 export { type LoadedAudioEncoder, loadAudioEncoder } from "./audio-vae/load.js";
 export { encodeAudioReference } from "./audio-vae/reference/audio-encoder.js";
 export { audioTimingFor, audioTokens } from "./audio-vae/tokens.js";
-export type { Backend } from "./backend.js";
 export {
   adalnRows,
   audioInnerDim,
@@ -45,13 +53,6 @@ export {
   timestepSinusoid,
 } from "./embeddings.js";
 export {
-  GpuBackend,
-  type GpuBackendOptions,
-  type GpuStepResult,
-  gpuA2VLoss,
-  gpuA2VStep,
-} from "./gpu/gpu-backend.js";
-export {
   ATTENTION_MODULES,
   type AttentionModuleName,
   type AttentionShape,
@@ -82,6 +83,7 @@ export {
   type SaveLoraOptions,
   saveLoraFile,
 } from "./lora-file.js";
+export { LtxTransformer, type LtxTransformerOptions } from "./ltx-transformer.js";
 export { type LtxModel, type LtxModelPaths, openLtxModel } from "./model/open.js";
 export { ensureTinyModel, TINY_MODEL_VERSION } from "./model/tiny.js";
 export {
@@ -112,7 +114,6 @@ export {
   videoPositions,
   videoTokenCount,
 } from "./positions.js";
-export { CpuBackend, CpuTensor } from "./reference/cpu-backend.js";
 export { CaptionCache, type CaptionFeatures } from "./text/caption-cache.js";
 export {
   type ConnectorConfig,

@@ -2,15 +2,13 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
-import { init } from "@a2v/tensor-webgpu";
-import { type A2VPreparedStep, a2vLoss, prepareA2VStep } from "./a2v-step.js";
+import { type Device, init } from "@a2v/tensor-webgpu";
+import { type A2VPreparedStep, a2vStep, prepareA2VStep } from "./a2v-step.js";
 import { type LtxTransformerConfig, parseTransformerConfig } from "./config.js";
-import { GpuBackend, gpuA2VStep } from "./gpu/gpu-backend.js";
 import { transformerParameters } from "./layout.js";
 import { loraKeyA, loraKeyB, loraScale, loraTargets } from "./lora.js";
+import { LtxTransformer } from "./ltx-transformer.js";
 import { audioPositions, patchifyAudio, patchifyVideo, videoPositions } from "./positions.js";
-import { CpuBackend } from "./reference/cpu-backend.js";
-import type { ForwardOptions } from "./transformer.js";
 import { errorStats } from "./vae/parity-check.js";
 import { TransformerCheckpoint } from "./weights/checkpoint.js";
 import { SafetensorsFile } from "./weights/safetensors.js";
@@ -97,39 +95,17 @@ function missingTensor(dir: string, name: string): A2VError {
   });
 }
 
-/**
- * One forward (and with `train`, backward into the LoRA gradients) on either backend, read back to the host.
- * The GPU path goes through `gpuA2VStep`, which scopes the step's temporaries.
- */
-async function forwardOnce(
-  backend: CpuBackend | GpuBackend,
-  config: LtxTransformerConfig,
-  step: A2VPreparedStep,
-  options: ForwardOptions & { train?: boolean } = {},
-): Promise<{ video: Float32Array; audio: Float32Array; loss: number }> {
-  if (backend instanceof GpuBackend) return gpuA2VStep(backend, config, step, options);
-  backend.reset();
-  const out = a2vLoss(backend, config, step, options);
-  if (options.train) backend.backward(out.loss);
-  const [video, audio, loss] = await Promise.all([
-    backend.read(out.video),
-    backend.read(out.audio),
-    backend.read(out.loss),
-  ]);
-  return { video, audio, loss: loss[0]! };
-}
-
-/**
- * Runs a `transformer_a2v_step` golden set on the float64 CPU reference: builds the step from the
- * set's latents, noise and σ, then compares tokens, positions, predictions, loss, and (when the set
- * has them) the LoRA predictions and every LoRA gradient.
- */
 export interface TransformerParityOptions {
-  /** Run the GPU backend (fused kernels, Dawn) instead of the float64 CPU reference. */
-  gpu?: boolean;
+  /** The device the one model code runs on: the CPU device (f64, default) or the GPU (fused kernels, Dawn). */
+  device?: Device;
   onProgress?: (message: string) => void;
 }
 
+/**
+ * Runs a `transformer_a2v_step` golden set on either device: builds the step from the set's latents, noise
+ * and σ, then compares tokens, positions, predictions, loss, and (when the set has them) the LoRA
+ * predictions and every LoRA gradient.
+ */
 export async function runTransformerParity(
   dir: string,
   options: TransformerParityOptions = {},
@@ -190,8 +166,9 @@ export async function runTransformerParity(
   );
 
   const checkpoint = await TransformerCheckpoint.open(join(dir, "transformer.safetensors"), { config });
-  if (options.gpu) await init();
-  const backend = options.gpu ? new GpuBackend() : new CpuBackend();
+  const device = options.device ?? "cpu";
+  if (device === "gpu") await init();
+  const backend = new LtxTransformer({ device });
   try {
     await backend.loadWeights(
       checkpoint,
@@ -202,7 +179,7 @@ export async function runTransformerParity(
   }
   try {
     onProgress?.("forward without LoRA");
-    const base = await forwardOnce(backend, config, step);
+    const base = await a2vStep(backend, config, step);
     rows.push(
       compareForward("video_pred", base.video, get("video_pred")),
       compareForward("audio_pred", base.audio, get("audio_pred")),
@@ -225,7 +202,7 @@ export async function runTransformerParity(
       onProgress?.("forward and backward with LoRA");
       const gradsPath = join(dir, "lora_grads.safetensors");
       const withGrads = existsSync(gradsPath);
-      const out = await forwardOnce(backend, config, step, {
+      const out = await a2vStep(backend, config, step, {
         lora: { modules: new Set(targets.map((t) => t.module)), scale: loraScale(lora) },
         train: withGrads,
       });
@@ -243,7 +220,7 @@ export async function runTransformerParity(
       }
     }
   } finally {
-    if (backend instanceof GpuBackend) backend.dispose();
+    backend.dispose();
   }
   return { kind: "transformer_a2v_step", dir, rows, pass: rows.every((r) => r.pass) };
 }

@@ -1,18 +1,20 @@
-import type { Backend } from "./backend.js";
+import { add, gelu, layerNorm, mul, rmsNorm, sigmoid, silu, slice, type Tensor } from "@a2v/tensor-webgpu";
 import { audioInnerDim, type LtxTransformerConfig, videoInnerDim } from "./config.js";
 import { scaleTimesteps, splitRopeTables, TIMESTEP_FEATURES, timestepSinusoid } from "./embeddings.js";
 import { type AttentionModuleName, attentionShape } from "./layout.js";
 import { loraKeyA, loraKeyB } from "./lora.js";
+import type { LtxTransformer } from "./ltx-transformer.js";
+import { headAttention, headRope, mulPerHead, runBlock } from "./transformer-ops.js";
 
 /** One stream's inputs for a forward pass (batch 1: the official a2v trainer's batch size). */
 export interface ModalityInput {
-  /** Patchified latent tokens `[T, in_channels]`. */
+  /** Patchified latent tokens `[Tensor, in_channels]`. */
   tokens: Float32Array;
-  /** Per-token σ `[T]` (σ · denoise mask: conditioning tokens 0). */
+  /** Per-token σ `[Tensor]` (σ · denoise mask: conditioning tokens 0). */
   timesteps: Float32Array;
   /** The modality's σ (0 for a frozen modality); drives the prompt AdaLN and the other stream's A↔V gate. */
   sigma: number;
-  /** `[nPos, T, 2]` `[start, end)` bounds: video (time s, y px, x px), audio (time s). */
+  /** `[nPos, Tensor, 2]` `[start, end)` bounds: video (time s, y px, x px), audio (time s). */
   positions: Float32Array;
   /** Text context `[S, context_dim]`, already at the model width (LTX-2.3 connectors). */
   context: Float32Array;
@@ -28,7 +30,7 @@ export interface Perturbations {
   skipVideoToAudio?: readonly number[];
 }
 
-/** Active LoRA adapters: module name → scale (alpha/rank); the backend holds `lora_A`/`lora_B`. */
+/** Active LoRA adapters: module name → scale (alpha/rank); the `LtxTransformer` holds `lora_A`/`lora_B`. */
 export interface ActiveLora {
   modules: ReadonlySet<string>;
   scale: number;
@@ -37,43 +39,43 @@ export interface ActiveLora {
 export interface ForwardOptions {
   lora?: ActiveLora;
   perturbations?: Perturbations;
-  /** Recompute each block in backward instead of keeping its activations (backends with `runBlock`). */
+  /** Recompute each block in backward instead of keeping its activations. */
   gradientCheckpointing?: boolean;
   /** Called after each block with its index (progress). */
   onBlock?: (index: number) => void;
 }
 
-interface StreamArgs<T> {
-  x: T;
-  context: T;
-  /** AdaLN values `[T, rows·D]`. */
-  ada: T;
-  embedded: T;
+interface StreamArgs {
+  x: Tensor;
+  context: Tensor;
+  /** AdaLN values `[Tensor, rows·D]`. */
+  ada: Tensor;
+  embedded: Tensor;
   /** `[1, 2·D]` prompt AdaLN (cross-attention AdaLN), or null. */
-  prompt: T | null;
-  cos: T;
-  sin: T;
-  crossCos: T;
-  crossSin: T;
-  /** `[T, 4·D]` A↔V scale/shift values (own timesteps). */
-  crossScaleShift: T;
+  prompt: Tensor | null;
+  cos: Tensor;
+  sin: Tensor;
+  crossCos: Tensor;
+  crossSin: Tensor;
+  /** `[Tensor, 4·D]` A↔V scale/shift values (own timesteps). */
+  crossScaleShift: Tensor;
   /** `[1, D]` A↔V gate values (the other stream's σ). */
-  crossGate: T;
+  crossGate: Tensor;
   dim: number;
   heads: number;
 }
 
 /**
- * The LTX-2.x audio-video DiT forward (upstream `LTXModel.forward` at 400fd31), generic over the
- * backend. Returns the velocity predictions `[Tv, out_channels]` and `[Ta, audio_out_channels]`.
+ * The LTX-2.x audio-video DiT forward (upstream `LTXModel.forward` at 400fd31) on the tensor ops of
+ * the weights' device (GPU or CPU). Returns the velocity predictions `[Tv, out_channels]` and `[Ta, audio_out_channels]`.
  */
-export function ltxForward<T>(
-  b: Backend<T>,
+export function ltxForward(
+  b: LtxTransformer,
   config: LtxTransformerConfig,
   video: ModalityInput,
   audio: ModalityInput,
   options: ForwardOptions = {},
-): { video: T; audio: T } {
+): { video: Tensor; audio: Tensor } {
   const dv = videoInnerDim(config);
   const da = audioInnerDim(config);
   const crossMaxPos = Math.max(config.positionalEmbeddingMaxPos[0]!, config.audioPositionalEmbeddingMaxPos[0]!);
@@ -108,8 +110,8 @@ export function ltxForward<T>(
       skipA2V: p.skipAudioToVideo?.includes(i) ?? false,
       skipV2A: p.skipVideoToAudio?.includes(i) ?? false,
     };
-    const run = (vx: T, ax: T) => block(b, config, i, v, a, vx, ax, flags);
-    const out = b.runBlock ? b.runBlock(run, v.x, a.x, options.gradientCheckpointing ?? false) : run(v.x, a.x);
+    const run = (vx: Tensor, ax: Tensor) => block(b, config, i, v, a, vx, ax, flags);
+    const out = runBlock(run, v.x, a.x, options.gradientCheckpointing ?? false);
     v.x = out.vx;
     a.x = out.ax;
     options.onBlock?.(i);
@@ -133,9 +135,13 @@ interface StreamSpec {
 }
 
 /** AdaLN-single: sinusoid(t) → linear_1 → SiLU → linear_2 (= embedded) → SiLU → linear. */
-function adalnSingle<T>(b: Backend<T>, key: string, scaledTimesteps: Float32Array): { values: T; embedded: T } {
+function adalnSingle(
+  b: LtxTransformer,
+  key: string,
+  scaledTimesteps: Float32Array,
+): { values: Tensor; embedded: Tensor } {
   const sinusoid = b.constant(timestepSinusoid(scaledTimesteps), scaledTimesteps.length, TIMESTEP_FEATURES);
-  const h = b.silu(
+  const h = silu(
     b.linear(
       sinusoid,
       b.weight(`${key}.emb.timestep_embedder.linear_1.weight`),
@@ -147,25 +153,25 @@ function adalnSingle<T>(b: Backend<T>, key: string, scaledTimesteps: Float32Arra
     b.weight(`${key}.emb.timestep_embedder.linear_2.weight`),
     bias(b, `${key}.emb.timestep_embedder.linear_2`),
   );
-  const values = b.linear(b.silu(embedded), b.weight(`${key}.linear.weight`), bias(b, `${key}.linear`));
+  const values = b.linear(silu(embedded), b.weight(`${key}.linear.weight`), bias(b, `${key}.linear`));
   return { values, embedded };
 }
 
-function bias<T>(b: Backend<T>, module: string): T {
+function bias(b: LtxTransformer, module: string): Tensor {
   return b.weight(`${module}.bias`);
 }
 
-function optionalBias<T>(b: Backend<T>, module: string, present: boolean): T | null {
+function optionalBias(b: LtxTransformer, module: string, present: boolean): Tensor | null {
   return present ? b.weight(`${module}.bias`) : null;
 }
 
-function prepareStream<T>(
-  b: Backend<T>,
+function prepareStream(
+  b: LtxTransformer,
   config: LtxTransformerConfig,
   input: ModalityInput,
   otherSigma: number,
   spec: StreamSpec,
-): StreamArgs<T> {
+): StreamArgs {
   const tokens = input.timesteps.length;
   const pfx = spec.prefix;
   const x = b.linear(
@@ -184,7 +190,7 @@ function prepareStream<T>(
   let context = b.constant(input.context, contextRows, spec.contextDim);
   if (config.captionChannels !== null) {
     const proj = `${pfx}caption_projection`;
-    context = b.geluTanh(b.linear(context, b.weight(`${proj}.linear_1.weight`), bias(b, `${proj}.linear_1`)));
+    context = gelu(b.linear(context, b.weight(`${proj}.linear_1.weight`), bias(b, `${proj}.linear_1`)));
     context = b.linear(context, b.weight(`${proj}.linear_2.weight`), bias(b, `${proj}.linear_2`));
   }
   const nPos = spec.maxPos.length;
@@ -227,13 +233,28 @@ function prepareStream<T>(
 }
 
 /** `table[row] + values[:, row·D:(row+1)·D]` (upstream `get_ada_values`). */
-function adaValue<T>(b: Backend<T>, table: T, values: T, row: number, dim: number): T {
-  return b.add(b.sliceCols(values, row * dim, (row + 1) * dim), b.sliceRows(table, row, row + 1));
+function adaValue(b: LtxTransformer, table: Tensor, values: Tensor, row: number, dim: number): Tensor {
+  return add(sliceCols(values, row * dim, (row + 1) * dim), sliceRows(table, row, row + 1));
+}
+
+/** Columns [start, end) of `[rows, cols]`. */
+function sliceCols(a: Tensor, start: number, end: number): Tensor {
+  return slice(a, 1, start, end);
+}
+
+/** Rows [start, end) of `[rows, cols]`. */
+function sliceRows(a: Tensor, start: number, end: number): Tensor {
+  return slice(a, 0, start, end);
+}
+
+/** RMSNorm over each row, optionally times a weight. */
+function norm(x: Tensor, eps: number, weight: Tensor | null): Tensor {
+  return rmsNorm(x, weight ?? undefined, { eps });
 }
 
 /** rms(x)·(1 + scale) + shift. */
-function modulate<T>(b: Backend<T>, x: T, eps: number, scale: T, shift: T): T {
-  return b.add(b.mul(b.rmsNorm(x, eps, null), b.affine(scale, 1, 1)), shift);
+function modulate(b: LtxTransformer, x: Tensor, eps: number, scale: Tensor, shift: Tensor): Tensor {
+  return add(mul(norm(x, eps, null), add(scale, 1)), shift);
 }
 
 interface BlockFlags {
@@ -244,28 +265,28 @@ interface BlockFlags {
   skipV2A: boolean;
 }
 
-function block<T>(
-  b: Backend<T>,
+function block(
+  b: LtxTransformer,
   config: LtxTransformerConfig,
   index: number,
-  v: StreamArgs<T>,
-  a: StreamArgs<T>,
-  vxIn: T,
-  axIn: T,
+  v: StreamArgs,
+  a: StreamArgs,
+  vxIn: Tensor,
+  axIn: Tensor,
   flags: BlockFlags,
-): { vx: T; ax: T } {
+): { vx: Tensor; ax: Tensor } {
   const eps = config.normEps;
   const prefix = `transformer_blocks.${index}`;
   const attn = (
     name: AttentionModuleName,
-    x: T,
-    ctx: T | null,
-    rope: RopePair<T> | null,
-    kRope: RopePair<T> | null,
+    x: Tensor,
+    ctx: Tensor | null,
+    rope: RopePair | null,
+    kRope: RopePair | null,
     skip: boolean,
   ) => attention(b, config, `${prefix}.${name}`, name, x, ctx, rope, kRope, skip, flags.lora);
 
-  const selfAndText = (s: StreamArgs<T>, input: T, pfx: "" | "audio_", skipSelf: boolean): T => {
+  const selfAndText = (s: StreamArgs, input: Tensor, pfx: "" | "audio_", skipSelf: boolean): Tensor => {
     const table = b.weight(`${prefix}.${pfx}scale_shift_table`);
     const shift = adaValue(b, table, s.ada, 0, s.dim);
     const scale = adaValue(b, table, s.ada, 1, s.dim);
@@ -280,25 +301,25 @@ function block<T>(
       null,
       skipSelf,
     );
-    let x = b.add(input, b.mul(attnOut, gate));
-    const normed = b.rmsNorm(x, eps, null);
+    let x = add(input, mul(attnOut, gate));
+    const normed = norm(x, eps, null);
     if (config.crossAttentionAdaln) {
       const shiftQ = adaValue(b, table, s.ada, 6, s.dim);
       const scaleQ = adaValue(b, table, s.ada, 7, s.dim);
       const gateCa = adaValue(b, table, s.ada, 8, s.dim);
       // K/V modulation: per-block prompt table rows (shift, scale) + the σ-driven prompt AdaLN.
       const kvTable = b.weight(`${prefix}.${pfx}prompt_scale_shift_table`);
-      let shiftKv = b.sliceRows(kvTable, 0, 1);
-      let scaleKv = b.sliceRows(kvTable, 1, 2);
+      let shiftKv = sliceRows(kvTable, 0, 1);
+      let scaleKv = sliceRows(kvTable, 1, 2);
       if (s.prompt) {
-        shiftKv = b.add(b.sliceCols(s.prompt, 0, s.dim), shiftKv);
-        scaleKv = b.add(b.sliceCols(s.prompt, s.dim, 2 * s.dim), scaleKv);
+        shiftKv = add(sliceCols(s.prompt, 0, s.dim), shiftKv);
+        scaleKv = add(sliceCols(s.prompt, s.dim, 2 * s.dim), scaleKv);
       }
-      const q = b.add(b.mul(normed, b.affine(scaleQ, 1, 1)), shiftQ);
-      const ctx = b.add(b.mul(s.context, b.affine(scaleKv, 1, 1)), shiftKv);
-      x = b.add(x, b.mul(attn(textName, q, ctx, null, null, false), gateCa));
+      const q = add(mul(normed, add(scaleQ, 1)), shiftQ);
+      const ctx = add(mul(s.context, add(scaleKv, 1)), shiftKv);
+      x = add(x, mul(attn(textName, q, ctx, null, null, false), gateCa));
     } else {
-      x = b.add(x, attn(textName, normed, s.context, null, null, false));
+      x = add(x, attn(textName, normed, s.context, null, null, false));
     }
     return x;
   };
@@ -309,16 +330,13 @@ function block<T>(
   // A↔V cross-attention: both directions read the pre-exchange states.
   const videoTable = b.weight(`${prefix}.scale_shift_table_a2v_ca_video`);
   const audioTable = b.weight(`${prefix}.scale_shift_table_a2v_ca_audio`);
-  const avValues = (s: StreamArgs<T>, table: T, first: number) => ({
-    scale: b.add(
-      b.sliceCols(s.crossScaleShift, first * s.dim, (first + 1) * s.dim),
-      b.sliceRows(table, first, first + 1),
+  const avValues = (s: StreamArgs, table: Tensor, first: number) => ({
+    scale: add(sliceCols(s.crossScaleShift, first * s.dim, (first + 1) * s.dim), sliceRows(table, first, first + 1)),
+    shift: add(
+      sliceCols(s.crossScaleShift, (first + 1) * s.dim, (first + 2) * s.dim),
+      sliceRows(table, first + 1, first + 2),
     ),
-    shift: b.add(
-      b.sliceCols(s.crossScaleShift, (first + 1) * s.dim, (first + 2) * s.dim),
-      b.sliceRows(table, first + 1, first + 2),
-    ),
-    gate: b.add(s.crossGate, b.sliceRows(table, 4, 5)),
+    gate: add(s.crossGate, sliceRows(table, 4, 5)),
   });
   const vPre = vx;
   const aPre = ax;
@@ -335,7 +353,7 @@ function block<T>(
       { cos: a.crossCos, sin: a.crossSin },
       false,
     );
-    vx = b.add(vx, b.mul(out, vv.gate));
+    vx = add(vx, mul(out, vv.gate));
   }
   if (!flags.skipV2A) {
     const av = avValues(a, audioTable, 2);
@@ -350,100 +368,85 @@ function block<T>(
       { cos: v.crossCos, sin: v.crossSin },
       false,
     );
-    ax = b.add(ax, b.mul(out, av.gate));
+    ax = add(ax, mul(out, av.gate));
   }
 
-  const feedForward = (s: StreamArgs<T>, x: T, pfx: "" | "audio_", hasBias: boolean): T => {
+  const feedForward = (s: StreamArgs, x: Tensor, pfx: "" | "audio_", hasBias: boolean): Tensor => {
     const table = b.weight(`${prefix}.${pfx}scale_shift_table`);
     const shift = adaValue(b, table, s.ada, 3, s.dim);
     const scale = adaValue(b, table, s.ada, 4, s.dim);
     const gate = adaValue(b, table, s.ada, 5, s.dim);
     const ff = `${prefix}.${pfx}ff`;
     let h = loraLinear(b, `${ff}.net.0.proj`, modulate(b, x, eps, scale, shift), hasBias, flags.lora);
-    h = b.geluTanh(h);
+    h = gelu(h);
     h = loraLinear(b, `${ff}.net.2`, h, hasBias, flags.lora);
-    return b.add(x, b.mul(h, gate));
+    return add(x, mul(h, gate));
   };
   vx = feedForward(v, vx, "", config.ffBias);
   ax = feedForward(a, ax, "audio_", config.audioFfBias);
   return { vx, ax };
 }
 
-interface RopePair<T> {
-  cos: T;
-  sin: T;
+interface RopePair {
+  cos: Tensor;
+  sin: Tensor;
 }
 
 /** Linear with an optional LoRA delta: x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ. */
-function loraLinear<T>(b: Backend<T>, module: string, x: T, hasBias: boolean, lora: ActiveLora | undefined): T {
-  if (lora?.modules.has(module) && b.loraLinear) {
-    const w = b.weight(`${module}.weight`);
-    return b.loraLinear(
-      x,
-      w,
-      optionalBias(b, module, hasBias),
-      b.parameter(loraKeyA(module)),
-      b.parameter(loraKeyB(module)),
-      lora.scale,
-    );
-  }
-  let y = b.linear(x, b.weight(`${module}.weight`), optionalBias(b, module, hasBias));
-  if (lora?.modules.has(module)) {
-    const down = b.linear(x, b.parameter(loraKeyA(module)), null);
-    y = b.add(y, b.affine(b.linear(down, b.parameter(loraKeyB(module)), null), lora.scale, 0));
-  }
-  return y;
+function loraLinear(
+  b: LtxTransformer,
+  module: string,
+  x: Tensor,
+  hasBias: boolean,
+  lora: ActiveLora | undefined,
+): Tensor {
+  const w = b.weight(`${module}.weight`);
+  const bias = optionalBias(b, module, hasBias);
+  if (!lora?.modules.has(module)) return b.linear(x, w, bias);
+  return b.loraLinear(x, w, bias, b.parameter(loraKeyA(module)), b.parameter(loraKeyB(module)), lora.scale);
 }
 
 /** Upstream `Attention.forward`: q/k RMSNorm, RoPE, SDPA, per-head gate, to_out. */
-function attention<T>(
-  b: Backend<T>,
+function attention(
+  b: LtxTransformer,
   config: LtxTransformerConfig,
   module: string,
   name: AttentionModuleName,
-  x: T,
-  context: T | null,
-  rope: RopePair<T> | null,
-  kRope: RopePair<T> | null,
+  x: Tensor,
+  context: Tensor | null,
+  rope: RopePair | null,
+  kRope: RopePair | null,
   perturbed: boolean,
   lora: ActiveLora | undefined,
-): T {
+): Tensor {
   const shape = attentionShape(config, name);
   const ctx = context ?? x;
   const value = loraLinear(b, `${module}.to_v`, ctx, true, lora);
-  let out: T;
+  let out: Tensor;
   if (perturbed) {
     out = value;
   } else {
-    let q = b.rmsNorm(
-      loraLinear(b, `${module}.to_q`, x, true, lora),
-      config.normEps,
-      b.weight(`${module}.q_norm.weight`),
-    );
-    let k = b.rmsNorm(
-      loraLinear(b, `${module}.to_k`, ctx, true, lora),
-      config.normEps,
-      b.weight(`${module}.k_norm.weight`),
-    );
+    let q = norm(loraLinear(b, `${module}.to_q`, x, true, lora), config.normEps, b.weight(`${module}.q_norm.weight`));
+    let k = norm(loraLinear(b, `${module}.to_k`, ctx, true, lora), config.normEps, b.weight(`${module}.k_norm.weight`));
     if (rope) {
-      q = b.rope(q, rope.cos, rope.sin, shape.heads);
+      q = headRope(b.fused, q, rope.cos, rope.sin, shape.heads);
       const kr = kRope ?? rope;
-      k = b.rope(k, kr.cos, kr.sin, shape.heads);
+      k = headRope(b.fused, k, kr.cos, kr.sin, shape.heads);
     }
-    out = b.attention(q, k, value, shape.heads);
+    out = headAttention(b.fused, q, k, value, shape.heads);
   }
   if (config.applyGatedAttention) {
     const logits = b.linear(x, b.weight(`${module}.to_gate_logits.weight`), bias(b, `${module}.to_gate_logits`));
-    out = b.mulPerHead(out, b.affine(b.sigmoid(logits), 2, 0), shape.heads);
+    out = mulPerHead(out, mul(sigmoid(logits), 2), shape.heads);
   }
   return loraLinear(b, `${module}.to_out.0`, out, true, lora);
 }
 
 /** LayerNorm (no affine) · (1 + scale) + shift with [shift, scale] = table + embedded timestep, then proj_out. */
-function outputProjection<T>(b: Backend<T>, config: LtxTransformerConfig, pfx: "" | "audio_", s: StreamArgs<T>): T {
+function outputProjection(b: LtxTransformer, config: LtxTransformerConfig, pfx: "" | "audio_", s: StreamArgs): Tensor {
   const table = b.weight(`${pfx}scale_shift_table`);
-  const shift = b.add(s.embedded, b.sliceRows(table, 0, 1));
-  const scale = b.add(s.embedded, b.sliceRows(table, 1, 2));
-  const x = b.add(b.mul(b.layerNorm(s.x, config.normEps), b.affine(scale, 1, 1)), shift);
+  const shift = add(s.embedded, sliceRows(table, 0, 1));
+  const scale = add(s.embedded, sliceRows(table, 1, 2));
+  const x = add(mul(layerNorm(s.x, config.normEps), add(scale, 1)), shift);
   return b.linear(x, b.weight(`${pfx}proj_out.weight`), bias(b, `${pfx}proj_out`));
 }

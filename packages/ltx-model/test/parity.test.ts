@@ -30,7 +30,7 @@ describe.skipIf(!hasGolden)("runTransformerParity", () => {
   });
 
   it("passes on the GPU backend too (fused kernels on Dawn)", { timeout: 400_000 }, async () => {
-    const report = await runTransformerParity(TRANSFORMER_GOLDEN, { gpu: true });
+    const report = await runTransformerParity(TRANSFORMER_GOLDEN, { device: "gpu" });
     expect(report.rows.filter((r) => r.name.startsWith("grad ")).length).toBe(96);
     expect(report.rows.filter((r) => !r.pass)).toEqual([]);
   });

@@ -4,8 +4,8 @@ import { snapNumberOfFrames } from "@a2v/dataset";
 import { A2VError } from "@a2v/errors";
 import {
   ensureTinyModel,
-  GpuBackend,
   type LtxModel,
+  LtxTransformer,
   loadLoraFile,
   openLtxModel,
   transformerParameters,
@@ -122,14 +122,14 @@ export async function sampleCommand(args: string[], out: CliOut): Promise<number
     if (!values.json) out.stderr(s);
   };
   let model: LtxModel | undefined;
-  let backend: GpuBackend | undefined;
+  let backend: LtxTransformer | undefined;
   let sampler: ValidationSampler | undefined;
   try {
     const loaded = await loadLoraFile(resolve(values.lora!));
     model = await openLtxModel(paths);
     await init();
     // Fused kernels on GPUs; the composed ops on CPU adapters (lavapipe), as training picks them.
-    backend = new GpuBackend({ fused: !rt().gpu.info.isSoftware });
+    backend = new LtxTransformer({ fused: !rt().gpu.info.isSoftware });
     log("loading the transformer");
     await backend.loadWeights(
       model.transformerWeights,

@@ -7,6 +7,7 @@ import {
   TRANSFORMER_PARITY_KINDS,
   VAE_AND_TEXT_PARITY_KINDS,
 } from "@a2v/ltx-model";
+import type { Device } from "@a2v/tensor-webgpu";
 import { runScheduleParity } from "@a2v/trainer";
 
 /**
@@ -36,7 +37,7 @@ export const PARITY_KINDS = [...TRANSFORMER_PARITY_KINDS, ...VAE_AND_TEXT_PARITY
  * Runs one golden set (a folder with config.json, weights and tensors.safetensors) against this implementation,
  * whichever component its `kind` names, with the tolerances of its README.
  */
-export async function runParity(dir: string, options: { gpu?: boolean } = {}): Promise<ParityResult> {
+export async function runParity(dir: string, options: { device?: Device } = {}): Promise<ParityResult> {
   let kind: string;
   try {
     kind = String(JSON.parse(await readFile(join(dir, "config.json"), "utf8")).kind);
@@ -44,7 +45,7 @@ export async function runParity(dir: string, options: { gpu?: boolean } = {}): P
     throw new A2VError("golden_invalid", `${dir}: not a golden set (unreadable config.json)`, { status: 422, cause });
   }
   if ((TRANSFORMER_PARITY_KINDS as readonly string[]).includes(kind)) {
-    const r = await runTransformerParity(dir, { gpu: options.gpu });
+    const r = await runTransformerParity(dir, { device: options.device });
     const checks = r.rows.map((row) => ({
       name: row.name,
       maxAbsError: row.maxAbsError,
@@ -57,7 +58,8 @@ export async function runParity(dir: string, options: { gpu?: boolean } = {}): P
     return { kind, dir, checks, ok: r.pass };
   }
   if ((VAE_AND_TEXT_PARITY_KINDS as readonly string[]).includes(kind) || kind === "schedules") {
-    const r = kind === "schedules" ? await runScheduleParity(dir) : await goldenParity(dir, options);
+    const r =
+      kind === "schedules" ? await runScheduleParity(dir) : await goldenParity(dir, { gpu: options.device === "gpu" });
     const checks = r.checks.map((c) => ({ ...c, metric: "max_abs" as const, error: c.maxAbsError }));
     return { kind, dir, checks, ok: r.ok };
   }

@@ -3,11 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   type ActiveLora,
+  a2vStep,
+  a2vStepLoss,
   ensureTinyModel,
-  GpuBackend,
-  gpuA2VLoss,
-  gpuA2VStep,
   type LtxModel,
+  LtxTransformer,
   loraTargets,
   numel,
   openLtxModel,
@@ -26,7 +26,7 @@ import { ShiftedLogitNormalSampler } from "../src/timestep-sampler.js";
 const STEPS = 5;
 let dir = "";
 let model: LtxModel;
-const backends = new Map<string, GpuBackend>();
+const backends = new Map<string, LtxTransformer>();
 let draws: ReturnType<typeof drawA2VStep>[] = [];
 let active: ActiveLora;
 const seconds: Record<string, number[]> = {};
@@ -59,7 +59,7 @@ beforeAll(async () => {
     drawA2VStep(model.transformer, ex, new ShiftedLogitNormalSampler(), 42, i),
   );
   for (const fused of [false, true]) {
-    const backend = new GpuBackend({ fused });
+    const backend = new LtxTransformer({ fused });
     await backend.loadWeights(model.transformerWeights, keys);
     for (const [key, t] of initialLora(targets, 32, 42)) backend.addParameter(key, t.data, t.shape[0]!, t.shape[1]!);
     backends.set(fused ? "fused" : "composed", backend);
@@ -91,8 +91,8 @@ describe(`demo training step, ${STEPS} steps per iteration`, () => {
           const start = performance.now();
           for (const { step } of draws) {
             const options = { lora: active, train: true };
-            if (readBack === "loss read back") await gpuA2VLoss(backend, model.transformer, step, options);
-            else await gpuA2VStep(backend, model.transformer, step, options);
+            if (readBack === "loss read back") await a2vStepLoss(backend, model.transformer, step, options);
+            else await a2vStep(backend, model.transformer, step, options);
             backend.zeroGrad();
           }
           seconds[name] ??= [];

@@ -1,4 +1,4 @@
-import { GpuBackend, gpuA2VStep, LTX_TINY, loraTargets, MemoryWeights } from "@a2v/ltx-model";
+import { a2vStep, LTX_TINY, LtxTransformer, loraTargets, MemoryWeights } from "@a2v/ltx-model";
 import { init, releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, bench, describe } from "vitest";
 import { drawA2VStep, initialLora } from "../src/loop/draw.js";
@@ -14,7 +14,7 @@ const config = LTX_TINY;
 const lora = { rank: 8, alpha: 8 };
 const example = tinyExample(1, config);
 const weights = tinyWeights(config);
-const backend = new GpuBackend({ fused: false });
+const backend = new LtxTransformer({ fused: false });
 const draws = Array.from({ length: STEPS }, (_, i) =>
   drawA2VStep(config, example, new ShiftedLogitNormalSampler(), 42, i),
 );
@@ -50,7 +50,7 @@ describe(`tiny model, ${STEPS} steps per iteration (lavapipe)`, () => {
   bench(
     "forward only (baseline)",
     timed("forward only", async () => {
-      for (const { step } of draws) await gpuA2VStep(backend, config, step, { lora: active });
+      for (const { step } of draws) await a2vStep(backend, config, step, { lora: active });
     }),
     options,
   );
@@ -58,7 +58,7 @@ describe(`tiny model, ${STEPS} steps per iteration (lavapipe)`, () => {
     "forward + backward",
     timed("forward + backward", async () => {
       for (const { step } of draws) {
-        await gpuA2VStep(backend, config, step, { lora: active, train: true });
+        await a2vStep(backend, config, step, { lora: active, train: true });
         backend.zeroGrad();
       }
     }),

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mediaTools } from "@a2v/audio";
-import { ensureTinyModel, GpuBackend, type LtxModel, openLtxModel, transformerParameters } from "@a2v/ltx-model";
+import { ensureTinyModel, type LtxModel, LtxTransformer, openLtxModel, transformerParameters } from "@a2v/ltx-model";
 import { init, rt } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, bench, describe } from "vitest";
 import { type PreviewResult, type ValidationRequest, ValidationSampler } from "../src/validation/sampler.js";
@@ -14,7 +14,7 @@ import { type PreviewResult, type ValidationRequest, ValidationSampler } from ".
 const lines: string[] = [];
 let dir: string;
 let model: LtxModel;
-let backend: GpuBackend;
+let backend: LtxTransformer;
 let sampler: ValidationSampler;
 let request: ValidationRequest;
 
@@ -22,7 +22,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "a2v-preview-bench-"));
   model = await openLtxModel(await ensureTinyModel(join(dir, "models")));
   await init();
-  backend = new GpuBackend({ fused: !rt().gpu.info.isSoftware });
+  backend = new LtxTransformer({ fused: !rt().gpu.info.isSoftware });
   await backend.loadWeights(
     model.transformerWeights,
     transformerParameters(model.transformer).map((p) => p.key),

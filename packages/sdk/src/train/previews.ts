@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { ActiveLora, GpuBackend, LtxModel } from "@a2v/ltx-model";
+import type { ActiveLora, LtxModel, LtxTransformer } from "@a2v/ltx-model";
 import { makeReel, type ReelPreview, type ValidationRequest, ValidationSampler } from "@a2v/trainer";
 import { resolutionFor } from "../buckets.js";
 import type { TrainInput } from "../input.js";
@@ -76,7 +76,7 @@ export class Previews {
   }
 
   /** Samples every entry with `lora` on `backend` (training's: the LoRA as trained so far), emitting each file. */
-  async sampleAt(step: number, backend: GpuBackend, lora: ActiveLora, signal?: AbortSignal): Promise<number> {
+  async sampleAt(step: number, backend: LtxTransformer, lora: ActiveLora, signal?: AbortSignal): Promise<number> {
     let seconds = 0;
     for (const [index, { request, prompt }] of this.requests.entries()) {
       const file = join(this.dir, `step_${String(step).padStart(5, "0")}_${index}.mp4`);

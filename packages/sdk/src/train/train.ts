@@ -18,11 +18,11 @@ import {
   type ActiveLora,
   DEFAULT_LORA,
   ensureTinyModel,
-  GpuBackend,
-  type GpuBackendOptions,
   type LoraConfig,
   type LtxModel,
   type LtxModelPaths,
+  LtxTransformer,
+  type LtxTransformerOptions,
   loraScale,
   loraTargets,
   openLtxModel,
@@ -65,7 +65,7 @@ export interface TrainOptions {
   /** Decoded samples, encoded latents and the tiny model are cached here (default `$A2V_CACHE_DIR` or ~/.cache/a2v). */
   cacheDir?: string;
   /** Transformer GPU settings (e.g. `{ weightDType: "bf16" }` for the 22B model). */
-  gpu?: GpuBackendOptions;
+  gpu?: LtxTransformerOptions;
   /** URLs of the dataset may resolve to private addresses (local tools and tests). */
   allowPrivateNetwork?: boolean;
 }
@@ -174,7 +174,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
   await sweepStaleRunDirs();
   const work = await createRunDir();
   let model: LtxModel | undefined;
-  let backend: GpuBackend | undefined;
+  let backend: LtxTransformer | undefined;
   let previews: Previews | undefined;
   try {
     model = await openLtxModel(await modelPaths(options.model, cacheDir));
@@ -274,7 +274,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
       scale: loraScale(lora),
     };
     // The run owns the transformer: training and the validation previews share its weights and LoRA parameters.
-    backend = new GpuBackend(options.gpu ?? (await defaultGpuOptions()));
+    backend = new LtxTransformer(options.gpu ?? (await defaultGpuOptions()));
     await backend.loadWeights(
       model.transformerWeights,
       transformerParameters(config).map((p) => p.key),
@@ -404,7 +404,7 @@ const A2V_VERSION = (createRequire(import.meta.url)("../../package.json") as { v
  * Fused attention/LoRA kernels on GPUs; on a CPU adapter (lavapipe) the composed ops, whose pipelines compile in
  * seconds where the fused backward kernels take minutes (docs/perf.md has both step times).
  */
-async function defaultGpuOptions(): Promise<GpuBackendOptions> {
+async function defaultGpuOptions(): Promise<LtxTransformerOptions> {
   await init();
   return { fused: !rt().gpu.info.isSoftware };
 }

@@ -18,7 +18,7 @@ import {
 } from "../codegen.js";
 import { cpuMapInto } from "../cpu/map.js";
 import { type DType, isFloat } from "../dtype.js";
-import { deviceOf, empty, fmtShape, type Tensor } from "../tensor.js";
+import { type Device, deviceOf, empty, fmtShape, onDevice, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { sumTo } from "./reduce.js";
 
@@ -157,17 +157,18 @@ export function map(
   return mapInto(expr, inputs, empty(outShape, dtype ?? resultDType(inputs), deviceOf(inputs)), extra);
 }
 
-/** A tensor filled with `value`. */
-export function fill(shape: readonly number[], value: number, dtype: DType = "f32"): Tensor {
-  return map(f32lit(value), [], dtype, shape);
+/** A tensor filled with `value` (on `device`, default: the default device). */
+export function fill(shape: readonly number[], value: number, dtype: DType = "f32", device?: Device): Tensor {
+  const make = () => map(f32lit(value), [], dtype, shape);
+  return device ? onDevice(device, make) : make();
 }
 
-export function zeros(shape: readonly number[], dtype: DType = "f32"): Tensor {
-  return fill(shape, 0, dtype);
+export function zeros(shape: readonly number[], dtype: DType = "f32", device?: Device): Tensor {
+  return fill(shape, 0, dtype, device);
 }
 
-export function ones(shape: readonly number[], dtype: DType = "f32"): Tensor {
-  return fill(shape, 1, dtype);
+export function ones(shape: readonly number[], dtype: DType = "f32", device?: Device): Tensor {
+  return fill(shape, 1, dtype, device);
 }
 
 /** A contiguous copy (optionally converted to `dtype`); differentiable. */

@@ -1,10 +1,10 @@
 import { A2VError } from "@a2v/errors";
 import {
   DEFAULT_LORA,
-  type GpuBackend,
-  type GpuBackendOptions,
   type LoraConfig,
+  type LtxTransformer,
   type LtxTransformerConfig,
+  type LtxTransformerOptions,
   type WeightSource,
 } from "@a2v/ltx-model";
 import type { TimestepSamplerOptions } from "../timestep-sampler.js";
@@ -61,9 +61,9 @@ export interface TrainLoraOptions {
   /** Base (frozen) transformer weights; uploaded to a fresh GPU backend owned by the run. */
   weights?: WeightSource;
   /** Or a backend that already holds them (reused across runs, not disposed; its LoRA parameters are replaced). */
-  backend?: GpuBackend;
+  backend?: LtxTransformer;
   /** GPU options for a backend created from `weights` (e.g. `fused: false` for the composed-op path). */
-  gpu?: GpuBackendOptions;
+  gpu?: LtxTransformerOptions;
   /** Default rank 32, alpha 32, targets to_k/to_q/to_v/to_out.0. */
   lora?: Partial<LoraConfig>;
   optimizer?: OptimizerSettings;

@@ -2,17 +2,17 @@ import { mkdir } from "node:fs/promises";
 import { A2VError } from "@a2v/errors";
 import {
   type ActiveLora,
-  GpuBackend,
-  gpuA2VLoss,
+  a2vStepLoss,
   type LoraConfig,
   type LoraTensors,
+  LtxTransformer,
   type LtxTransformerConfig,
   loraScale,
   loraTargets,
   saveLoraFile,
   transformerParameters,
 } from "@a2v/ltx-model";
-import { AdamW, flush, init, keep, learningRate, mul, scope, type Tensor } from "@a2v/tensor-webgpu";
+import { AdamW, init, keep, learningRate, mul, scope, type Tensor } from "@a2v/tensor-webgpu";
 import { ShiftedLogitNormalSampler } from "../timestep-sampler.js";
 import { drawA2VStep, evaluationDraw, exampleIndex, initialLora } from "./draw.js";
 import { collectExamples, type TrainingExample } from "./examples.js";
@@ -77,28 +77,26 @@ function scaleGrads(params: Iterable<Tensor>, factor: number): void {
   });
 }
 
-/** Writes moments saved by an earlier run into the optimizer's (zero-filled) buffers. */
-async function restoreMoments(optimizer: AdamW, state: ResumeState): Promise<void> {
-  // Uploads go straight to the queue: submit the recorded zero-fill first or it would overwrite them.
-  await flush();
+/** Writes moments saved by an earlier run into the optimizer's (zero-filled) moments. */
+function restoreMoments(optimizer: AdamW, state: ResumeState): void {
   for (const [t, data] of [
     [optimizer.m, state.exp_avg],
     [optimizer.v, state.exp_avg_sq],
   ] as const) {
-    if (data.length !== t.size || t.offset !== 0) {
+    if (data.length !== t.size) {
       throw new A2VError(
         "resume_state_invalid",
         `optimizer moments hold ${data.length} values, the LoRA has ${t.size}`,
       );
     }
-    t.storage.runtime.upload(t.storage.buffer, data);
+    t.write(data);
   }
   optimizer.steps = state.step;
 }
 
 /** Mean loss of every example at every σ, each with its own fixed noise; forward only, nothing recorded. */
 async function evaluationLoss(
-  backend: GpuBackend,
+  backend: LtxTransformer,
   config: LtxTransformerConfig,
   examples: readonly TrainingExample[],
   sigmas: readonly number[],
@@ -109,7 +107,7 @@ async function evaluationLoss(
   for (let e = 0; e < examples.length; e++) {
     for (let k = 0; k < sigmas.length; k++) {
       const step = evaluationDraw(config, examples[e]!, sigmas[k]!, seed, e * sigmas.length + k);
-      sum += await gpuA2VLoss(backend, config, step, options);
+      sum += await a2vStepLoss(backend, config, step, options);
     }
   }
   return sum / (examples.length * sigmas.length);
@@ -130,7 +128,7 @@ export async function trainLora(options: TrainLoraOptions): Promise<TrainLoraRes
   const targets = loraTargets(config, lora);
   await init();
 
-  const backend = options.backend ?? new GpuBackend(options.gpu);
+  const backend = options.backend ?? new LtxTransformer(options.gpu);
   const params = new Map<string, Tensor>();
   let optimizer: AdamW | undefined;
   try {
@@ -156,7 +154,7 @@ export async function trainLora(options: TrainLoraOptions): Promise<TrainLoraRes
       weightDecay: opt.weightDecay,
       maxGradNorm: opt.maxGradNorm,
     });
-    if (resume) await restoreMoments(optimizer, resume);
+    if (resume) restoreMoments(optimizer, resume);
 
     const active: ActiveLora = { modules: new Set(targets.map((t) => t.module)), scale: loraScale(lora) };
     const sampler = new ShiftedLogitNormalSampler(options.timestepSampler);
@@ -204,7 +202,7 @@ export async function trainLora(options: TrainLoraOptions): Promise<TrainLoraRes
         const draw = s * gradientAccumulation + k;
         const example = examples[exampleIndex(seed, draw, examples.length)]!;
         const drawn = drawA2VStep(config, example, sampler, seed, draw);
-        const loss = await gpuA2VLoss(backend, config, drawn.step, { ...stepOptions, train: true });
+        const loss = await a2vStepLoss(backend, config, drawn.step, { ...stepOptions, train: true });
         if (!Number.isFinite(loss)) {
           throw new A2VError(
             "training_diverged",

@@ -1,8 +1,8 @@
 import { A2VError } from "@a2v/errors";
 import {
   type ActiveLora,
-  type GpuBackend,
   type LoadedLora,
+  type LtxTransformer,
   type LtxTransformerConfig,
   transformerParameters,
 } from "@a2v/ltx-model";
@@ -12,7 +12,7 @@ import {
  * applies them at the file's runtime scale (1 for files written by `saveLoraFile`, alpha/rank folded into B). Every
  * module must be a Linear layer of `config` with matching shapes (`lora_file_mismatch` otherwise).
  */
-export function registerLora(backend: GpuBackend, config: LtxTransformerConfig, loaded: LoadedLora): ActiveLora {
+export function registerLora(backend: LtxTransformer, config: LtxTransformerConfig, loaded: LoadedLora): ActiveLora {
   const linears = new Map<string, number[]>();
   for (const p of transformerParameters(config))
     if (p.key.endsWith(".weight") && p.shape.length === 2) linears.set(p.key.slice(0, -".weight".length), p.shape);

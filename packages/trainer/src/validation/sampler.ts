@@ -9,10 +9,10 @@ import {
   audioPositions,
   DEFAULT_SPATIAL_TILING,
   decodedToUnitRgb,
-  type GpuBackend,
   type HostTensor,
   hostTensor,
   type LtxModel,
+  type LtxTransformer,
   ltxForward,
   type ModalityInput,
   type Perturbations,
@@ -150,7 +150,7 @@ function invalid(message: string): A2VError {
  * sigma schedule with CFG, STG on the official block, modality guidance and rescale, then the video VAE decoder
  * (spatially tiled) and an mp4 with the conditioning audio.
  *
- * The transformer is the caller's `GpuBackend` (training's, holding the base weights and the LoRA parameters):
+ * The transformer is the caller's `LtxTransformer` (training's, holding the base weights and the LoRA parameters):
  * sampling only runs forward passes without autograd, so neither the weights, the LoRA parameters, their gradients
  * nor any training RNG change. The backend runs batch 1, so the guidance passes of a step run one after another.
  */
@@ -282,7 +282,7 @@ export class ValidationSampler {
    * H.264 yuv420p + AAC with the conditioning audio, faststart). Leaves the backend as it found it.
    */
   async sample(
-    backend: GpuBackend,
+    backend: LtxTransformer,
     lora: ActiveLora | undefined,
     request: ValidationRequest,
     outFile: string,
@@ -345,7 +345,7 @@ export class ValidationSampler {
     const forward = async (video: ModalityInput, perturbations?: Perturbations): Promise<Float32Array> => {
       const out = noGrad(() => scope(() => ltxForward(backend, config, video, audio, { lora, perturbations })));
       try {
-        return await backend.read(out.video);
+        return (await out.video.toArray()) as Float32Array;
       } finally {
         out.video.dispose();
         out.audio.dispose();

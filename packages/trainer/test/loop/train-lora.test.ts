@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
 import {
+  a2vStep,
   DEFAULT_LORA_TARGETS,
-  GpuBackend,
-  gpuA2VStep,
+  LtxTransformer,
   loadLoraFile,
   loraKeyA,
   loraKeyB,
@@ -80,7 +80,7 @@ describe("trainLora on the tiny model (lavapipe)", () => {
   it("overfits one clip, changes only LoRA parameters, and starts from the base model", async () => {
     const source = tinyWeights();
     await init();
-    const backend = new GpuBackend(gpu);
+    const backend = new LtxTransformer(gpu);
     await backend.loadWeights(new MemoryWeights(source), source.keys());
     const example = tinyExample(21, TINY, true);
     const options = base({
@@ -100,7 +100,7 @@ describe("trainLora on the tiny model (lavapipe)", () => {
 
     // Frozen weights on the GPU are bit-identical to the source; every LoRA tensor moved.
     for (const spec of transformerParameters(TINY)) {
-      const onGpu = await backend.read(backend.weight(spec.key));
+      const onGpu = (await backend.weight(spec.key).toArray()) as Float32Array;
       expect(onGpu.subarray(0, source.get(spec.key)!.data.length), spec.key).toEqual(source.get(spec.key)!.data);
     }
     const targets = loraTargets(TINY, result.lora);
@@ -118,10 +118,10 @@ describe("trainLora on the tiny model (lavapipe)", () => {
 
     // Step 1's loss is the base model's: with B = 0 the adapted forward reproduces the base predictions.
     const { step } = drawA2VStep(TINY, example, new ShiftedLogitNormalSampler(), 3, 0);
-    const plain = await gpuA2VStep(backend, TINY, step);
+    const plain = await a2vStep(backend, TINY, step);
     for (const [key, t] of start) backend.addParameter(key, t.data, t.shape[0]!, t.shape[1]!);
     const active = { modules: new Set(targets.map((t) => t.module)), scale: loraScale(result.lora) };
-    const adapted = await gpuA2VStep(backend, TINY, step, { lora: active });
+    const adapted = await a2vStep(backend, TINY, step, { lora: active });
     expect(adapted.video).toEqual(plain.video);
     expect(adapted.loss).toBe(plain.loss);
     expect(result.lossHistory[0]).toBe(plain.loss);

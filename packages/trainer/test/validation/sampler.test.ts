@@ -7,9 +7,9 @@ import { decodeStartImage } from "@a2v/dataset";
 import {
   type ActiveLora,
   ensureTinyModel,
-  GpuBackend,
   initLoraWeights,
   type LtxModel,
+  LtxTransformer,
   loraTargets,
   openLtxModel,
   patchifyVideo,
@@ -25,7 +25,7 @@ import { stgBlockFor, type ValidationRequest, ValidationSampler } from "../../sr
 
 let dir: string;
 let model: LtxModel;
-let backend: GpuBackend;
+let backend: LtxTransformer;
 let sampler: ValidationSampler;
 let request: ValidationRequest;
 
@@ -44,7 +44,7 @@ beforeAll(async () => {
   model = await openLtxModel(await ensureTinyModel(join(dir, "models")));
   await init();
   // Composed ops, as on every CPU adapter (lavapipe): the fused kernels compile for minutes there.
-  backend = new GpuBackend({ fused: false });
+  backend = new LtxTransformer({ fused: false });
   await backend.loadWeights(
     model.transformerWeights,
     transformerParameters(model.transformer).map((p) => p.key),
@@ -150,7 +150,7 @@ describe("ValidationSampler on the embedded tiny model", () => {
     for (const [key, t] of weights) {
       const p = backend.parameter(key);
       expect(p.grad, key).toBeUndefined();
-      expect(await backend.read(p), key).toEqual(t.data);
+      expect(await p.toArray(), key).toEqual(t.data);
     }
   }, 600_000);
 

@@ -1,9 +1,8 @@
 import { join } from "node:path";
-import { init, releaseGpu, scope } from "@a2v/tensor-webgpu";
+import { type Device, init, releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { a2vLoss } from "../src/a2v-step.js";
 import { parseTransformerConfig } from "../src/config.js";
-import { GpuBackend, gpuA2VStep } from "../src/gpu/gpu-backend.js";
+import { a2vStep, LtxTransformer, type LtxTransformerOptions } from "../src/index.js";
 import { transformerParameters } from "../src/layout.js";
 import { loraKeyA, loraKeyB, loraScale, loraTargets } from "../src/lora.js";
 import { TransformerCheckpoint } from "../src/weights/checkpoint.js";
@@ -20,7 +19,15 @@ import {
 beforeAll(() => init());
 afterAll(() => releaseGpu());
 
-describe.skipIf(!hasGolden)("GPU transformer against transformer_a2v golden", async () => {
+// One model code, both devices: the CPU device (f64, the reference) and the GPU (Dawn), the latter with the
+// plain ops under per-block gradient checkpointing (the benchmark's baseline) and with the fused kernels.
+const variants: Array<{ name: string; options: LtxTransformerOptions; gradientCheckpointing: boolean }> = [
+  { name: "CPU device", options: { device: "cpu" as Device }, gradientCheckpointing: false },
+  { name: "GPU, composed ops, gradient checkpointing", options: { fused: false }, gradientCheckpointing: true },
+  { name: "GPU, fused kernels", options: { fused: true }, gradientCheckpointing: false },
+];
+
+describe.skipIf(!hasGolden)("transformer against the transformer_a2v golden", async () => {
   const golden = hasGolden ? await readGoldenConfig() : {};
   const config = parseTransformerConfig(golden.transformer_config as Record<string, unknown>, "golden config.json");
   const t = hasGolden ? await readAll(join(TRANSFORMER_GOLDEN, "tensors.safetensors")) : new Map();
@@ -30,11 +37,11 @@ describe.skipIf(!hasGolden)("GPU transformer against transformer_a2v golden", as
   const spec = golden.lora as { rank: number; alpha: number; target_modules: string[] };
   const lora = { rank: spec.rank, alpha: spec.alpha, targetModules: spec.target_modules };
 
-  async function backend(options: ConstructorParameters<typeof GpuBackend>[0] = {}): Promise<GpuBackend> {
+  async function load(options: LtxTransformerOptions): Promise<LtxTransformer> {
     const checkpoint = await TransformerCheckpoint.open(join(TRANSFORMER_GOLDEN, "transformer.safetensors"), {
       config,
     });
-    const b = new GpuBackend(options);
+    const b = new LtxTransformer(options);
     await b.loadWeights(
       checkpoint,
       transformerParameters(config).map((p) => p.key),
@@ -43,26 +50,28 @@ describe.skipIf(!hasGolden)("GPU transformer against transformer_a2v golden", as
     return b;
   }
 
-  it("reproduces video_pred, audio_pred and loss without LoRA", async () => {
-    const b = await backend();
-    const out = scope(() => a2vLoss(b, config, step));
-    expect(maxScaledError(await b.read(out.video), get("video_pred"))).toBeLessThan(1e-4);
-    expect(maxScaledError(await b.read(out.audio), get("audio_pred"))).toBeLessThan(1e-4);
-    expect(maxScaledError(await b.read(out.loss), get("loss"))).toBeLessThan(1e-4);
-    for (const x of Object.values(out)) x.dispose();
-    b.dispose();
+  it("prepares the noisy tokens, targets, timesteps and loss mask", () => {
+    expect(maxScaledError(step.video.tokens, get("video_noisy"))).toBe(0);
+    expect(maxScaledError(step.targets, get("video_targets"))).toBe(0);
+    expect(Array.from(step.video.timesteps)).toEqual(Array.from(get("video_timesteps")));
+    expect(Array.from(step.lossMask)).toEqual(Array.from(get("loss_mask")));
   });
 
-  // Both GPU paths train: the plain ops with per-block checkpointing (the benchmark's baseline) and
-  // the fused kernels. The fused attention backward pipelines take ~1 min to build on lavapipe.
-  for (const variant of [
-    { name: "composed ops, per-block gradient checkpointing", fused: false, gradientCheckpointing: true },
-    { name: "fused kernels", fused: true, gradientCheckpointing: false },
-  ]) {
+  for (const variant of variants) {
+    it(`reproduces video_pred, audio_pred and loss without LoRA (${variant.name})`, async () => {
+      const b = await load(variant.options);
+      const out = await a2vStep(b, config, step);
+      expect(maxScaledError(out.video, get("video_pred"))).toBeLessThan(1e-4);
+      expect(maxScaledError(out.audio, get("audio_pred"))).toBeLessThan(1e-4);
+      expect(maxScaledError([out.loss], get("loss"))).toBeLessThan(1e-4);
+      b.dispose();
+    });
+
+    // The fused attention backward pipelines take ~1 min to build on lavapipe.
     it(`reproduces LoRA predictions, loss and every LoRA gradient (${variant.name})`, {
       timeout: 400_000,
     }, async () => {
-      const b = await backend({ fused: variant.fused });
+      const b = await load(variant.options);
       const loraTensors = await readAll(join(TRANSFORMER_GOLDEN, "lora.safetensors"));
       const targets = loraTargets(config, lora);
       for (const target of targets)
@@ -70,7 +79,7 @@ describe.skipIf(!hasGolden)("GPU transformer against transformer_a2v golden", as
           const tensor = loraTensors.get(`diffusion_model.${key}`)!;
           b.addParameter(key, tensor.data, tensor.shape[0]!, tensor.shape[1]!);
         }
-      const out = await gpuA2VStep(b, config, step, {
+      const out = await a2vStep(b, config, step, {
         lora: { modules: new Set(targets.map((x) => x.module)), scale: loraScale(lora) },
         gradientCheckpointing: variant.gradientCheckpointing,
         train: true,
@@ -79,6 +88,7 @@ describe.skipIf(!hasGolden)("GPU transformer against transformer_a2v golden", as
       expect(maxScaledError(out.audio, get("audio_pred_lora"))).toBeLessThan(1e-4);
       expect(maxScaledError([out.loss], get("loss_lora"))).toBeLessThan(1e-4);
       const grads = await readAll(join(TRANSFORMER_GOLDEN, "lora_grads.safetensors"));
+      expect(grads.size).toBe(targets.length * 2);
       let worst = 0;
       for (const target of targets)
         for (const key of [loraKeyA(target.module), loraKeyB(target.module)]) {

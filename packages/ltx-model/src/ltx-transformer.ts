@@ -1,0 +1,164 @@
+import { A2VError } from "@a2v/errors";
+import {
+  add,
+  backward,
+  concat,
+  type Device,
+  linear,
+  loraLinear,
+  mul,
+  rt,
+  slice,
+  type Tensor,
+  tensor,
+} from "@a2v/tensor-webgpu";
+import type { WeightSource } from "./weights/checkpoint.js";
+
+function maxBindingBytes(): number {
+  return rt().gpu.info.limits.maxStorageBufferBindingSize ?? 2 ** 27;
+}
+
+export interface LtxTransformerOptions {
+  /** Where the weights live and the forward runs: the GPU runtime (default) or the CPU device (f64 reference). */
+  device?: Device;
+  /** Storage type of frozen weights: bf16 halves memory (the 22B model's native dtype). */
+  weightDType?: "f32" | "bf16";
+  /**
+   * Use the runtime's fused kernels (flash attention, RoPE, LoRA linear). Default true; false composes
+   * them from matmul/softmax/elementwise ops (the benchmark's baseline).
+   */
+  fused?: boolean;
+}
+
+/**
+ * The transformer's state on one device: its frozen weights, the trainable LoRA parameters, and the kernel
+ * choice (fused attention/RoPE/LoRA kernels, or the same maths composed from plain ops). `ltxForward`
+ * runs the architecture on it. On the GPU it needs `await init()`; run steps inside `scope()` (see `a2vStep`).
+ */
+export class LtxTransformer {
+  private readonly weights = new Map<string, Tensor>();
+  private readonly parameters = new Map<string, Tensor>();
+  /**
+   * Weights larger than one storage binding (lavapipe: 128 MiB, e.g. the 22B AdaLN linear
+   * [9·4096, 4096]) are kept as row blocks; `weights` then holds the first block as the handle.
+   */
+  private readonly rowBlocks = new Map<Tensor, Tensor[]>();
+  readonly fused: boolean;
+  readonly device: Device;
+
+  constructor(private readonly options: LtxTransformerOptions = {}) {
+    this.fused = options.fused ?? true;
+    this.device = options.device ?? "gpu";
+  }
+
+  /**
+   * Uploads frozen weights one at a time (each read lazily from its source), reporting progress.
+   * Weights live outside any `scope()` until `dispose()`.
+   */
+  async loadWeights(
+    source: WeightSource,
+    keys: Iterable<string>,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<void> {
+    const list = [...keys];
+    const dtype = this.options.weightDType ?? "f32";
+    for (let i = 0; i < list.length; i++) {
+      const key = list[i]!;
+      const shape = source.shape(key);
+      if (!shape) throw new A2VError("weight_missing", `weight ${key} is missing`, { status: 422 });
+      // Modulation tables and norms stay f32: they are tiny and feed additions, not GEMMs.
+      const asBf16 = dtype === "bf16" && shape.length === 2 && key.endsWith(".weight");
+      const values = await source.readFloat32(key);
+      const rowBytes = (shape[1] ?? 1) * (asBf16 ? 2 : 4);
+      const rowsPerBlock = this.device === "gpu" ? Math.floor(maxBindingBytes() / rowBytes) : Number.POSITIVE_INFINITY;
+      if (shape.length === 2 && shape[0]! > rowsPerBlock) {
+        const blocks: Tensor[] = [];
+        for (let r = 0; r < shape[0]!; r += rowsPerBlock) {
+          const rows = Math.min(rowsPerBlock, shape[0]! - r);
+          const part = values.subarray(r * shape[1]!, (r + rows) * shape[1]!);
+          blocks.push(tensor(part, [rows, shape[1]!], asBf16 ? "bf16" : "f32", this.device));
+        }
+        this.rowBlocks.set(blocks[0]!, blocks);
+        this.weights.set(key, blocks[0]!);
+      } else {
+        this.weights.set(key, tensor(values, shape.length === 0 ? [1] : shape, asBf16 ? "bf16" : "f32", this.device));
+      }
+      onProgress?.(i + 1, list.length);
+    }
+  }
+
+  /** Registers a trainable parameter (LoRA A or B). */
+  addParameter(key: string, data: ArrayLike<number>, rows: number, cols: number): Tensor {
+    this.parameters.get(key)?.dispose();
+    const t = tensor(Float32Array.from(data), [rows, cols], "f32", this.device);
+    t.requiresGrad = true;
+    this.parameters.set(key, t);
+    return t;
+  }
+
+  /** The accumulated gradient of a parameter after `backward` (zeros if it got none). */
+  async parameterGrad(key: string): Promise<Float32Array> {
+    const p = this.parameters.get(key);
+    if (!p) throw new A2VError("parameter_missing", `no parameter ${key}`);
+    if (!p.grad) return new Float32Array(p.size);
+    return (await p.grad.toArray()) as Float32Array;
+  }
+
+  /** Back-propagates a scalar loss into the parameters' `grad`. */
+  backward(loss: Tensor): void {
+    backward(loss);
+  }
+
+  /** Clears accumulated parameter gradients. */
+  zeroGrad(): void {
+    for (const p of this.parameters.values()) {
+      p.grad?.dispose();
+      p.grad = undefined;
+    }
+  }
+
+  dispose(): void {
+    for (const blocks of this.rowBlocks.values()) for (const t of blocks.slice(1)) t.dispose();
+    for (const t of [...this.weights.values(), ...this.parameters.values()]) t.dispose();
+    this.rowBlocks.clear();
+    this.weights.clear();
+    this.parameters.clear();
+  }
+
+  /** A constant (no gradient) `[rows, cols]` on this transformer's device (the CPU device keeps f64 values). */
+  constant(data: Float32Array | Float64Array, rows: number, cols: number): Tensor {
+    return tensor(data, [rows, cols], "f32", this.device);
+  }
+
+  weight(key: string): Tensor {
+    const w = this.weights.get(key);
+    if (!w) throw new A2VError("weights_key_missing", `weight ${key} was not loaded`);
+    return w;
+  }
+
+  parameter(key: string): Tensor {
+    const p = this.parameters.get(key);
+    if (!p) throw new A2VError("parameter_missing", `parameter ${key} was not registered`);
+    return p;
+  }
+
+  /** x·Wᵀ + b, splitting the product over a weight kept as row blocks. */
+  linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
+    const blocks = this.rowBlocks.get(w);
+    if (!blocks) return linear(x, w, b ?? undefined);
+    let row = 0;
+    const parts = blocks.map((block) => {
+      const rows = block.shape[0]!;
+      const part = linear(x, block, b ? slice(b, 0, row, row + rows) : undefined);
+      row += rows;
+      return part;
+    });
+    return concat(parts, 1);
+  }
+
+  /** x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ: one fused kernel, or composed (`fused: false`, or a weight in row blocks). */
+  loraLinear(x: Tensor, w: Tensor, b: Tensor | null, loraA: Tensor, loraB: Tensor, scale: number): Tensor {
+    if (this.fused && !this.rowBlocks.has(w)) return loraLinear(x, w, b ?? undefined, loraA, loraB, scale);
+    return add(this.linear(x, w, b), mul(linear(linear(x, loraA), loraB), scale));
+  }
+}

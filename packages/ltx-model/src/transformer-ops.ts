@@ -1,0 +1,91 @@
+import {
+  add,
+  attention,
+  checkpoint,
+  concat,
+  flatten,
+  matmul,
+  mul,
+  permute,
+  reshape,
+  rope,
+  scope,
+  slice,
+  softmax,
+  sub,
+  type Tensor,
+} from "@a2v/tensor-webgpu";
+
+/**
+ * The transformer's per-head helpers over `[tokens, heads·dh]` activations, each either one fused kernel or
+ * composed from plain ops (`fused: false`: faster on CPU adapters, and the benchmark's baseline).
+ */
+
+/** Split RoPE per head: halves x1/x2 of each head rotate by the table's columns for that head. */
+export function headRope(fused: boolean, x: Tensor, cos: Tensor, sin: Tensor, heads: number): Tensor {
+  const [n, width] = x.shape as [number, number];
+  const half = width / heads / 2;
+  if (fused) {
+    const table = (t: Tensor) => reshape(t, [n, heads, half]);
+    return reshape(rope(reshape(x, [n, heads, 2 * half]), table(cos), table(sin), "split"), [n, width]);
+  }
+  const xr = reshape(x, [n, heads, 2, half]);
+  const x1 = slice(xr, 2, 0, 1);
+  const x2 = slice(xr, 2, 1, 2);
+  const c = reshape(cos, [n, heads, 1, half]);
+  const s = reshape(sin, [n, heads, 1, half]);
+  const o1 = sub(mul(x1, c), mul(x2, s));
+  const o2 = add(mul(x2, c), mul(x1, s));
+  return reshape(concat([o1, o2], 2), [n, width]);
+}
+
+/** Scaled dot-product attention per head: q `[Nq, H·dh]`, k/v `[Nk, H·dh]`. */
+export function headAttention(fused: boolean, q: Tensor, k: Tensor, v: Tensor, heads: number): Tensor {
+  const [nq, width] = q.shape as [number, number];
+  const nk = k.shape[0]!;
+  const dh = width / heads;
+  if (fused) {
+    const heads4 = (t: Tensor, rows: number) => permute(reshape(t, [1, rows, heads, dh]), [0, 2, 1, 3]);
+    const out = attention(heads4(q, nq), heads4(k, nk), heads4(v, nk));
+    return reshape(permute(out, [0, 2, 1, 3]), [nq, width]);
+  }
+  const qh = permute(reshape(q, [nq, heads, dh]), [1, 0, 2]);
+  const khT = permute(reshape(k, [nk, heads, dh]), [1, 2, 0]);
+  const vh = permute(reshape(v, [nk, heads, dh]), [1, 0, 2]);
+  const probs = softmax(matmul(qh, khT, { alpha: 1 / Math.sqrt(dh) }));
+  return reshape(permute(matmul(probs, vh), [1, 0, 2]), [nq, width]);
+}
+
+/** x `[N, H·dh]` times a per-head factor g `[N, H]`. */
+export function mulPerHead(x: Tensor, g: Tensor, heads: number): Tensor {
+  const [n, width] = x.shape as [number, number];
+  return reshape(mul(reshape(x, [n, heads, width / heads]), reshape(g, [n, heads, 1])), [n, width]);
+}
+
+/**
+ * Runs one block so its temporaries are freed when it returns; with `useCheckpoint` only its inputs are kept
+ * and the block is recomputed in backward (per-block gradient checkpointing).
+ */
+export function runBlock(
+  fn: (vx: Tensor, ax: Tensor) => { vx: Tensor; ax: Tensor },
+  vx: Tensor,
+  ax: Tensor,
+  useCheckpoint: boolean,
+): { vx: Tensor; ax: Tensor } {
+  if (!useCheckpoint) return scope(() => fn(vx, ax));
+  return scope(() => {
+    // The runtime checkpoints single-output functions: pack both streams into one vector.
+    const packed = checkpoint(
+      (v, a) => {
+        const out = fn(v, a);
+        return concat([flatten(out.vx), flatten(out.ax)], 0);
+      },
+      vx,
+      ax,
+    );
+    return {
+      vx: reshape(slice(packed, 0, 0, vx.size), vx.shape),
+      ax: reshape(slice(packed, 0, vx.size, vx.size + ax.size), ax.shape),
+    };
+  });
+}
