@@ -1,4 +1,5 @@
-export { backward, checkpoint, enableGrad, isGradEnabled, noGrad } from "./autograd.js";
+export { enableGrad, isGradEnabled, noGrad } from "./autograd.js";
+export { backward, checkpoint } from "./backward.js";
 export {
   type Gpu,
   type GpuInfo,

@@ -242,6 +242,35 @@ export class Tensor {
     for (const s of scopes) s.delete(this);
   }
 
+  /**
+   * Writes `values` (row-major, one per element, converted to the dtype as `tensor()` converts them) into
+   * this contiguous tensor in place; returns this. GPU: a copy recorded in the command stream, so it lands
+   * after the ops recorded so far and before later ones (whole 4-byte words: bf16/f16 need an even offset
+   * and size). CPU device: straight into the host values. Nothing is recorded on the tape.
+   */
+  write(values: ArrayLike<number>): this {
+    this.assertAlive();
+    if (values.length !== this.size) {
+      throw new A2VError("bad_shape", `write(): ${values.length} values for ${this}`, { status: 422 });
+    }
+    if (!this.isContiguous) throw new A2VError("write_not_contiguous", `write(): ${this} is not contiguous`);
+    if (this.store instanceof HostStorage) {
+      this.store.data.set(hostValues(values, this.dtype), this.offset);
+      return this;
+    }
+    if (this.size === 0) return this;
+    const bytes = BYTES[this.dtype];
+    const start = this.offset * bytes;
+    const length = this.size * bytes;
+    if (start % 4 !== 0 || length % 4 !== 0) {
+      throw new A2VError("write_unaligned", `write(): ${this} does not cover whole 4-byte words`);
+    }
+    const src = tensor(values, this.shape, this.dtype, "gpu");
+    this.store.runtime.copy(src.storage.buffer, 0, this.store.buffer, start, length);
+    src.dispose();
+    return this;
+  }
+
   /** A new handle on the same memory with another shape/strides (a view). */
   view(shape: readonly number[], strides: readonly number[], offset: number): Tensor {
     this.assertAlive();
@@ -370,24 +399,28 @@ export function tensor(
       status: 422,
     });
   }
-  if (device === "cpu") {
-    const bits = (dtype === "bf16" || dtype === "f16") && data instanceof Uint16Array;
-    const values = bits
-      ? Float64Array.from(dtype === "bf16" ? bf16BitsToF32(data) : f16BitsToF32(data))
-      : Float64Array.from(data, (v) => storeValue(dtype, v));
-    return hostTensor(values, shape, dtype);
-  }
-  const t = empty(shape, dtype);
-  if (data.length === 0) return t;
-  let host: ArrayBufferView;
-  if ((dtype === "bf16" || dtype === "f16") && data instanceof Uint16Array) host = data;
-  else if (dtype === "bf16") host = f32ToBf16Bits(data);
-  else if (dtype === "f16") host = f32ToF16Bits(data);
-  else if (dtype === "i32") host = data instanceof Int32Array ? data : Int32Array.from(data);
-  else if (dtype === "u32") host = data instanceof Uint32Array ? data : Uint32Array.from(data);
-  else host = data instanceof Float32Array ? data : Float32Array.from(data);
-  t.storage.runtime.upload(t.storage.buffer, host);
+  if (device === "cpu") return hostTensor(hostValues(data, dtype), shape, dtype);
+  const t = empty(shape, dtype, "gpu");
+  if (data.length > 0) t.storage.runtime.upload(t.storage.buffer, gpuValues(data, dtype));
   return t;
+}
+
+/** Host data as a CPU tensor of `dtype` stores it (a Uint16Array is taken as raw bf16/f16 bits). */
+function hostValues(data: ArrayLike<number>, dtype: DType): Float64Array {
+  if ((dtype === "bf16" || dtype === "f16") && data instanceof Uint16Array) {
+    return Float64Array.from(dtype === "bf16" ? bf16BitsToF32(data) : f16BitsToF32(data));
+  }
+  return Float64Array.from(data, (v) => storeValue(dtype, v));
+}
+
+/** Host data as the bytes a GPU tensor of `dtype` stores (a Uint16Array is taken as raw bf16/f16 bits). */
+function gpuValues(data: ArrayLike<number>, dtype: DType): ArrayBufferView {
+  if ((dtype === "bf16" || dtype === "f16") && data instanceof Uint16Array) return data;
+  if (dtype === "bf16") return f32ToBf16Bits(data);
+  if (dtype === "f16") return f32ToF16Bits(data);
+  if (dtype === "i32") return data instanceof Int32Array ? data : Int32Array.from(data);
+  if (dtype === "u32") return data instanceof Uint32Array ? data : Uint32Array.from(data);
+  return data instanceof Float32Array ? data : Float32Array.from(data);
 }
 
 /** Alias of `tensor()`. */
