@@ -1,7 +1,8 @@
 import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { u32lit } from "../codegen.js";
-import { empty, fmtShape, type Tensor } from "../tensor.js";
+import { cpuConvForward, cpuConvInputGrad, cpuConvWeightGrad } from "../cpu/conv.js";
+import { deviceOf, empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { directConvApplies, directConvForward } from "./conv-direct.js";
 import { smallConvApplies, smallConvForward } from "./conv-small.js";
@@ -95,6 +96,11 @@ function geometry(x: Tensor, weight: Tensor, options: Conv3dOptions): ConvGeomet
 
 const volume = (t: Triple<number>): number => t[0] * t[1] * t[2];
 
+/** withWindows for GPU tensors; CPU tensors have no binding limits and pass through as they are. */
+function ready<R>(tensors: Tensor[], fn: (ready: Tensor[]) => R): R {
+  return tensors.every((t) => t.device === "cpu") ? fn(tensors) : withWindows(tensors, fn);
+}
+
 /**
  * WGSL decomposing a kernel index `kIdx` into (c_i, c_t, c_h, c_w) and an output position `pos` into
  * (o_t, o_h, o_w), then reading input x (strides `s`) at the tap they meet, or 0 in the padding.
@@ -167,7 +173,7 @@ export function conv3d(x: Tensor, weight: Tensor, options: Conv3dOptions = {}): 
   weight.assertAlive();
   const g = geometry(x, weight, options);
   const bias = options.bias;
-  const y = withWindows([x], ([wx]) => convForward(wx!, weight, bias, g, options.kernel ?? "auto"));
+  const y = ready([x], ([wx]) => convForward(wx!, weight, bias, g, options.kernel ?? "auto"));
   const inputs = [x, weight, ...(bias ? [bias] : [])];
   // dX needs the weight and dW needs x: keep only those (a frozen VAE saves nothing).
   const keepW = x.needsGrad;
@@ -177,8 +183,8 @@ export function conv3d(x: Tensor, weight: Tensor, options: Conv3dOptions = {}): 
     const sx = keepX ? s[0] : undefined;
     const sw = keepW ? s[keepX ? 1 : 0] : undefined;
     const grads: Array<Tensor | undefined> = [
-      needs[0] ? withWindows([dy], ([wd]) => convInputGrad(wd!, sw!, x.shape, g)) : undefined,
-      needs[1] ? withWindows([sx!], ([wx]) => convWeightGrad(dy, wx!, g)) : undefined,
+      needs[0] ? ready([dy], ([wd]) => convInputGrad(wd!, sw!, x.shape, g)) : undefined,
+      needs[1] ? ready([sx!], ([wx]) => convWeightGrad(dy, wx!, g)) : undefined,
     ];
     if (bias) grads.push(needs[2] ? sum(dy, [0, 2, 3, 4]) : undefined);
     return grads;
@@ -199,6 +205,7 @@ function pickConvKernel(kernel: ConvKernel, x: Tensor, g: ConvGeometry): "tiled"
 }
 
 function convForward(x: Tensor, weight: Tensor, bias: Tensor | undefined, g: ConvGeometry, kernel: ConvKernel): Tensor {
+  if (deviceOf([x, weight, ...(bias ? [bias] : [])]) === "cpu") return cpuConvForward(x, weight, bias, g);
   const k = g.ci * volume(g.kernel);
   const n = volume(g.output);
   const w = weight.isContiguous ? weight : contiguous(weight);
@@ -223,6 +230,7 @@ function convForward(x: Tensor, weight: Tensor, bias: Tensor | undefined, g: Con
 
 /** dW[co, (ci, taps)] = Σ_b Σ_positions dY[b, co, p] · im2col(x)[b, (ci, taps), p]. */
 function convWeightGrad(dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
+  if (deviceOf([dy, x]) === "cpu") return cpuConvWeightGrad(dy, x, g);
   const k = g.ci * volume(g.kernel);
   const n = volume(g.output);
   const d = dy.isContiguous ? dy : contiguous(dy);
@@ -244,6 +252,7 @@ function convWeightGrad(dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
  * land on input position p (a transposed convolution): A = W permuted to [ci, (co, taps)].
  */
 function convInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly number[], g: ConvGeometry): Tensor {
+  if (deviceOf([dy, weight]) === "cpu") return cpuConvInputGrad(dy, weight, inputShape, g);
   const taps = volume(g.kernel);
   const k = g.co * taps;
   const n = volume(g.input);
