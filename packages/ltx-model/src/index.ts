@@ -1,14 +1,4 @@
 export {
-  type A2VPreparedStep,
-  type A2VStepData,
-  type A2VStepOptions,
-  type A2VStepResult,
-  a2vLoss,
-  a2vStep,
-  a2vStepLoss,
-  prepareA2VStep,
-} from "./a2v-step.js";
-export {
   type AudioVaeEncoderConfig,
   audioLatentDownsample,
   audioVaeEncoderConfig,
@@ -86,17 +76,6 @@ export {
 export { LtxTransformer, type LtxTransformerOptions } from "./ltx-transformer.js";
 export { type LtxModel, type LtxModelPaths, openLtxModel } from "./model/open.js";
 export { ensureTinyModel, TINY_MODEL_VERSION } from "./model/tiny.js";
-export {
-  compareForward,
-  compareGradient,
-  FORWARD_TOLERANCE,
-  formatTransformerParity,
-  GRADIENT_TOLERANCE,
-  runTransformerParity,
-  TRANSFORMER_PARITY_KINDS,
-  type TransformerParityReport,
-  type TransformerParityRow,
-} from "./parity.js";
 export {
   AUDIO_TIMING,
   type AudioTiming,

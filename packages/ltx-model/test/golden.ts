@@ -1,8 +1,6 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type A2VPreparedStep, prepareA2VStep } from "../src/a2v-step.js";
-import type { LtxTransformerConfig } from "../src/config.js";
 import { SafetensorsFile } from "../src/weights/safetensors.js";
 
 /** The shared golden sets sit at `../shared/golden` from the repository root. */
@@ -46,24 +44,4 @@ export function relativeL2Error(actual: ArrayLike<number>, expected: ArrayLike<n
     den += expected[i]! ** 2;
   }
   return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
-
-/** The golden set's one training step, built from its stored tokens, noise, sigma and contexts. */
-export function goldenStep(
-  config: LtxTransformerConfig,
-  golden: Record<string, unknown>,
-  tensors: Map<string, { shape: number[]; data: Float32Array }>,
-): A2VPreparedStep {
-  const get = (name: string) => tensors.get(name)!.data;
-  const [, , frames, height, width] = golden.video_latent_shape as number[];
-  return prepareA2VStep(config, {
-    videoClean: get("video_tokens"),
-    noise: get("noise"),
-    sigma: get("sigma")[0]!,
-    grid: { frames: frames!, height: height!, width: width! },
-    fps: golden.fps as number,
-    audioClean: get("audio_tokens"),
-    videoContext: get("video_context"),
-    audioContext: get("audio_context"),
-  });
 }

@@ -1,14 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
-import {
-  goldenParity,
-  runTransformerParity,
-  TRANSFORMER_PARITY_KINDS,
-  VAE_AND_TEXT_PARITY_KINDS,
-} from "@a2v/ltx-model";
+import { goldenParity, VAE_AND_TEXT_PARITY_KINDS } from "@a2v/ltx-model";
 import type { Device } from "@a2v/tensor-webgpu";
-import { runScheduleParity } from "@a2v/trainer";
+import { runScheduleParity, runTransformerParity, TRANSFORMER_PARITY_KINDS } from "@a2v/trainer";
 
 /**
  * One compared tensor: its max absolute and relative L2 error, and `error`, the golden README's metric for it

@@ -3,8 +3,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   type ActiveLora,
-  a2vStep,
-  a2vStepLoss,
   ensureTinyModel,
   type LtxModel,
   LtxTransformer,
@@ -18,6 +16,7 @@ import { afterAll, beforeAll, bench, describe } from "vitest";
 import { drawA2VStep, initialLora } from "../src/loop/draw.js";
 import type { TrainingExample } from "../src/loop/examples.js";
 import { createRng } from "../src/random.js";
+import { a2vStep, a2vStepLoss } from "../src/strategy.js";
 import { ShiftedLogitNormalSampler } from "../src/timestep-sampler.js";
 
 // The demo job's training step on the embedded tiny model: 512×288, 25 frames (4×9×16 = 576 video tokens),

@@ -1,8 +1,9 @@
-import { a2vStep, LTX_TINY, LtxTransformer, loraTargets, MemoryWeights } from "@a2v/ltx-model";
+import { LTX_TINY, LtxTransformer, loraTargets, MemoryWeights } from "@a2v/ltx-model";
 import { init, releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, bench, describe } from "vitest";
 import { drawA2VStep, initialLora } from "../src/loop/draw.js";
 import { trainLora } from "../src/loop/train-lora.js";
+import { a2vStep } from "../src/strategy.js";
 import { ShiftedLogitNormalSampler } from "../src/timestep-sampler.js";
 import { tinyExample, tinyWeights } from "../test/loop/fixtures.js";
 

@@ -1,14 +1,13 @@
 import {
-  type A2VPreparedStep,
   initLoraWeights,
   type LoraTarget,
   type LoraTensors,
   type LtxTransformerConfig,
   patchifyAudio,
   patchifyVideo,
-  prepareA2VStep,
 } from "@a2v/ltx-model";
 import { createRng, type Rng } from "../random.js";
+import { type A2VPreparedStep, prepareA2VStep } from "../strategy.js";
 import type { ShiftedLogitNormalSampler } from "../timestep-sampler.js";
 import type { TrainingExample } from "./examples.js";
 

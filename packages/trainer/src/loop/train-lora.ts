@@ -2,7 +2,6 @@ import { mkdir } from "node:fs/promises";
 import { A2VError } from "@a2v/errors";
 import {
   type ActiveLora,
-  a2vStepLoss,
   type LoraConfig,
   type LoraTensors,
   LtxTransformer,
@@ -13,6 +12,7 @@ import {
   transformerParameters,
 } from "@a2v/ltx-model";
 import { AdamW, init, keep, learningRate, mul, scope, type Tensor } from "@a2v/tensor-webgpu";
+import { a2vStepLoss } from "../strategy.js";
 import { ShiftedLogitNormalSampler } from "../timestep-sampler.js";
 import { drawA2VStep, evaluationDraw, exampleIndex, initialLora } from "./draw.js";
 import { collectExamples, type TrainingExample } from "./examples.js";

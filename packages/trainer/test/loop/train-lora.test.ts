@@ -3,7 +3,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
 import {
-  a2vStep,
   DEFAULT_LORA_TARGETS,
   LtxTransformer,
   loadLoraFile,
@@ -22,6 +21,7 @@ import type { TrainingExample } from "../../src/loop/examples.js";
 import type { TrainLoraOptions } from "../../src/loop/options.js";
 import { checkpointPaths } from "../../src/loop/state.js";
 import { trainLora } from "../../src/loop/train-lora.js";
+import { a2vStep } from "../../src/strategy.js";
 import { ShiftedLogitNormalSampler } from "../../src/timestep-sampler.js";
 import { TINY, tinyExample, tinySource, tinyWeights } from "./fixtures.js";
 

@@ -1,15 +1,22 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  initLoraWeights,
+  LtxTransformer,
+  loadLoraFile,
+  loraKeyA,
+  loraKeyB,
+  loraTargets,
+  loraTrainingState,
+  parseTransformerConfig,
+  SafetensorsFile,
+  saveLoraFile,
+  TransformerCheckpoint,
+  transformerParameters,
+} from "@a2v/ltx-model";
 import { afterAll, describe, expect, it } from "vitest";
-import { a2vStep } from "../src/a2v-step.js";
-import { parseTransformerConfig } from "../src/config.js";
-import { transformerParameters } from "../src/layout.js";
-import { initLoraWeights, loraKeyA, loraKeyB, loraTargets } from "../src/lora.js";
-import { loadLoraFile, loraTrainingState, saveLoraFile } from "../src/lora-file.js";
-import { LtxTransformer } from "../src/ltx-transformer.js";
-import { TransformerCheckpoint } from "../src/weights/checkpoint.js";
-import { SafetensorsFile } from "../src/weights/safetensors.js";
+import { a2vStep } from "../../src/strategy.js";
 import { goldenStep, hasGolden, maxScaledError, readAll, readGoldenConfig, TRANSFORMER_GOLDEN } from "./golden.js";
 
 const dir = await mkdtemp(join(tmpdir(), "ltx-lora-"));

@@ -1,11 +1,18 @@
 import { join } from "node:path";
+import {
+  LtxTransformer,
+  type LtxTransformerOptions,
+  loraKeyA,
+  loraKeyB,
+  loraScale,
+  loraTargets,
+  parseTransformerConfig,
+  TransformerCheckpoint,
+  transformerParameters,
+} from "@a2v/ltx-model";
 import { type Device, init, releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseTransformerConfig } from "../src/config.js";
-import { a2vStep, LtxTransformer, type LtxTransformerOptions } from "../src/index.js";
-import { transformerParameters } from "../src/layout.js";
-import { loraKeyA, loraKeyB, loraScale, loraTargets } from "../src/lora.js";
-import { TransformerCheckpoint } from "../src/weights/checkpoint.js";
+import { a2vStep } from "../../src/strategy.js";
 import {
   goldenStep,
   hasGolden,

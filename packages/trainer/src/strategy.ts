@@ -1,8 +1,14 @@
+import {
+  audioPositions,
+  type ForwardOptions,
+  type LtxTransformer,
+  type LtxTransformerConfig,
+  ltxForward,
+  type ModalityInput,
+  type VideoLatentGrid,
+  videoPositions,
+} from "@a2v/ltx-model";
 import { backward, mul, reshape, scope, square, sub, sum, type Tensor } from "@a2v/tensor-webgpu";
-import type { LtxTransformerConfig } from "./config.js";
-import type { LtxTransformer } from "./ltx-transformer.js";
-import { audioPositions, type VideoLatentGrid, videoPositions } from "./positions.js";
-import { type ForwardOptions, ltxForward, type ModalityInput } from "./transformer.js";
 
 const f32 = Math.fround;
 
@@ -35,6 +41,9 @@ export interface A2VPreparedStep {
 }
 
 /**
+ * The audio-to-video training strategy, once: what one step feeds the model (noised video with the start
+ * image held clean, frozen audio) and the loss it is trained on.
+ *
  * Flow matching as upstream's FlexibleStrategy does it, in float32: x_t = (1−σ)·x0 + σ·ε,
  * target ε − x0; the first H·W tokens keep x0 with timestep 0 and no loss; audio is clean, σ 0.
  */

@@ -1,11 +1,10 @@
 import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { encodeFloats, SafetensorsFile, writeSafetensors } from "@a2v/ltx-model";
 import { releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, describe, expect, it } from "vitest";
-import { formatTransformerParity, runTransformerParity } from "../src/parity.js";
-import { encodeFloats } from "../src/weights/dtypes.js";
-import { SafetensorsFile, writeSafetensors } from "../src/weights/safetensors.js";
+import { formatTransformerParity, runTransformerParity } from "../../src/transformer-parity.js";
 import { hasGolden, TRANSFORMER_GOLDEN } from "./golden.js";
 
 const dir = await mkdtemp(join(tmpdir(), "ltx-parity-"));

@@ -1,11 +1,19 @@
+import {
+  DEFAULT_LORA_TARGETS,
+  initLoraWeights,
+  LTX_23_22B,
+  LTX_TINY,
+  LtxTransformer,
+  type LtxTransformerConfig,
+  loraScale,
+  loraTargets,
+  numel,
+  transformerParameters,
+  type WeightSource,
+} from "@a2v/ltx-model";
 import { init, rt } from "@a2v/tensor-webgpu";
 import { beforeAll, bench, describe } from "vitest";
-import { type A2VPreparedStep, prepareA2VStep } from "../src/a2v-step.js";
-import { LTX_23_22B, LTX_TINY, type LtxTransformerConfig } from "../src/config.js";
-import { a2vStep, LtxTransformer } from "../src/index.js";
-import { numel, transformerParameters } from "../src/layout.js";
-import { DEFAULT_LORA_TARGETS, initLoraWeights, loraScale, loraTargets } from "../src/lora.js";
-import type { WeightSource } from "../src/weights/checkpoint.js";
+import { type A2VPreparedStep, a2vStep, prepareA2VStep } from "../src/strategy.js";
 
 // A forward+backward LoRA training step (a2v: first frame clean, audio frozen) on lavapipe-sized
 // shapes: the tiny 2-layer model, and ONE block of the 22B model at full width (4096/2048, 32 heads)

@@ -2,16 +2,24 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
+import {
+  audioPositions,
+  errorStats,
+  LtxTransformer,
+  loraKeyA,
+  loraKeyB,
+  loraScale,
+  loraTargets,
+  parseTransformerConfig,
+  patchifyAudio,
+  patchifyVideo,
+  SafetensorsFile,
+  TransformerCheckpoint,
+  transformerParameters,
+  videoPositions,
+} from "@a2v/ltx-model";
 import { type Device, init } from "@a2v/tensor-webgpu";
-import { type A2VPreparedStep, a2vStep, prepareA2VStep } from "./a2v-step.js";
-import { type LtxTransformerConfig, parseTransformerConfig } from "./config.js";
-import { transformerParameters } from "./layout.js";
-import { loraKeyA, loraKeyB, loraScale, loraTargets } from "./lora.js";
-import { LtxTransformer } from "./ltx-transformer.js";
-import { audioPositions, patchifyAudio, patchifyVideo, videoPositions } from "./positions.js";
-import { errorStats } from "./vae/parity-check.js";
-import { TransformerCheckpoint } from "./weights/checkpoint.js";
-import { SafetensorsFile } from "./weights/safetensors.js";
+import { type A2VPreparedStep, a2vStep, prepareA2VStep } from "./strategy.js";
 
 /** One compared tensor. Forward outputs use max |a−b|/(1+|b|); gradients use relative L2. */
 export interface TransformerParityRow {
