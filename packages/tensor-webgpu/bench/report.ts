@@ -1,4 +1,5 @@
 import { kernelPaths, rt } from "../src/index.js";
+import { sgmatPlan } from "../src/ops/matmul-sgmat.js";
 
 /** Peak dense throughput (TFLOP/s) of adapters we know, by a substring of the adapter description. */
 const PEAKS: Array<[RegExp, { f32: number; f16: number }]> = [
@@ -44,7 +45,7 @@ export class Recorder {
       `auto = matmul: ${paths.matmul}; attention: ${paths.attention}`,
     ];
     // "auto" matmul rows on a subgroup-matrix plan with f16 tiles count against the f16 (tensor core) peak.
-    const f16Auto = rt().sgmat?.component === "f16";
+    const f16Auto = sgmatPlan(rt())?.component === "f16";
     lines.push("| task | median ms | GFLOP/s | vs baseline | of peak |", "|---|---|---|---|---|");
     for (const row of this.rows.values()) {
       if (row.ms.length === 0) continue; // a task that could not run (the standalone runner lists it)

@@ -24,6 +24,7 @@ export {
   f32ToF16Bits,
   type HostArray,
 } from "./dtype.js";
+export { init } from "./init.js";
 export { type KernelPaths, kernelPaths } from "./kernels.js";
 export { type AttentionOptions, attention } from "./ops/attention.js";
 export { type Conv2dOptions, type Conv3dOptions, type ConvKernel, conv2d, conv3d } from "./ops/conv.js";
@@ -57,6 +58,7 @@ export {
   where,
   zeros,
 } from "./ops/elementwise.js";
+export type { TileConfig } from "./ops/gemm-codegen.js";
 export { mseLoss } from "./ops/loss.js";
 export {
   linear,
@@ -65,7 +67,6 @@ export {
   type MatmulVariant,
   matmul,
   matmulRaw,
-  type TileConfig,
 } from "./ops/matmul.js";
 export { layerNorm, type RmsNormOptions, rmsNorm, softmax } from "./ops/norm.js";
 export { pixelNormSilu } from "./ops/pixel-norm-silu.js";
@@ -76,7 +77,7 @@ export { concat, expand, flatten, permute, reshape, slice, split, squeeze, trans
 export { depthToSpace, groupNorm, pixelNorm, spaceToDepth, upsampleNearest } from "./ops/vae.js";
 export { AdamW, type AdamWOptions, type LrSchedule, learningRate } from "./optim.js";
 export { BufferPool, bucketSize, type PoolStats } from "./pool.js";
-export { flush, init, type Runtime, rt } from "./runtime.js";
+export { flush, type Runtime, rt } from "./runtime.js";
 export {
   type Device,
   deviceOf,

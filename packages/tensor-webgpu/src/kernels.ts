@@ -1,5 +1,6 @@
 import { materializes } from "./ops/attention.js";
 import { panelSubgroup } from "./ops/matmul-panel.js";
+import { sgmatPlan } from "./ops/matmul-sgmat.js";
 import type { Runtime } from "./runtime.js";
 
 /** Which kernels matmul and attention run on this adapter, in words (what `a2v doctor` prints). */
@@ -15,7 +16,7 @@ export interface KernelPaths {
  * kernel; materialized attention on CPU adapters, else the flash kernels.
  */
 export function kernelPaths(runtime: Runtime): KernelPaths {
-  const plan = runtime.sgmat;
+  const plan = sgmatPlan(runtime);
   const subgroup = panelSubgroup(runtime);
   let matmul = "tiled SIMT (f32 accumulation)";
   if (plan) {

@@ -1,6 +1,5 @@
 import { A2VError } from "@a2v/errors";
 import { type Gpu, onGpuRelease, requestGpu } from "./device.js";
-import type { SgmatPlan } from "./ops/matmul-sgmat.js";
 import { BufferPool } from "./pool.js";
 
 interface DispatchRecord {
@@ -48,8 +47,6 @@ export class Runtime {
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown;
   readonly stats = { dispatches: 0, submits: 0, pipelines: 0 };
-  /** Tensor-core GEMM plan when the adapter has subgroup matrices and the self-test passed (see init). */
-  sgmat: SgmatPlan | undefined;
 
   /** Largest byte range one storage binding may cover (rounded down to a multiple of 4). */
   readonly maxBinding: number;
@@ -269,14 +266,13 @@ let runtime: Runtime | undefined;
 let pending: Promise<Runtime> | undefined;
 
 /**
- * Acquires the GPU (see `requestGpu`) and the tensor runtime on it. Call once before using tensors.
- * When the adapter offers subgroup matrices, a self-test decides whether matmul uses them.
+ * Acquires the GPU (see `requestGpu`) and the tensor runtime on it, once: `setup` runs on the new runtime
+ * before the promise resolves (`init()` in init.ts passes the kernel self-tests). Later calls share it.
  */
-export function init(): Promise<Runtime> {
+export function acquireRuntime(setup: (runtime: Runtime) => Promise<unknown>): Promise<Runtime> {
   pending ??= requestGpu().then(async (gpu) => {
     runtime = new Runtime(gpu);
-    const { probeSubgroupMatrix } = await import("./ops/matmul-sgmat.js");
-    await probeSubgroupMatrix(runtime);
+    await setup(runtime);
     return runtime;
   });
   return pending;

@@ -3,7 +3,7 @@ import * as ref from "../src/cpu/reference.js";
 import * as T from "../src/index.js";
 import { matmulRaw } from "../src/ops/matmul.js";
 import { panelSubgroup } from "../src/ops/matmul-panel.js";
-import { planSubgroupMatrix, sgmatWgsl } from "../src/ops/matmul-sgmat.js";
+import { planSubgroupMatrix, sgmatPlan, sgmatWgsl } from "../src/ops/matmul-sgmat.js";
 import { expectClose, expectTensor, gpu, gpuGrads, randNd } from "./helpers.js";
 
 beforeAll(() => T.init());
@@ -279,7 +279,7 @@ describe("packed-panel kernel (CPU adapters)", () => {
     // kernelPaths (what `a2v doctor` prints) names the same choice.
     const paths = T.kernelPaths(T.rt());
     if (T.rt().gpu.info.isSoftware && available()) expect(paths.matmul).toMatch(/packed panels of \d+ columns/);
-    else expect(paths.matmul).toMatch(T.rt().sgmat ? /subgroup matrices/ : /tiled SIMT/);
+    else expect(paths.matmul).toMatch(sgmatPlan(T.rt()) ? /subgroup matrices/ : /tiled SIMT/);
   });
 });
 
@@ -379,6 +379,6 @@ describe("subgroup-matrix (tensor core) path", () => {
   it("stays on the SIMT kernel where the adapter has no subgroup matrices (lavapipe)", () => {
     const rt = T.rt();
     if (rt.gpu.has("chromium-experimental-subgroup-matrix")) return;
-    expect(rt.sgmat).toBeUndefined();
+    expect(sgmatPlan(rt)).toBeUndefined();
   });
 });

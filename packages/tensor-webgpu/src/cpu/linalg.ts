@@ -1,5 +1,5 @@
 import { A2VError } from "@a2v/errors";
-import type { Operands } from "../ops/matmul.js";
+import type { Operands } from "../ops/gemm-codegen.js";
 import type { ReduceOp } from "../ops/reduce.js";
 import { fmtShape, type Tensor } from "../tensor.js";
 import { asNd, fromNd } from "./host.js";

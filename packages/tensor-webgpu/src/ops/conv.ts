@@ -7,7 +7,7 @@ import { bindingOf, withWindows } from "../window.js";
 import { directConvApplies, directConvForward } from "./conv-direct.js";
 import { smallConvApplies, smallConvForward } from "./conv-small.js";
 import { contiguous } from "./elementwise.js";
-import { type Operands, pickTile, prelude, tiledWgsl } from "./matmul.js";
+import { type Operands, pickTile, prelude, tiledWgsl } from "./gemm-codegen.js";
 import { sum } from "./reduce.js";
 import { permute, reshape, unsqueeze } from "./shape.js";
 

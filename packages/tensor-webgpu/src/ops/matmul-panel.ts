@@ -2,7 +2,7 @@ import { binding, coords, grid, groupIndex, header, loader, u32lit } from "../co
 import type { Runtime } from "../runtime.js";
 import type { Tensor } from "../tensor.js";
 import { bindingOf } from "../window.js";
-import { addToView, batchStrides, type Operands } from "./matmul.js";
+import { addToView, batchStrides, type Operands } from "./gemm-codegen.js";
 import { transpose } from "./shape.js";
 
 /**

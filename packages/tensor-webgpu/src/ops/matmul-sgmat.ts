@@ -1,8 +1,7 @@
-import { A2VError } from "@a2v/errors";
 import { u32lit } from "../codegen.js";
 import type { SubgroupMatrixConfig } from "../device.js";
 import type { Runtime } from "../runtime.js";
-import { epilogue, type Operands, prelude } from "./matmul.js";
+import { epilogue, type Operands, prelude } from "./gemm-codegen.js";
 
 /** A tensor-core GEMM shape: one subgroup-matrix config plus the workgroup layout built on it. */
 export interface SgmatPlan {
@@ -14,6 +13,20 @@ export interface SgmatPlan {
   bm: number;
   bn: number;
   bk: number;
+}
+
+/** The plan each runtime's self-test settled on (absent: the SIMT kernels). */
+const plans = new WeakMap<Runtime, SgmatPlan>();
+
+/** Tensor-core GEMM plan of `runtime` when the adapter has subgroup matrices and the self-test passed. */
+export function sgmatPlan(runtime: Runtime): SgmatPlan | undefined {
+  return plans.get(runtime);
+}
+
+/** Sets (or, with undefined, clears) the plan matmul uses on `runtime` (the self-test in init.ts). */
+export function useSgmatPlan(runtime: Runtime, plan: SgmatPlan | undefined): void {
+  if (plan) plans.set(runtime, plan);
+  else plans.delete(runtime);
 }
 
 /**
@@ -103,34 +116,4 @@ var<workgroup> Cs: array<f32, ${bm * bn}>;
     }
   }
 }`.replace("enable f16;\n", T === "f16" || decls.includes("enable f16;") ? "enable f16;\n" : "");
-}
-
-/**
- * Enables the subgroup-matrix path when the adapter offers a config and a self-test agrees with the
- * SIMT kernel (f16 rounding tolerance). `A2V_MATMUL=simt` forces SIMT. Returns the plan in use.
- */
-export async function probeSubgroupMatrix(runtime: Runtime): Promise<SgmatPlan | undefined> {
-  const plan = process.env.A2V_MATMUL === "simt" ? undefined : planSubgroupMatrix(runtime);
-  if (!plan) return undefined;
-  const { randn } = await import("./random.js");
-  const { matmulRaw } = await import("./matmul.js");
-  const a = randn([70, 40], 1);
-  const b = randn([40, 50], 2);
-  const simt = matmulRaw(a, b);
-  runtime.sgmat = plan;
-  try {
-    const fast = matmulRaw(a, b);
-    const want = (await simt.toArray()) as Float32Array;
-    const got = (await fast.toArray()) as Float32Array;
-    fast.dispose();
-    const worst = want.reduce((w, v, i) => Math.max(w, Math.abs(v - got[i]!) / (1 + Math.abs(v))), 0);
-    if (!(worst < 2e-2)) throw new A2VError("sgmat_self_test_failed", `self-test error ${worst}`);
-    return plan;
-  } catch (error) {
-    runtime.sgmat = undefined;
-    process.emitWarning(`subgroup-matrix matmul disabled: ${(error as Error).message}`, "A2VGpuWarning");
-    return undefined;
-  } finally {
-    for (const t of [a, b, simt]) t.dispose();
-  }
 }

@@ -2,7 +2,7 @@ import { binding, header, loader } from "../codegen.js";
 import type { Runtime } from "../runtime.js";
 import type { Tensor } from "../tensor.js";
 import { bindingOf } from "../window.js";
-import { addToView, batchStrides, type Operands } from "./matmul.js";
+import { addToView, batchStrides, type Operands } from "./gemm-codegen.js";
 import { MIN_BATCH_MACS, MIN_MACS } from "./matmul-panel.js";
 
 /**
