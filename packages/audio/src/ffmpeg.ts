@@ -71,13 +71,16 @@ export function mediaTools(): MediaTools {
   return cached;
 }
 
-/** ffmpeg exited non-zero (or could not start); `reason` is the tail of what it printed. */
-export class FfmpegFailure extends Error {
+/**
+ * ffmpeg exited non-zero (or could not start); `reason` is the tail of what it printed. An `A2VError`
+ * (`ffmpeg_failed`, 500) so that one escaping a caller still has a code; callers wrap it to name their file and rule.
+ */
+export class FfmpegFailure extends A2VError {
   constructor(
     readonly reason: string,
     readonly exitCode: number | null,
   ) {
-    super(reason);
+    super("ffmpeg_failed", reason, { status: 500 });
     this.name = "FfmpegFailure";
   }
 }

@@ -1,12 +1,3 @@
-export {
-  AUDIO_FIT_USAGE,
-  type AudioFitReport,
-  type AudioFitRequest,
-  audioCli,
-  type CliIo,
-  fitAudioFile,
-  MAX_FIT_SAMPLES,
-} from "./cli.js";
 export { type DecodeAudioOptions, type DecodedAudio, decodeAudio } from "./decode.js";
 export {
   DEMUXER_BY_EXTENSION,
@@ -18,6 +9,7 @@ export {
 export { type EncodeAudioOptions, encodeAudio } from "./encode.js";
 export { FfmpegFailure, type MediaTool, type MediaTools, mediaTools, runFfmpeg, type ToolSource } from "./ffmpeg.js";
 export { type FitToDurationOptions, fitToDuration, samplesForDuration } from "./fit.js";
+export { type AudioFitReport, type AudioFitRequest, fitAudioFile, MAX_FIT_SAMPLES } from "./fit-file.js";
 export {
   fftWindow,
   LTX_MEL_CONFIG,

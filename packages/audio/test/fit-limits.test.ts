@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { audioCli, encodeAudio, MAX_FIT_SAMPLES, mediaTools } from "../src/index.js";
+import { encodeAudio, fitAudioFile, MAX_FIT_SAMPLES, mediaTools } from "../src/index.js";
 import { sine, tempDir } from "./helpers/media.js";
 
 const { dir, cleanup } = tempDir("fit-limits");
@@ -18,33 +18,32 @@ beforeAll(async () => {
 });
 afterAll(cleanup);
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { io: { stdout: (l: string) => out.push(l), stderr: (l: string) => err.push(l) }, out, err };
-}
-
-describe("a2v audio fit bounds", () => {
-  it("a --duration shorter than one sample is a usage error (exit 2), not a 0-sample WAV", async () => {
+describe("fitAudioFile bounds", () => {
+  it("a duration shorter than one sample is a usage error (status 400), not a 0-sample WAV", async () => {
     const output = join(dir, "tiny.wav");
-    const { io, err } = capture();
-    expect(await audioCli(["fit", input, output, "--duration", "0.00001"], io)).toBe(2);
-    expect(err.join("\n")).toContain("--duration 0.00001 s is shorter than one sample at 16000 Hz");
+    await expect(fitAudioFile({ input, output, durationSeconds: 0.00001 })).rejects.toMatchObject({
+      code: "usage",
+      status: 400,
+      message: expect.stringContaining("--duration 0.00001 s is shorter than one sample at 16000 Hz"),
+    });
     expect(existsSync(output)).toBe(false);
   });
 
-  it("a --duration past the fit's sample budget is a usage error", async () => {
-    const { io, err } = capture();
-    expect(await audioCli(["fit", input, join(dir, "huge.wav"), "--duration", "100000"], io)).toBe(2);
-    expect(err.join("\n")).toMatch(/--duration 100000 s is longer than 1800\.0 s/);
+  it("a duration past the fit's sample budget is a usage error", async () => {
+    await expect(
+      fitAudioFile({ input, output: join(dir, "huge.wav"), durationSeconds: 100_000 }),
+    ).rejects.toMatchObject({
+      code: "usage",
+      message: expect.stringMatching(/--duration 100000 s is longer than 1800\.0 s/),
+    });
   });
 
-  it("audio longer than the budget is media_too_large (exit 3) from its header, before decoding", async () => {
+  it("audio longer than the budget is media_too_large (422) from its header, before decoding", async () => {
     expect(9000 * 8000).toBeGreaterThan(MAX_FIT_SAMPLES);
-    const { io, out } = capture();
     const started = Date.now();
-    expect(await audioCli(["fit", long, join(dir, "out.wav"), "--duration", "2", "--json"], io)).toBe(3);
-    expect(JSON.parse(out.join(""))).toMatchObject({ status: 422, code: "media_too_large" });
+    await expect(fitAudioFile({ input: long, output: join(dir, "out.wav"), durationSeconds: 2 })).rejects.toMatchObject(
+      { status: 422, code: "media_too_large" },
+    );
     expect(Date.now() - started).toBeLessThan(5000);
   });
 });

@@ -2,8 +2,17 @@ export { snapNumberOfFrames } from "@a2v/dataset";
 export { A2VError, type A2VErrorDetail, isA2VError } from "@a2v/errors";
 export { type Bill, billing, failedBill, MIN_UNITS, USD_PER_UNIT } from "./billing.js";
 export { type Bucket, resolutionFor } from "./buckets.js";
-export { EXIT, runCli } from "./cli.js";
-export type { CliOut } from "./cli-io.js";
+export { A2V, EXIT, runCli } from "./cli.js";
+export { AUDIO_FIT_USAGE } from "./cli-audio.js";
+export {
+  type CliCommand,
+  type CliOut,
+  type CliProgram,
+  processOut,
+  programUsage,
+  runProgram,
+  usageError,
+} from "./cli-io.js";
 export { type DoctorReport, doctor, formatDoctor } from "./doctor.js";
 export {
   ASPECT_RATIOS,

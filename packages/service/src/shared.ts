@@ -112,6 +112,14 @@ export function parseFailedReason(reason: string | undefined): WireError {
   return { status: 500, code: "internal", message: reason ?? "failed", details: [] };
 }
 
+/**
+ * A failed attempt as BullMQ records it: BullMQ keeps only the thrown error's message as the job's `failedReason`,
+ * so the message is the wire error as JSON (`parseFailedReason` reads it back). Thrown to have the job retried.
+ */
+export function jobError(error: WireError): A2VError {
+  return new A2VError(error.code, JSON.stringify(error), { status: error.status, details: error.details });
+}
+
 export const requestDir = (store: string, id: string) => join(resolve(store), "requests", id);
 export const attemptDirName = (attempt: number) => `attempt-${String(attempt).padStart(3, "0")}`;
 

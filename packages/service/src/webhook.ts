@@ -4,7 +4,7 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import { isNonPublicAddress } from "@a2v/dataset";
-import { A2VError } from "@a2v/errors";
+import { A2VError, isA2VError } from "@a2v/errors";
 
 /** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as the `X-A2V-Signature` header carries it. */
 export function signWebhook(secret: string, body: string, timestamp = Math.floor(Date.now() / 1000)): string {
@@ -57,15 +57,21 @@ function post(url: URL, body: string, headers: Record<string, string>, allowPriv
         res.on("end", () => resolve(res.statusCode ?? 0));
       },
     );
-    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("timeout", () =>
+      req.destroy(new A2VError("webhook_timeout", `${url.host} did not answer within 10 s`, { status: 504 })),
+    );
     req.on("error", reject);
     req.end(body);
   });
 }
 
+/** Failures worth another try: the receiver timed out, answered non-2xx, or the network failed (not an A2VError). */
+const RETRIED = new Set(["webhook_timeout", "webhook_rejected"]);
+
 /**
  * POSTs the signed body (http(s) only; private addresses refused unless `allowPrivateNetwork`); retried with
- * exponential backoff on network errors and non-2xx answers.
+ * exponential backoff on network errors, timeouts and non-2xx answers. Rejects with an `A2VError`:
+ * `url_scheme_not_allowed` or `webhook_private_address` at once, else `webhook_failed` (502) after the last try.
  */
 export async function deliverWebhook(
   url: string,
@@ -83,10 +89,17 @@ export async function deliverWebhook(
       const headers = { "content-type": "application/json", "x-a2v-signature": signWebhook(secret, body) };
       const status = await post(target, body, headers, opts.allowPrivateNetwork ?? false);
       if (status >= 200 && status < 300) return;
-      throw new Error(`HTTP ${status}`);
+      throw new A2VError("webhook_rejected", `HTTP ${status}`, { status: 502 });
     } catch (e) {
-      if (i + 1 >= attempts || (e instanceof A2VError && e.code !== "internal")) throw e;
-      opts.log?.(`webhook ${url}: ${(e as Error).message}, retrying`);
+      if (isA2VError(e) && !RETRIED.has(e.code)) throw e;
+      const reason = e instanceof Error ? e.message : String(e);
+      if (i + 1 >= attempts) {
+        throw new A2VError("webhook_failed", `webhook ${target.host}: ${reason} (after ${attempts} tries)`, {
+          status: 502,
+          cause: e,
+        });
+      }
+      opts.log?.(`webhook ${url}: ${reason}, retrying`);
       await new Promise((r) => setTimeout(r, (opts.baseDelayMs ?? 1000) * 2 ** i));
     }
   }

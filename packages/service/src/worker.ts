@@ -15,10 +15,11 @@ import {
   type JobData,
   type JobProgress,
   type JobResult,
+  jobError,
+  parseFailedReason,
   QUEUE_NAME,
   requestDir,
   serviceKeys,
-  toWireError,
   type WireError,
 } from "./shared.js";
 import { deliverWebhook } from "./webhook.js";
@@ -205,7 +206,7 @@ export async function startWorker(opts: WorkerOptions): Promise<ServiceWorker> {
 
     if (outcome?.type === "done") {
       if (Number(await redis.get(keys.fence(requestId))) !== fence)
-        throw new Error(`attempt ${fence} was superseded; its outputs are discarded`);
+        throw jobError(superseded(`attempt ${fence} was superseded; its outputs are discarded`));
       const files: JobResult["files"] = {};
       for (const [k, v] of Object.entries(outcome.result.files))
         if (v) files[k as keyof typeof files] = relative(attemptDir, v);
@@ -235,12 +236,12 @@ export async function startWorker(opts: WorkerOptions): Promise<ServiceWorker> {
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      if (stopReason === "fenced") throw new Error(`attempt ${fence} was superseded by a newer attempt`);
+      if (stopReason === "fenced") throw jobError(superseded(`attempt ${fence} was superseded by a newer attempt`));
     }
     await job.log(`failed [${error.code}] ${error.message}`);
     // Rejected input or data (4xx) is final; crashes and infrastructure failures are retried from the checkpoint.
     if (error.status >= 400 && error.status < 500) throw new UnrecoverableError(JSON.stringify(error));
-    throw new Error(JSON.stringify(error));
+    throw jobError(error);
   };
 
   const worker = new Worker<JobData, JobResult>(QUEUE_NAME, processor, {
@@ -271,7 +272,7 @@ export async function startWorker(opts: WorkerOptions): Promise<ServiceWorker> {
   });
   worker.on("failed", (job, e) => {
     if (!job || (job.attemptsMade < (job.opts.attempts ?? 1) && !(e instanceof UnrecoverableError))) return;
-    void webhook(job, { request_id: job.id, status: "ERROR", error: toWireError(safeParse(e.message)) });
+    void webhook(job, { request_id: job.id, status: "ERROR", error: parseFailedReason(e.message) });
   });
   await worker.waitUntilReady();
   log(`ready (lock ${lockDuration} ms)`);
@@ -287,10 +288,7 @@ export async function startWorker(opts: WorkerOptions): Promise<ServiceWorker> {
   };
 }
 
-function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return new Error(text);
-  }
+/** A newer attempt holds the request's fencing token: this one stops and its outputs are discarded (retried). */
+function superseded(message: string): WireError {
+  return { status: 500, code: "attempt_superseded", message, details: [] };
 }

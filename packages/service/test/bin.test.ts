@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lookupApiKey } from "../src/index.js";
+import { lookupApiKey } from "../src/shared.js";
 import { freePort, startRedis, type TestRedis } from "./helpers/redis.js";
 
 const run = promisify(execFile);
@@ -42,6 +42,25 @@ describe("the a2v-service command", () => {
     const bad = await cli(["worker", "--redis", redisServer.url]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--store are required/);
+    expect(bad.stderr).toContain("usage: a2v-service worker --redis URL --store DIR");
+  });
+
+  it("follows the a2v CLI convention: per-command help, and --json errors as { status, code, message, details }", async () => {
+    const help = await cli(["help", "key"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: a2v-service key create --redis URL/);
+    expect((await cli(["key", "--help"])).stdout).toBe(help.stdout);
+    const unknown = await cli(["fly", "--json"]);
+    expect(unknown.code).toBe(2);
+    expect(JSON.parse(unknown.stdout)).toEqual({
+      status: 400,
+      code: "usage",
+      message: 'unknown command "fly"',
+      details: [],
+    });
+    const flag = await cli(["serve", "--colour", "--json"]);
+    expect(flag.code).toBe(2);
+    expect(JSON.parse(flag.stdout)).toMatchObject({ status: 400, code: "usage" });
   });
 
   it("creates a key (printed once, stored hashed), serves the API with it, and stops on SIGTERM", async () => {

@@ -1,11 +1,10 @@
 import { stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { parseArgs } from "node:util";
-import { A2VError, type ErrorOut, EXIT, reportError } from "@a2v/errors";
+import { A2VError } from "@a2v/errors";
 import { decodeAudio } from "./decode.js";
 import { encodeAudio } from "./encode.js";
 import { fitToDuration, samplesForDuration } from "./fit.js";
-import { DEFAULT_TARGET_DBFS, peakNormalize } from "./normalize.js";
+import { peakNormalize } from "./normalize.js";
 import { frameCount, peakOf, toDbfs } from "./pcm.js";
 import { probeAudio } from "./probe.js";
 
@@ -39,7 +38,8 @@ export interface AudioFitReport {
 
 /**
  * Decode -> fit to the duration (pitch-preserving unless told otherwise) -> peak-normalise -> encode.
- * The programmatic form of `a2v audio fit`.
+ * `a2v audio fit` (in `@a2v/sdk`) is this function on the command line. A duration shorter than one sample or past
+ * the budget is a `usage` error (status 400: the requested duration, not the file, is wrong).
  */
 export async function fitAudioFile(request: AudioFitRequest): Promise<AudioFitReport> {
   const preservePitch = request.preservePitch ?? true;
@@ -121,94 +121,6 @@ async function assertOutputFolder(output: string): Promise<void> {
   });
 }
 
-/** Where the command writes: the a2v CLI's I/O (results on stdout, one JSON document with --json; errors on stderr). */
-export type CliIo = ErrorOut;
-
-export const AUDIO_FIT_USAGE =
-  "a2v audio fit <in> <out> --duration S [--no-preserve-pitch] [--no-normalize] [--target-dbfs D] [--json]";
-const USAGE = `usage: ${AUDIO_FIT_USAGE}`;
-
-/**
- * `a2v audio <command> ...` (argv after "audio"). Returns the exit code, as every a2v command does: 0 ok,
- * 1 failure, 2 usage, 3 input rejected (an `A2VError` with status 422, e.g. an unreadable file). With --json,
- * prints the report, or the error's `{ status, code, message, details }`, as one JSON document on stdout.
- * `--help` (or `help`) prints the usage and exits 0.
- */
-export async function audioCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
-  const [command, ...rest] = argv;
-  const json = rest.includes("--json");
-  if (
-    command === "--help" ||
-    command === "-h" ||
-    command === "help" ||
-    rest.includes("--help") ||
-    rest.includes("-h")
-  ) {
-    io.stdout(USAGE);
-    return EXIT.ok;
-  }
-  try {
-    if (command !== "fit") {
-      throw new A2VError("usage", command ? `unknown audio command "${command}"` : "missing the audio command", {
-        status: 400,
-      });
-    }
-    const { request } = parseFitArgs(rest);
-    const report = await fitAudioFile(request);
-    io.stdout(json ? JSON.stringify(report, null, 2) : formatReport(report));
-    return EXIT.ok;
-  } catch (error) {
-    return reportError(error, io, { json, usage: USAGE });
-  }
-}
-
 function usageError(message: string): A2VError {
   return new A2VError("usage", message, { status: 400 });
 }
-
-function parseFitArgs(args: string[]): { request: AudioFitRequest; json: boolean } {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      duration: { type: "string" },
-      "no-preserve-pitch": { type: "boolean", default: false },
-      "no-normalize": { type: "boolean", default: false },
-      "target-dbfs": { type: "string" },
-      json: { type: "boolean", default: false },
-    },
-  });
-  const [input, output, ...extra] = positionals;
-  if (!input || !output || extra.length > 0) throw usageError("expected exactly <in> and <out>");
-  const durationSeconds = Number(values.duration);
-  if (values.duration === undefined || !Number.isFinite(durationSeconds) || durationSeconds <= 0) {
-    throw usageError(`--duration must be a positive number of seconds, got ${values.duration ?? "nothing"}`);
-  }
-  const targetDbfs = values["target-dbfs"] === undefined ? DEFAULT_TARGET_DBFS : Number(values["target-dbfs"]);
-  if (!Number.isFinite(targetDbfs)) throw usageError(`--target-dbfs must be a number, got ${values["target-dbfs"]}`);
-  return {
-    request: {
-      input,
-      output,
-      durationSeconds,
-      preservePitch: !values["no-preserve-pitch"],
-      normalize: !values["no-normalize"],
-      targetDbfs,
-    },
-    json: values.json,
-  };
-}
-
-function formatReport(r: AudioFitReport): string {
-  const db = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)} dBFS` : "silence");
-  return [
-    `${r.input} -> ${r.output} (${r.channels} ch, ${r.sampleRate} Hz)`,
-    `duration: ${r.inputSeconds.toFixed(3)} s -> ${r.outputSeconds.toFixed(3)} s (stretch x${r.stretchFactor.toFixed(4)}, ${r.preservePitch ? "pitch preserved" : "trimmed/padded"})`,
-    `peak: ${db(r.peakBeforeDbfs)} -> ${db(r.peakAfterDbfs)}${r.normalized ? "" : " (not normalised)"}`,
-  ].join("\n");
-}
-
-const defaultIo: CliIo = {
-  stdout: (line) => process.stdout.write(`${line}\n`),
-  stderr: (line) => process.stderr.write(`${line}\n`),
-};
