@@ -14,6 +14,27 @@ export interface View {
   offset: number;
 }
 
+/** The view of `t` broadcast to `shape` (stride 0 along broadcast dims), as the kernels read it. */
+export function broadcastView(t: View, shape: readonly number[]): View {
+  const lead = shape.length - t.shape.length;
+  const strides = shape.map((n, d) => {
+    if (d < lead) return 0;
+    const src = t.shape[d - lead]!;
+    return src === 1 && n !== 1 ? 0 : t.strides[d - lead]!;
+  });
+  return { dtype: t.dtype, shape, strides, offset: t.offset };
+}
+
+/** What an elementwise expression may use besides its inputs (see `mapInto`). */
+export interface MapExtras {
+  /** u32 words the expression reads as `U(i)` (bound as a uniform, so changing them never recompiles). */
+  uniform?: Uint32Array;
+  /** Extra WGSL functions the expression calls. */
+  prelude?: string;
+  /** The expression in JavaScript, for the CPU device when it calls `prelude` functions. */
+  cpu?: (x: number[], e: number, U: (i: number) => number) => number;
+}
+
 /** WGSL element type of a storage array for a dtype (bf16 is packed two per u32). */
 export function storageType(dtype: DType): string {
   return dtype === "bf16" ? "u32" : dtype;

@@ -209,15 +209,20 @@ export class Tensor {
   async toArray(): Promise<HostArray> {
     this.assertAlive();
     if (this.store instanceof HostStorage) return hostArray(gather(this), this.dtype);
-    const { contiguous } = await import("./ops/elementwise.js");
-    const src = this.isContiguous ? this : contiguous(this);
-    try {
-      const bytes = BYTES[this.dtype];
-      const raw = await src.storage.runtime.read(src.storage.buffer, src.offset * bytes, this.size * bytes);
-      return decode(raw, this.dtype);
-    } finally {
-      if (src !== this) src.dispose();
+    // A strided view reads the span of storage it covers and picks its elements out on the host.
+    let [lo, hi] = [0, 0];
+    for (let d = 0; d < this.rank; d++) {
+      const reach = (this.shape[d]! - 1) * this.strides[d]!;
+      if (reach < 0) lo += reach;
+      else hi += reach;
     }
+    const span = this.size === 0 ? 0 : hi - lo + 1;
+    const bytes = BYTES[this.dtype];
+    const raw = await this.store.runtime.read(this.store.buffer, (this.offset + lo) * bytes, span * bytes);
+    const values = decode(raw, this.dtype);
+    if (this.isContiguous) return values;
+    const out = new (values.constructor as new (n: number) => HostArray)(this.size);
+    return gatherInto(values, this.shape, this.strides, -lo, out);
   }
 
   /** Same as `toArray()`. */
@@ -295,15 +300,26 @@ export function gather(t: Tensor): Float64Array {
     out.set(src.subarray(t.offset, t.offset + t.size));
     return out;
   }
-  const rank = t.rank;
+  return gatherInto(src, t.shape, t.strides, t.offset, out);
+}
+
+/** Fills `out` with the elements of the strided view (shape, strides, offset) of `src`, row-major. */
+function gatherInto<T extends Float64Array | HostArray>(
+  src: ArrayLike<number>,
+  shape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+  out: T,
+): T {
+  const rank = shape.length;
   const idx = new Array<number>(rank).fill(0);
-  let at = t.offset;
+  let at = offset;
   for (let e = 0; e < out.length; e++) {
     out[e] = src[at]!;
     for (let d = rank - 1; d >= 0; d--) {
-      at += t.strides[d]!;
-      if (++idx[d]! < t.shape[d]!) break;
-      at -= t.strides[d]! * t.shape[d]!;
+      at += strides[d]!;
+      if (++idx[d]! < shape[d]!) break;
+      at -= strides[d]! * shape[d]!;
       idx[d] = 0;
     }
   }

@@ -1,6 +1,5 @@
 import { A2VError } from "@a2v/errors";
 import type { Operands } from "../ops/gemm-codegen.js";
-import type { ReduceOp } from "../ops/reduce.js";
 import { fmtShape, type Tensor } from "../tensor.js";
 import { asNd, fromNd } from "./host.js";
 import { max, mean, matmul as refMatmul, sum, zip } from "./reference.js";
@@ -29,6 +28,9 @@ export function cpuMatmul(ops: Pick<Operands, "a" | "b" | "bias" | "addTo" | "al
   }
   return fromNd({ data: out.data, shape }, "f32");
 }
+
+/** The reductions (ops/reduce.ts): the same names on both devices. */
+export type ReduceOp = "sum" | "mean" | "max";
 
 /** The CPU device's reduction kernel: `op` over `axes` (kept as size 1), f64, result f32. */
 export function cpuReduce(x: Tensor, axes: readonly number[], op: ReduceOp): Tensor {

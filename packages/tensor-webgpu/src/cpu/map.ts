@@ -1,6 +1,5 @@
 import { A2VError } from "@a2v/errors";
-import type { MapExtras } from "../ops/elementwise.js";
-import { broadcastView } from "../ops/elementwise.js";
+import { broadcastView, type MapExtras } from "../codegen.js";
 import { storeValue, type Tensor } from "../tensor.js";
 
 /**
@@ -59,7 +58,7 @@ function compile(expr: string): Compiled {
   }
   // WGSL integer literals (`3u`) are plain numbers here; every value is an f64.
   const js = expr.replace(/\b(\d+)u\b/g, "$1").replace(/\bx(\d+)\b/g, "x[$1]");
-  const make = new Function(...NAMES, "return (x, e, U) => (" + js + ");") as (...fns: Scalar[]) => Compiled;
+  const make = new Function(...NAMES, `return (x, e, U) => (${js});`) as (...fns: Scalar[]) => Compiled;
   fn = make(...NAMES.map((n) => BUILTINS[n]!));
   compiled.set(expr, fn);
   return fn;

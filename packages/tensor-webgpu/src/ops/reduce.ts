@@ -13,12 +13,10 @@ import {
   u32lit,
   WG,
 } from "../codegen.js";
-import { cpuReduce } from "../cpu/linalg.js";
+import { cpuReduce, type ReduceOp } from "../cpu/linalg.js";
 import { empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
-import { alias, map } from "./elementwise.js";
-
-export type ReduceOp = "sum" | "mean" | "max";
+import { alias, map } from "./map.js";
 
 /** Normalises axes (negative counts from the end), sorted and unique. */
 export function normAxes(axes: number | readonly number[] | undefined, rank: number): number[] {

@@ -40,3 +40,20 @@ describe("Tensor.write", () => {
     expect(Array.from(await h.toArray())).toEqual([T.f16BitsToF32(T.f32ToF16Bits([0.1]))[0], Number.POSITIVE_INFINITY]);
   });
 });
+
+describe("Tensor.toArray of strided GPU views", () => {
+  it("reads the span a view covers and picks its elements out (transposed, sliced, broadcast, bf16 halves)", async () => {
+    const values = Array.from({ length: 12 }, (_, i) => i - 3.5);
+    const t = T.tensor(values, [3, 4]);
+    const tr = t.view([4, 3], [1, 4], 0);
+    expect(Array.from(await tr.toArray())).toEqual([0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11].map((i) => values[i]));
+    const col = t.view([3], [4], 2);
+    expect(Array.from(await col.toArray())).toEqual([values[2], values[6], values[10]]);
+    const wide = t.view([2, 3], [0, 1], 5);
+    expect(Array.from(await wide.toArray())).toEqual([5, 6, 7, 5, 6, 7].map((i) => values[i]));
+    const b = T.tensor(values, [12], "bf16");
+    expect(Array.from(await b.view([3], [3], 1).toArray())).toEqual([1, 4, 7].map((i) => values[i]));
+    expect(Array.from(await t.view([0, 4], [4, 1], 0).toArray())).toEqual([]);
+    for (const x of [t, tr, col, wide, b]) x.dispose();
+  });
+});
