@@ -60,14 +60,19 @@ export function backward(root: Tensor, seed?: Tensor, options: BackwardOptions =
       throw new A2VError("graph_freed", "backward(): the tape of this tensor was already freed (use retainGraph)");
     }
     if (root.requiresGrad)
-      noGrad(() => scope(() => accumulateLeaf(root, seed ? contiguous(seed) : fill(root.shape, 1, "f32", root.device))));
+      noGrad(() =>
+        scope(() => accumulateLeaf(root, seed ? contiguous(seed) : fill(root.shape, 1, "f32", root.device))),
+      );
     return;
   }
   const order = topoOrder(rootNode);
   noGrad(() =>
     scope(() => {
       const grads = new Map<Node, Tensor>();
-      grads.set(rootNode, seed ? seed.view(seed.shape, seed.strides, seed.offset) : fill(root.shape, 1, "f32", root.device));
+      grads.set(
+        rootNode,
+        seed ? seed.view(seed.shape, seed.strides, seed.offset) : fill(root.shape, 1, "f32", root.device),
+      );
       for (let k = order.length - 1; k >= 0; k--) {
         const node = order[k]!;
         const g = grads.get(node);
