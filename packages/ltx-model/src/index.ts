@@ -102,22 +102,19 @@ export {
 } from "./text/config.js";
 export { type CaptionEncoder, encodeCaption } from "./text/encode-captions.js";
 export { type GemmaConfig, gemmaConfig, gemmaRopeTables } from "./text/gemma/config.js";
-export { GpuGemma } from "./text/gemma/gpu.js";
-export { gemmaHiddenStatesReference } from "./text/gemma/reference.js";
+export { Gemma, gemmaKeyAllowed } from "./text/gemma/gemma.js";
 export { GemmaPromptTokenizer, type TokenizedPrompts } from "./text/gemma/tokenizer.js";
 export { GEMMA_KEY_LAYOUTS, gemmaParameters, openShardedWeights } from "./text/gemma/weights.js";
-export { GpuTextPath } from "./text/gpu.js";
 export { EMBEDDINGS_PROCESSOR_KEY_LAYOUTS, embeddingsProcessorParameters } from "./text/layout.js";
 export { loadEmbeddingsProcessor } from "./text/load.js";
-export { connectorReference, connectorRope } from "./text/reference/connector.js";
 export {
   additiveMask,
-  createEmbeddingsReference,
-  processHiddenStatesReference,
+  connectorRope,
   rightPadOrder,
   type TextContexts,
-} from "./text/reference/embeddings.js";
-export { extractFeaturesReference, normalizeHiddenStates } from "./text/reference/feature-extractor.js";
+  TextPath,
+  type TextTrace,
+} from "./text/text-path.js";
 export {
   type ActiveLora,
   type ForwardOptions,

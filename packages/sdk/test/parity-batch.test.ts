@@ -8,8 +8,8 @@ import {
   hostTensor,
   loadEmbeddingsProcessor,
   openWeightFile,
-  processHiddenStatesReference,
   readTensorFile,
+  TextPath,
   textConnectorsConfig,
   writeSafetensors,
 } from "@a2v/ltx-model";
@@ -17,8 +17,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { EXIT, runCli } from "../src/index.js";
 
 // There is no batch-2 golden set: this builds one in the official set's format from the batch-1 text_connector set
-// (same weights and config), with a second, LEFT-padded sequence. Every tensor comes from our CPU reference except
-// the connectors' RoPE tables, which are the official set's, repeated per batch element as upstream does.
+// (same weights and config), with a second, LEFT-padded sequence. Every tensor comes from our text path on the CPU
+// device except the connectors' RoPE tables, which are the official set's, repeated per batch element as upstream does.
 const golden = fileURLToPath(new URL("../../../../shared/golden/text_connector/", import.meta.url));
 const present = existsSync(join(golden, "config.json"));
 const INPUTS = new Set(["hidden_states", "attention_mask"]);
@@ -63,7 +63,9 @@ async function batchTwoSet(): Promise<{ dir: string; names: string[] }> {
     ["hidden_states", states],
     ["attention_mask", masks],
   ]);
-  const contexts = processHiddenStatesReference(states, masks, cfg, weights, (name, value) => out.set(name, value));
+  const path = await TextPath.create(cfg, weights, { device: "cpu" });
+  const contexts = await path.processHiddenStates(states, masks, (name, value) => out.set(name, value));
+  path.dispose();
   out.set("video_context", contexts.video);
   out.set("audio_context", contexts.audio);
   out.set("context_mask", contexts.mask);

@@ -1,13 +1,13 @@
 import { hostTensor } from "../vae/reference/tensor.js";
 import type { CaptionCache, CaptionFeatures } from "./caption-cache.js";
-import type { GpuGemma } from "./gemma/gpu.js";
+import type { Gemma } from "./gemma/gemma.js";
 import type { GemmaPromptTokenizer } from "./gemma/tokenizer.js";
-import type { GpuTextPath } from "./gpu.js";
+import type { TextPath } from "./text-path.js";
 
 export interface CaptionEncoder {
   tokenizer: GemmaPromptTokenizer;
-  gemma: GpuGemma;
-  textPath: GpuTextPath;
+  gemma: Gemma;
+  textPath: TextPath;
   cache: CaptionCache;
   /** Identifies Gemma + feature extractor + max length in the cache key, e.g. file names and sizes. */
   modelId: string;

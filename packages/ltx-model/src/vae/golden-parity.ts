@@ -9,9 +9,8 @@ import { loadAudioEncoder } from "../audio-vae/load.js";
 import { encodeAudioReference } from "../audio-vae/reference/audio-encoder.js";
 import { audioTokens } from "../audio-vae/tokens.js";
 import { textConnectorsConfig } from "../text/config.js";
-import { GpuTextPath } from "../text/gpu.js";
 import { loadEmbeddingsProcessor } from "../text/load.js";
-import { additiveMask, createEmbeddingsReference, processHiddenStatesReference } from "../text/reference/embeddings.js";
+import { additiveMask, TextPath } from "../text/text-path.js";
 import { openWeightFile, readTensorFile } from "./component-weights.js";
 import { videoScaleFactors, videoVaeConfig } from "./config.js";
 import { toGpu, toHost } from "./gpu-tensors.js";
@@ -137,38 +136,32 @@ async function text(dir: string, config: Record<string, unknown>, gpu: boolean):
   const weights = await load(file, (s) => loadEmbeddingsProcessor(s, cfg, file));
   const mask = get(t, "attention_mask");
   const checks: ParityCheck[] = [];
-  if (gpu) {
-    const path = await GpuTextPath.create(cfg, weights);
-    const features = await path.extractFeatures(get(t, "hidden_states"), mask);
-    checks.push(compare("video_features", features.video, get(t, "video_features"), 1e-5));
-    checks.push(compare("audio_features", features.audio, get(t, "audio_features"), 1e-5));
-    const out = await path.createEmbeddings(get(t, "video_features"), get(t, "audio_features"), mask);
-    checks.push(compare("video_context", out.video, get(t, "video_context"), 1e-5));
-    checks.push(compare("audio_context", out.audio, get(t, "audio_context"), 1e-5));
-    checks.push(compare("context_mask", out.mask, get(t, "context_mask"), 0));
-    path.dispose();
-    return checks;
-  }
   // Masks and the sort order must match exactly; values to 1e-5.
   const exact = new Set(["sort_idx", "sorted_additive_mask"]);
   const trace = (name: string, value: HostTensor) => {
     const e = t.get(name);
     if (e) checks.push(compare(name, value, e, exact.has(name) ? 0 : 1e-5));
   };
-  const out = processHiddenStatesReference(get(t, "hidden_states"), mask, cfg, weights, trace);
-  checks.push(
-    compare(
-      "additive_mask",
-      hostTensor([...get(t, "additive_mask").shape], additiveMask(mask)),
-      get(t, "additive_mask"),
-      0,
-    ),
-  );
-  checks.push(compare("video_context", out.video, get(t, "video_context"), 1e-5));
-  checks.push(compare("audio_context", out.audio, get(t, "audio_context"), 1e-5));
-  checks.push(compare("context_mask", out.mask, get(t, "context_mask"), 0));
-  const cached = createEmbeddingsReference(get(t, "video_features"), get(t, "audio_features"), mask, cfg, weights);
-  checks.push(compare("video_context (from cached features)", cached.video, get(t, "video_context"), 1e-5));
+  const path = await TextPath.create(cfg, weights, { device: gpu ? "gpu" : "cpu" });
+  try {
+    const out = await path.processHiddenStates(get(t, "hidden_states"), mask, trace);
+    checks.push(
+      compare(
+        "additive_mask",
+        hostTensor([...get(t, "additive_mask").shape], additiveMask(mask)),
+        get(t, "additive_mask"),
+        0,
+      ),
+    );
+    checks.push(compare("video_context", out.video, get(t, "video_context"), 1e-5));
+    checks.push(compare("audio_context", out.audio, get(t, "audio_context"), 1e-5));
+    checks.push(compare("context_mask", out.mask, get(t, "context_mask"), 0));
+    const cached = await path.createEmbeddings(get(t, "video_features"), get(t, "audio_features"), mask);
+    checks.push(compare("video_context (from cached features)", cached.video, get(t, "video_context"), 1e-5));
+    checks.push(compare("audio_context (from cached features)", cached.audio, get(t, "audio_context"), 1e-5));
+  } finally {
+    path.dispose();
+  }
   return checks;
 }
 

@@ -7,14 +7,11 @@ import { CaptionCache } from "../../src/text/caption-cache.js";
 import { textConnectorsConfig } from "../../src/text/config.js";
 import { encodeCaption } from "../../src/text/encode-captions.js";
 import { gemmaConfig } from "../../src/text/gemma/config.js";
-import { GpuGemma } from "../../src/text/gemma/gpu.js";
-import { gemmaHiddenStatesReference } from "../../src/text/gemma/reference.js";
+import { Gemma } from "../../src/text/gemma/gemma.js";
 import { GemmaPromptTokenizer } from "../../src/text/gemma/tokenizer.js";
-import { GEMMA_KEY_LAYOUTS, gemmaParameters, openShardedWeights } from "../../src/text/gemma/weights.js";
-import { GpuTextPath } from "../../src/text/gpu.js";
+import { gemmaParameters, openShardedWeights } from "../../src/text/gemma/weights.js";
 import { loadEmbeddingsProcessor } from "../../src/text/load.js";
-import { extractFeaturesReference } from "../../src/text/reference/feature-extractor.js";
-import { loadComponentWeights } from "../../src/vae/component-weights.js";
+import { TextPath } from "../../src/text/text-path.js";
 import { hostTensor, numel } from "../../src/vae/reference/tensor.js";
 import { writeSafetensors } from "../../src/weights/safetensors.js";
 import { goldenSet, openWeights, readConfig } from "../vae/golden.js";
@@ -171,7 +168,7 @@ describe("Gemma 3 text encoder (tiny)", () => {
     }
   });
 
-  it("GPU hidden states match the CPU reference on valid tokens (sharded folder, local/global layers, GQA)", async () => {
+  it("hidden states on the GPU match the CPU device on valid tokens (sharded folder, local/global layers, GQA)", async () => {
     const dir = await tinyModelFolder();
     try {
       const config = gemmaConfig(CONFIG_JSON);
@@ -179,9 +176,10 @@ describe("Gemma 3 text encoder (tiny)", () => {
       const tok = await GemmaPromptTokenizer.fromFolder(dir, 7);
       const { ids, mask, batch } = tok.encode(["a cat a cat", "cat"]);
       const source = await openShardedWeights(dir);
-      const weights = await loadComponentWeights(source, dir, "Gemma", gemmaParameters(config), GEMMA_KEY_LAYOUTS);
-      const expected = gemmaHiddenStatesReference(ids, mask, batch, config, weights);
-      const gpu = await GpuGemma.load(source, config, dir);
+      const cpu = await Gemma.load(source, config, dir, { device: "cpu" });
+      const expected = await cpu.hiddenStates(ids, mask, batch);
+      const gpu = await Gemma.load(source, config, dir);
+      expect(gpu.device).toBe("gpu");
       const got = await gpu.hiddenStates(ids, mask, batch);
       await source.close();
       gpu.dispose();
@@ -194,7 +192,7 @@ describe("Gemma 3 text encoder (tiny)", () => {
       expect(worst).toBeLessThan(1e-4);
       // bf16 matrices: same result to bf16 precision.
       const shards = await openShardedWeights(dir);
-      const half = await GpuGemma.load(shards, config, dir, { weightDtype: "bf16" });
+      const half = await Gemma.load(shards, config, dir, { weightDtype: "bf16" });
       await shards.close();
       const bf16 = await half.hiddenStates(ids, mask, batch);
       half.dispose();
@@ -207,48 +205,60 @@ describe("Gemma 3 text encoder (tiny)", () => {
       expect(bfWorst).toBeGreaterThan(0);
       expect(bfWorst).toBeLessThan(0.1);
       // The sliding window matters: a 3-token window differs from full attention on the long prompt.
-      const wide = gemmaHiddenStatesReference(ids, mask, batch, { ...config, slidingWindow: 100 }, weights);
+      const wideShards = await openShardedWeights(dir);
+      const wideGemma = await Gemma.load(wideShards, { ...config, slidingWindow: 100 }, dir, { device: "cpu" });
+      await wideShards.close();
+      const wide = await wideGemma.hiddenStates(ids, mask, batch);
+      cpu.dispose();
+      wideGemma.dispose();
       expect(Math.max(...expected.data.map((v, i) => Math.abs(v - wide.data[i]!)))).toBeGreaterThan(1e-3);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
 
-  it.skipIf(!connectorDir)("caption -> tokens -> Gemma -> feature extractor V2, cached; GPU vs CPU", async () => {
-    const dir = await tinyModelFolder();
-    try {
-      const config = gemmaConfig(CONFIG_JSON);
-      const tokenizer = await GemmaPromptTokenizer.fromFolder(dir, 9);
-      const source = await openShardedWeights(dir);
-      const gemmaWeights = await loadComponentWeights(source, dir, "Gemma", gemmaParameters(config), GEMMA_KEY_LAYOUTS);
-      const gemma = await GpuGemma.load(source, config, dir);
-      await source.close();
-      const textConfig = textConnectorsConfig(readConfig(connectorDir!).transformer_config as Record<string, unknown>);
-      const file = join(connectorDir!, "embeddings_processor.safetensors");
-      const ep = await openWeights(file);
-      const epWeights = await loadEmbeddingsProcessor(ep, textConfig, file);
-      await ep.close();
-      const textPath = await GpuTextPath.create(textConfig, epWeights);
-      const cache = new CaptionCache(join(dir, "captions"));
-      const encoder = { tokenizer, gemma, textPath, cache, modelId: "tiny-gemma" };
-      const features = await encodeCaption("a cat a cat", encoder);
-      expect(features.video.shape).toEqual([9, 32]);
-      expect(await cache.get("tiny-gemma|max9", "a cat a cat")).toBeDefined();
-      // CPU chain on the same caption.
-      const { ids, mask } = tokenizer.encode(["a cat a cat"]);
-      const states = gemmaHiddenStatesReference(ids, mask, 1, config, gemmaWeights);
-      const maskT = hostTensor([1, 9], mask);
-      const cpu = extractFeaturesReference(states, maskT, epWeights);
-      const err = (a: Float32Array, b: Float32Array) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
-      expect(err(features.video.data, cpu.video.data)).toBeLessThan(1e-4);
-      expect(err(features.audio.data, cpu.audio.data)).toBeLessThan(1e-4);
-      // A second request is served from the cache: Gemma (now freed) is not run again.
-      gemma.dispose();
-      const again = await encodeCaption("a cat a cat", encoder);
-      expect(Array.from(again.video.data)).toEqual(Array.from(features.video.data));
-      textPath.dispose();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(!connectorDir)(
+    "caption -> tokens -> Gemma -> feature extractor V2, cached; GPU vs CPU device",
+    async () => {
+      const dir = await tinyModelFolder();
+      try {
+        const config = gemmaConfig(CONFIG_JSON);
+        const tokenizer = await GemmaPromptTokenizer.fromFolder(dir, 9);
+        const source = await openShardedWeights(dir);
+        const gemma = await Gemma.load(source, config, dir);
+        const cpuGemma = await Gemma.load(source, config, dir, { device: "cpu" });
+        await source.close();
+        const textConfig = textConnectorsConfig(
+          readConfig(connectorDir!).transformer_config as Record<string, unknown>,
+        );
+        const file = join(connectorDir!, "embeddings_processor.safetensors");
+        const ep = await openWeights(file);
+        const epWeights = await loadEmbeddingsProcessor(ep, textConfig, file);
+        await ep.close();
+        const textPath = await TextPath.create(textConfig, epWeights);
+        const cpuTextPath = await TextPath.create(textConfig, epWeights, { device: "cpu" });
+        const cache = new CaptionCache(join(dir, "captions"));
+        const encoder = { tokenizer, gemma, textPath, cache, modelId: "tiny-gemma" };
+        const features = await encodeCaption("a cat a cat", encoder);
+        expect(features.video.shape).toEqual([9, 32]);
+        expect(await cache.get("tiny-gemma|max9", "a cat a cat")).toBeDefined();
+        // The same chain on the CPU device.
+        const { ids, mask } = tokenizer.encode(["a cat a cat"]);
+        const states = await cpuGemma.hiddenStates(ids, mask, 1);
+        const cpu = await cpuTextPath.extractFeatures(states, hostTensor([1, 9], mask));
+        cpuGemma.dispose();
+        cpuTextPath.dispose();
+        const err = (a: Float32Array, b: Float32Array) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+        expect(err(features.video.data, cpu.video.data)).toBeLessThan(1e-4);
+        expect(err(features.audio.data, cpu.audio.data)).toBeLessThan(1e-4);
+        // A second request is served from the cache: Gemma (now freed) is not run again.
+        gemma.dispose();
+        const again = await encodeCaption("a cat a cat", encoder);
+        expect(Array.from(again.video.data)).toEqual(Array.from(features.video.data));
+        textPath.dispose();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

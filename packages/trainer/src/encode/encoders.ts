@@ -3,10 +3,9 @@ import {
   CaptionCache,
   type CaptionFeatures,
   encodeCaption,
+  Gemma,
   GemmaPromptTokenizer,
   GpuAudioEncoder,
-  GpuGemma,
-  GpuTextPath,
   GpuVideoVae,
   type HostTensor,
   hostTensor,
@@ -15,6 +14,7 @@ import {
   loadEmbeddingsProcessor,
   loadVideoVae,
   openShardedWeights,
+  TextPath,
 } from "@a2v/ltx-model";
 import { init, type Tensor, tensor } from "@a2v/tensor-webgpu";
 
@@ -74,8 +74,8 @@ export interface PromptContexts {
 export class PromptEncoder {
   private constructor(
     private readonly tokenizer: GemmaPromptTokenizer,
-    private readonly gemma: GpuGemma,
-    readonly textPath: GpuTextPath,
+    private readonly gemma: Gemma,
+    readonly textPath: TextPath,
     private readonly captions: CaptionCache,
     private readonly modelId: string,
   ) {}
@@ -87,8 +87,8 @@ export class PromptEncoder {
     try {
       return new PromptEncoder(
         await GemmaPromptTokenizer.fromFolder(model.paths.textEncoder, CAPTION_MAX_TOKENS),
-        await GpuGemma.load(gemmaSource, model.gemma, model.paths.textEncoder),
-        await GpuTextPath.create(model.text, textWeights),
+        await Gemma.load(gemmaSource, model.gemma, model.paths.textEncoder),
+        await TextPath.create(model.text, textWeights),
         new CaptionCache(join(cacheDir, "captions")),
         model.id,
       );

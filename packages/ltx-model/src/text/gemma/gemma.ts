@@ -3,6 +3,7 @@ import {
   add,
   attention,
   cast,
+  type Device,
   expand,
   gelu,
   init,
@@ -20,19 +21,31 @@ import { resolveComponentKeys } from "../../vae/component-weights.js";
 import { type HostTensor, hostTensor } from "../../vae/reference/tensor.js";
 import type { WeightSource } from "../../weights/checkpoint.js";
 import { type GemmaConfig, gemmaRopeTables } from "./config.js";
-import { gemmaKeyAllowed } from "./reference.js";
 import { GEMMA_KEY_LAYOUTS, gemmaParameters } from "./weights.js";
 
 /** Additive score mask standing in for -∞ (finite, so fully padded rows stay finite). */
 const MASKED = -1e30;
 
+/** Whether query i may attend key j: causal, key not padding, and within the window on sliding layers. */
+export function gemmaKeyAllowed(
+  mask: Float32Array,
+  row: number,
+  t: number,
+  i: number,
+  j: number,
+  window: number,
+): boolean {
+  return j <= i && mask[row * t + j] !== 0 && i - j < window;
+}
+
 /**
- * The Gemma 3 text decoder on `@a2v/tensor-webgpu`, weights frozen on the GPU (the embedding table
- * stays on the host: rows are gathered there). `hiddenStates` matches `gemmaHiddenStatesReference`.
+ * The Gemma 3 text decoder on `@a2v/tensor-webgpu`, weights frozen on one device: the GPU (default) or
+ * the CPU device (f64). The embedding table stays on the host: rows are gathered there.
  */
-export class GpuGemma {
+export class Gemma {
   private constructor(
     readonly config: GemmaConfig,
+    readonly device: Device,
     private readonly params: Map<string, Tensor>,
     private readonly embed: Float32Array,
   ) {}
@@ -41,14 +54,16 @@ export class GpuGemma {
    * Loads every parameter (module keys or the transformers checkpoint prefixes) from `source`, one
    * tensor at a time, so host memory holds only the embedding table and the tensor in flight.
    * `weightDtype: "bf16"` halves GPU memory (12B: ~20 GiB of decoder weights instead of ~40).
+   * `device` (default the GPU) holds the weights and runs the layers.
    */
   static async load(
     source: WeightSource,
     config: GemmaConfig,
     file: string,
-    options: { weightDtype?: "f32" | "bf16" } = {},
-  ): Promise<GpuGemma> {
-    await init();
+    options: { weightDtype?: "f32" | "bf16"; device?: Device } = {},
+  ): Promise<Gemma> {
+    const device = options.device ?? "gpu";
+    if (device === "gpu") await init();
     const specs = gemmaParameters(config);
     const layout = resolveComponentKeys(source, file, "Gemma 3 text encoder", specs, GEMMA_KEY_LAYOUTS);
     const params = new Map<string, Tensor>();
@@ -59,13 +74,13 @@ export class GpuGemma {
         embed = data;
         continue;
       }
-      const t = tensor(data, p.shape!);
+      const t = tensor(data, p.shape!, "f32", device);
       if (options.weightDtype === "bf16" && p.shape!.length === 2) {
         params.set(p.key, cast(t, "bf16"));
         t.dispose();
       } else params.set(p.key, t);
     }
-    return new GpuGemma(config, params, embed);
+    return new Gemma(config, device, params, embed);
   }
 
   private p(key: string): Tensor {
@@ -74,7 +89,12 @@ export class GpuGemma {
     return t;
   }
 
-  /** Every hidden state of a left-padded batch, stacked last: [B, T, D, layers + 1]. */
+  /**
+   * Every hidden state of a left-padded batch, stacked last: [B, T, D, layers + 1] (embeddings, each layer's
+   * output, the last one after the final norm, as transformers' `output_hidden_states`). Positions are 0..T-1
+   * whatever the padding, as a plain forward call gives them; rows of padding tokens are meaningless (the
+   * feature extractor zeroes them).
+   */
   async hiddenStates(ids: Int32Array, mask: Float32Array, batch: number): Promise<HostTensor> {
     const c = this.config;
     const t = ids.length / batch;
@@ -82,7 +102,7 @@ export class GpuGemma {
     const n = c.numLayers + 1;
     const states = hostTensor([batch, t, d, n]);
     const record = async (x: Tensor, l: number) => {
-      const data = (await x.toArray()) as Float32Array;
+      const data = await x.toArray();
       for (let r = 0; r < batch * t; r++)
         for (let k = 0; k < d; k++) states.data[(r * d + k) * n + l] = data[r * d + k]!;
     };
@@ -103,9 +123,9 @@ export class GpuGemma {
         for (let i = 0; i < t; i++)
           for (let j = 0; j < t; j++)
             if (!gemmaKeyAllowed(mask, b, t, i, j, window)) data[(b * t + i) * t + j] = MASKED;
-      masks.set(sliding, tensor(data, [batch, 1, t, t]));
+      masks.set(sliding, tensor(data, [batch, 1, t, t], "f32", this.device));
     }
-    let x = tensor(rows, [batch, t, d]);
+    let x = tensor(rows, [batch, t, d], "f32", this.device);
     await record(x, 0);
     const norm = (y: Tensor, key: string) => rmsNorm(y, this.p(key), { eps, onePlusWeight: true });
     for (let l = 0; l < c.numLayers; l++) {
@@ -113,8 +133,8 @@ export class GpuGemma {
       const table = gemmaRopeTables(c, t, sliding);
       const w = (key: string) => `layers.${l}.${key}`;
       const next = scope(() => {
-        const cos = tensor(table.cos, [t, 1, hd / 2]);
-        const sin = tensor(table.sin, [t, 1, hd / 2]);
+        const cos = tensor(table.cos, [t, 1, hd / 2], "f32", this.device);
+        const sin = tensor(table.sin, [t, 1, hd / 2], "f32", this.device);
         const h = norm(x, w("input_layernorm.weight"));
         const project = (proj: string, normKey: string, count: number) =>
           permute(
