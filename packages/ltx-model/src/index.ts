@@ -4,11 +4,10 @@ export {
   audioVaeEncoderConfig,
   audioVaeEncoderConfigFromMetadata,
 } from "./audio-vae/config.js";
+export { AudioEncoder } from "./audio-vae/encoder.js";
 export { audioEncoderInput } from "./audio-vae/features.js";
-export { GpuAudioEncoder } from "./audio-vae/gpu.js";
 export { type AudioEncoderLayout, audioEncoderLayout, audioEncoderParameters } from "./audio-vae/layout.js";
 export { type LoadedAudioEncoder, loadAudioEncoder } from "./audio-vae/load.js";
-export { encodeAudioReference } from "./audio-vae/reference/audio-encoder.js";
 export { audioTimingFor, audioTokens } from "./audio-vae/tokens.js";
 export {
   adalnRows,
@@ -143,7 +142,6 @@ export {
 } from "./vae/config.js";
 export { decodedToUnitRgb, unitRgbToFrames, videoFromRgbFrames } from "./vae/frames.js";
 export { goldenParity, type ParityReport, VAE_AND_TEXT_PARITY_KINDS } from "./vae/golden-parity.js";
-export { type GpuTrace, toGpu, toHost } from "./vae/gpu-tensors.js";
 export {
   type ConvSpec,
   layoutParameters,
@@ -157,9 +155,9 @@ export { type LoadedVideoVae, loadVideoVae } from "./vae/load.js";
 export { type DecodeMemoryPlan, planDecodeMemory, planVideoVaeMemory, type VaeMemoryPlan } from "./vae/memory.js";
 export { type ErrorStats, errorStats, type ParityCheck } from "./vae/parity-check.js";
 export { type HostTensor, hostTensor } from "./vae/reference/tensor.js";
-export { decodeVideoReference, encodeVideoReference, type Trace } from "./vae/reference/video-vae.js";
+export { fromHost, type TensorTrace, toHost } from "./vae/tensors.js";
 export { DEFAULT_SPATIAL_TILING, runSpatialTiles, type SpatialTiling, tileStarts } from "./vae/tiling.js";
-export { GpuVideoVae } from "./vae/video-vae-gpu.js";
+export { VideoVae } from "./vae/video-vae.js";
 export {
   canonicalTransformerKey,
   type LoadReport,

@@ -1,4 +1,4 @@
-export { loadGpuAudioEncoder, loadGpuVideoVae, type PromptContexts, PromptEncoder } from "./encode/encoders.js";
+export { loadModelAudioEncoder, loadModelVideoVae, type PromptContexts, PromptEncoder } from "./encode/encoders.js";
 export { LatentCache } from "./encode/latent-cache.js";
 export { CAPTION_MAX_TOKENS, type EncodableSample, SampleEncoder } from "./encode/sample-encoder.js";
 export {

@@ -1,24 +1,22 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
-import type { Tensor } from "@a2v/tensor-webgpu";
+import type { Device, Tensor } from "@a2v/tensor-webgpu";
 import { audioVaeEncoderConfig } from "../audio-vae/config.js";
+import { AudioEncoder } from "../audio-vae/encoder.js";
 import { audioEncoderInput } from "../audio-vae/features.js";
-import { GpuAudioEncoder } from "../audio-vae/gpu.js";
 import { loadAudioEncoder } from "../audio-vae/load.js";
-import { encodeAudioReference } from "../audio-vae/reference/audio-encoder.js";
 import { audioTokens } from "../audio-vae/tokens.js";
 import { textConnectorsConfig } from "../text/config.js";
 import { loadEmbeddingsProcessor } from "../text/load.js";
 import { additiveMask, TextPath } from "../text/text-path.js";
 import { openWeightFile, readTensorFile } from "./component-weights.js";
-import { videoScaleFactors, videoVaeConfig } from "./config.js";
-import { toGpu, toHost } from "./gpu-tensors.js";
+import { videoVaeConfig } from "./config.js";
 import { loadVideoVae } from "./load.js";
 import { compare, type ParityCheck, tracer } from "./parity-check.js";
 import { type HostTensor, hostTensor } from "./reference/tensor.js";
-import { decodeVideoReference, encodeVideoReference, type Trace } from "./reference/video-vae.js";
-import { GpuVideoVae } from "./video-vae-gpu.js";
+import { fromHost, toHost } from "./tensors.js";
+import { VideoVae } from "./video-vae.js";
 
 export interface ParityReport {
   kind: string;
@@ -49,9 +47,13 @@ async function load<T>(
   }
 }
 
-/** Runs a GPU model on an uploaded host tensor and downloads its result. */
-async function onGpu(input: HostTensor, run: (x: Tensor) => Promise<Tensor>): Promise<HostTensor> {
-  const x = toGpu(input);
+/** Runs a model on `device` on a host tensor put there, and reads its result back. */
+async function onDevice(
+  device: Device,
+  input: HostTensor,
+  run: (x: Tensor) => Tensor | Promise<Tensor>,
+): Promise<HostTensor> {
+  const x = fromHost(input, device);
   const y = await run(x);
   const out = await toHost(y);
   x.dispose();
@@ -59,13 +61,13 @@ async function onGpu(input: HostTensor, run: (x: Tensor) => Promise<Tensor>): Pr
   return out;
 }
 
-/** A GPU trace that downloads each intermediate for a host trace. */
-const gpuTrace =
-  (trace: Trace) =>
+/** A tensor trace that reads each intermediate back for a host trace. */
+const tensorTrace =
+  (trace: (name: string, value: HostTensor) => void) =>
   async (name: string, value: Tensor): Promise<void> =>
     trace(name, await toHost(value));
 
-async function videoVae(dir: string, config: Record<string, unknown>, gpu: boolean): Promise<ParityCheck[]> {
+async function videoVae(dir: string, config: Record<string, unknown>, device: Device): Promise<ParityCheck[]> {
   const vae = videoVaeConfig(config.vae_metadata as Record<string, unknown>, join(dir, "config.json"));
   const t = await readTensorFile(join(dir, "tensors.safetensors"));
   const checks: ParityCheck[] = [];
@@ -75,30 +77,18 @@ async function videoVae(dir: string, config: Record<string, unknown>, gpu: boole
   ] as const) {
     const file = join(dir, `video_${part}.safetensors`);
     const loaded = await load(file, (s) => loadVideoVae(part, s, vae, file));
-    const trace = tracer(t, tol, checks);
-    let out: HostTensor;
-    if (gpu) {
-      const model = await GpuVideoVae.create({ [part]: loaded });
-      out = await onGpu(get(t, input), (x) =>
-        part === "encoder" ? model.encode(x, gpuTrace(trace)) : model.decode(x, gpuTrace(trace)),
-      );
-      model.dispose();
-    } else if (part === "encoder") {
-      out = encodeVideoReference(
-        get(t, input),
-        loaded.layout,
-        loaded.weights,
-        vae.patchSize,
-        videoScaleFactors(vae),
-        trace,
-      );
-    } else out = decodeVideoReference(get(t, input), loaded.layout, loaded.weights, vae.patchSize, trace);
+    const trace = tensorTrace(tracer(t, tol, checks));
+    const model = await VideoVae.create({ [part]: loaded }, { device });
+    const out = await onDevice(device, get(t, input), (x) =>
+      part === "encoder" ? model.encode(x, trace) : model.decode(x, trace),
+    );
+    model.dispose();
     checks.push(compare(output, out, get(t, output), tol));
   }
   return checks;
 }
 
-async function audio(dir: string, config: Record<string, unknown>, gpu: boolean): Promise<ParityCheck[]> {
+async function audio(dir: string, config: Record<string, unknown>, device: Device): Promise<ParityCheck[]> {
   const tiny = config.tiny_encoder as { ddconfig: unknown; preprocessing: unknown };
   const cfg = audioVaeEncoderConfig(
     { model: { params: { ddconfig: tiny.ddconfig } }, preprocessing: tiny.preprocessing },
@@ -108,11 +98,21 @@ async function audio(dir: string, config: Record<string, unknown>, gpu: boolean)
   const file = join(dir, "audio_encoder.safetensors");
   const loaded = await load(file, (s) => loadAudioEncoder(s, cfg, file));
   const checks: ParityCheck[] = [];
-  const gpuEncoder = gpu ? await GpuAudioEncoder.create(loaded) : undefined;
-  const encode = (mel: HostTensor, trace?: Trace) =>
-    gpuEncoder
-      ? onGpu(mel, async (x) => gpuEncoder.encode(x))
-      : Promise.resolve(encodeAudioReference(mel, loaded.layout, loaded.weights, trace));
+  const encoder = await AudioEncoder.create(loaded, { device });
+  const encode = async (mel: HostTensor, trace?: (name: string, value: HostTensor) => void) => {
+    const traced: Array<[string, Tensor]> = [];
+    const latent = await onDevice(device, mel, (x) =>
+      encoder.encode(
+        x,
+        trace && ((name, value) => traced.push([name, value.view(value.shape, value.strides, value.offset)])),
+      ),
+    );
+    for (const [name, value] of traced) {
+      trace?.(name, await toHost(value));
+      value.dispose();
+    }
+    return latent;
+  };
   const latent = await encode(get(t, "mel"), tracer(t, 1e-4, checks));
   checks.push(compare("latent", latent, get(t, "latent"), 1e-4));
   const { tokens, positions } = audioTokens(latent, cfg);
@@ -125,11 +125,11 @@ async function audio(dir: string, config: Record<string, unknown>, gpu: boolean)
   const pcm = Array.from({ length: channels }, (_, c) => wave.data.subarray(c * samples, (c + 1) * samples));
   const fromWave = await encode(audioEncoderInput(pcm, Number(config.input_sample_rate)));
   checks.push(compare("latent (from waveform)", fromWave, get(t, "latent"), 1e-3));
-  gpuEncoder?.dispose();
+  encoder.dispose();
   return checks;
 }
 
-async function text(dir: string, config: Record<string, unknown>, gpu: boolean): Promise<ParityCheck[]> {
+async function text(dir: string, config: Record<string, unknown>, device: Device): Promise<ParityCheck[]> {
   const cfg = textConnectorsConfig(config.transformer_config as Record<string, unknown>, join(dir, "config.json"));
   const t = await readTensorFile(join(dir, "tensors.safetensors"));
   const file = join(dir, "embeddings_processor.safetensors");
@@ -142,7 +142,7 @@ async function text(dir: string, config: Record<string, unknown>, gpu: boolean):
     const e = t.get(name);
     if (e) checks.push(compare(name, value, e, exact.has(name) ? 0 : 1e-5));
   };
-  const path = await TextPath.create(cfg, weights, { device: gpu ? "gpu" : "cpu" });
+  const path = await TextPath.create(cfg, weights, { device });
   try {
     const out = await path.processHiddenStates(get(t, "hidden_states"), mask, trace);
     checks.push(
@@ -167,13 +167,13 @@ async function text(dir: string, config: Record<string, unknown>, gpu: boolean):
 
 /**
  * Runs a golden set of kind `video_vae`, `audio_features_and_vae` or `text_connector` (read from its
- * `config.json`) against the CPU reference, or with `gpu` the GPU implementation, with the tolerances
+ * `config.json`) on `device` (default the CPU device, the f64 reference; or the GPU), with the tolerances
  * of the set's README. Every compared output and intermediate is one check.
  */
-export async function goldenParity(dir: string, options: { gpu?: boolean } = {}): Promise<ParityReport> {
+export async function goldenParity(dir: string, options: { device?: Device } = {}): Promise<ParityReport> {
   const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
   const kind = String(config.kind);
-  const gpu = options.gpu === true;
+  const device = options.device ?? "cpu";
   const run = { video_vae: videoVae, audio_features_and_vae: audio, text_connector: text }[kind];
   if (!run) {
     throw new A2VError(
@@ -184,6 +184,6 @@ export async function goldenParity(dir: string, options: { gpu?: boolean } = {})
       },
     );
   }
-  const checks = await run(dir, config, gpu);
-  return { kind, dir, device: gpu ? "gpu" : "cpu", checks, ok: checks.every((c) => c.ok) };
+  const checks = await run(dir, config, device);
+  return { kind, dir, device, checks, ok: checks.every((c) => c.ok) };
 }

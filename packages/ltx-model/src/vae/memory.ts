@@ -4,7 +4,7 @@ import { layoutParameters, type VaeLayout, videoDecoderLayout } from "./layout.j
 
 const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** GPU memory of one encode or decode, as `GpuVideoVae` takes it from `@a2v/tensor-webgpu`'s buffer pool. */
+/** GPU memory of one encode or decode, as `VideoVae` on the GPU takes it from `@a2v/tensor-webgpu`'s buffer pool. */
 export interface VaeMemoryPlan {
   /** Resident weights (float32, pool buckets). */
   weightBytes: number;
@@ -24,7 +24,7 @@ interface Live {
 }
 
 /**
- * Replays `GpuVideoVae`'s allocation order (each temporary freed right after its consumer is
+ * Replays `VideoVae`'s allocation order (each temporary freed right after its consumer is
  * recorded, in pool buckets) on shapes alone, so full-size plans need no GPU. `inputShape` is
  * [B, 3, F, H, W] for the encoder, [B, C, F', H', W'] for the decoder.
  */

@@ -45,7 +45,7 @@ function axisWeights(size: number, starts: number[], tile: number): Float32Array
 
 /**
  * Runs `run` on overlapping spatial tiles of x [B, C, F, H, W] (views; every frame at once) and
- * blends the outputs with linear ramps across the overlaps, on the GPU. `scale` is output/input
+ * blends the outputs with linear ramps across the overlaps, on x's device. `scale` is output/input
  * spatial size (1/32 for the encoder, 32 for the decoder); tiles and overlap are in input units
  * and must map to whole output cells. Activation memory is that of one tile plus the output.
  */
@@ -83,12 +83,15 @@ export async function runSpatialTiles(
       const piece = scope(() => slice(slice(x, 3, r0, r0 + tile), 4, c0, c0 + tile));
       const out = await run(piece);
       piece.dispose();
-      acc ??= zeros([out.shape[0]!, out.shape[1]!, out.shape[2]!, oh, ow]);
+      acc ??= zeros([out.shape[0]!, out.shape[1]!, out.shape[2]!, oh, ow], "f32", x.device);
       const accumulated = acc;
       scope(() => {
         const [y0, x0] = [r0 * scale, c0 * scale];
         const region = slice(slice(accumulated, 3, y0, y0 + out.shape[3]!), 4, x0, x0 + out.shape[4]!);
-        const weights = [tensor(wy[ri]!, [wy[ri]!.length, 1]), tensor(wx[ci]!)];
+        const weights = [
+          tensor(wy[ri]!, [wy[ri]!.length, 1], "f32", x.device),
+          tensor(wx[ci]!, undefined, "f32", x.device),
+        ];
         // Two passes: a dispatch cannot read and write the same buffer.
         mapInto("x0", [map("x0 + x1 * x2 * x3", [region, out, ...weights])], region);
       });

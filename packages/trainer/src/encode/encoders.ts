@@ -1,12 +1,11 @@
 import { join } from "node:path";
 import {
+  AudioEncoder,
   CaptionCache,
   type CaptionFeatures,
   encodeCaption,
   Gemma,
   GemmaPromptTokenizer,
-  GpuAudioEncoder,
-  GpuVideoVae,
   type HostTensor,
   hostTensor,
   type LtxModel,
@@ -15,8 +14,9 @@ import {
   loadVideoVae,
   openShardedWeights,
   TextPath,
+  VideoVae,
 } from "@a2v/ltx-model";
-import { init, type Tensor, tensor } from "@a2v/tensor-webgpu";
+import { type Device, init, type Tensor, tensor } from "@a2v/tensor-webgpu";
 
 /**
  * The model's frozen encoders, loaded one way for every user: `SampleEncoder` (training examples) and the validation
@@ -27,23 +27,25 @@ import { init, type Tensor, tensor } from "@a2v/tensor-webgpu";
 /** Caption tokens: upstream pads every prompt to 1024 Gemma tokens. */
 export const CAPTION_MAX_TOKENS = 1024;
 
-/** The video VAE's encoder and/or decoder on the GPU (weights read lazily from the model's checkpoint). */
-export async function loadGpuVideoVae(
+/** The model's video VAE encoder and/or decoder on `device`, the GPU by default (weights read lazily from its checkpoint). */
+export async function loadModelVideoVae(
   model: LtxModel,
   parts: { encoder?: boolean; decoder?: boolean },
-): Promise<GpuVideoVae> {
-  await init();
+  options: { device?: Device } = {},
+): Promise<VideoVae> {
   const file = model.paths.checkpoint;
-  return GpuVideoVae.create({
-    encoder: parts.encoder ? await loadVideoVae("encoder", model.checkpoint, model.videoVae, file) : undefined,
-    decoder: parts.decoder ? await loadVideoVae("decoder", model.checkpoint, model.videoVae, file) : undefined,
-  });
+  return VideoVae.create(
+    {
+      encoder: parts.encoder ? await loadVideoVae("encoder", model.checkpoint, model.videoVae, file) : undefined,
+      decoder: parts.decoder ? await loadVideoVae("decoder", model.checkpoint, model.videoVae, file) : undefined,
+    },
+    options,
+  );
 }
 
-/** The audio VAE encoder on the GPU. */
-export async function loadGpuAudioEncoder(model: LtxModel): Promise<GpuAudioEncoder> {
-  await init();
-  return GpuAudioEncoder.create(await loadAudioEncoder(model.checkpoint, model.audioVae, model.paths.checkpoint));
+/** The model's audio VAE encoder on `device`, the GPU by default. */
+export async function loadModelAudioEncoder(model: LtxModel, options: { device?: Device } = {}): Promise<AudioEncoder> {
+  return AudioEncoder.create(await loadAudioEncoder(model.checkpoint, model.audioVae, model.paths.checkpoint), options);
 }
 
 /** Runs an encoder on a host input and brings the result back to the host, freeing both GPU tensors. */

@@ -1,12 +1,6 @@
-import {
-  audioEncoderInput,
-  type GpuAudioEncoder,
-  type GpuVideoVae,
-  type LtxModel,
-  videoFromRgbFrames,
-} from "@a2v/ltx-model";
+import { type AudioEncoder, audioEncoderInput, type LtxModel, type VideoVae, videoFromRgbFrames } from "@a2v/ltx-model";
 import type { TrainingExample } from "../loop/examples.js";
-import { loadGpuAudioEncoder, loadGpuVideoVae, onGpu, PromptEncoder } from "./encoders.js";
+import { loadModelAudioEncoder, loadModelVideoVae, onGpu, PromptEncoder } from "./encoders.js";
 
 export { CAPTION_MAX_TOKENS } from "./encoders.js";
 
@@ -33,16 +27,16 @@ export interface EncodableSample {
  */
 export class SampleEncoder {
   private constructor(
-    private readonly video: GpuVideoVae,
-    private readonly audio: GpuAudioEncoder,
+    private readonly video: VideoVae,
+    private readonly audio: AudioEncoder,
     private readonly prompts: PromptEncoder,
   ) {}
 
   /** Loads the encoders from `model`; encoded captions are cached under `cacheDir`. */
   static async create(model: LtxModel, cacheDir: string): Promise<SampleEncoder> {
     return new SampleEncoder(
-      await loadGpuVideoVae(model, { encoder: true }),
-      await loadGpuAudioEncoder(model),
+      await loadModelVideoVae(model, { encoder: true }),
+      await loadModelAudioEncoder(model),
       await PromptEncoder.create(model, cacheDir),
     );
   }

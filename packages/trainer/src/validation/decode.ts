@@ -1,11 +1,11 @@
 import { A2VError } from "@a2v/errors";
 import {
   DEFAULT_SPATIAL_TILING,
-  type GpuVideoVae,
   type HostTensor,
   hostTensor,
   type SpatialTiling,
   tileStarts,
+  type VideoVae,
 } from "@a2v/ltx-model";
 import { onGpu } from "../encode/encoders.js";
 
@@ -45,7 +45,7 @@ function rampWeights(ranges: [number, number][], size: number): Float32Array[] {
  * `decodeTiled`. Returns the video `[1, 3, 1 + 8(F' − 1), H, W]` on the host.
  */
 export async function decodeTiledInTime(
-  vae: GpuVideoVae,
+  vae: VideoVae,
   latent: HostTensor,
   timeFactor: number,
   temporal: TemporalTiling = DEFAULT_TEMPORAL_TILING,

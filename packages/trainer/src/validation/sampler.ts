@@ -26,7 +26,13 @@ import {
   videoScaleFactors,
 } from "@a2v/ltx-model";
 import { noGrad, scope } from "@a2v/tensor-webgpu";
-import { loadGpuAudioEncoder, loadGpuVideoVae, onGpu, type PromptContexts, PromptEncoder } from "../encode/encoders.js";
+import {
+  loadModelAudioEncoder,
+  loadModelVideoVae,
+  onGpu,
+  type PromptContexts,
+  PromptEncoder,
+} from "../encode/encoders.js";
 import { eulerStep, type GuidanceScales, guide, x0FromVelocity } from "../guidance.js";
 import { streamRng } from "../loop/draw.js";
 import { ltx2Sigmas } from "../schedules.js";
@@ -158,7 +164,7 @@ export class ValidationSampler {
   private readonly contexts = new Map<string, Promise<PromptContexts>>();
   private readonly conditionings = new Map<string, Promise<Conditioning>>();
   private prompts?: Promise<PromptEncoder>;
-  private decoder?: Awaited<ReturnType<typeof loadGpuVideoVae>>;
+  private decoder?: Awaited<ReturnType<typeof loadModelVideoVae>>;
 
   private constructor(
     private readonly model: LtxModel,
@@ -226,7 +232,7 @@ export class ValidationSampler {
         preservePitch: request.audioPreservePitch,
       });
       const channels = this.model.videoVae.latentChannels;
-      const video = await loadGpuVideoVae(this.model, { encoder: true });
+      const video = await loadModelVideoVae(this.model, { encoder: true });
       let image: HostTensor;
       try {
         image = await onGpu(videoFromRgbFrames([pixels], width, height), (x) => video.encodeTiled(x));
@@ -235,7 +241,7 @@ export class ValidationSampler {
       }
       const [, , , h, w] = image.shape as [number, number, number, number, number];
       const imageTokens = patchifyVideo(image.data, channels, { frames: 1, height: h, width: w });
-      const audioEncoder = await loadGpuAudioEncoder(this.model);
+      const audioEncoder = await loadModelAudioEncoder(this.model);
       let audio: HostTensor;
       try {
         audio = await onGpu(audioEncoderInput(pcm, CONDITIONING_SAMPLE_RATE), async (x) => audioEncoder.encode(x));
@@ -374,7 +380,7 @@ export class ValidationSampler {
     const denoiseDone = performance.now();
 
     const latent = hostTensor([channels, grid.frames, grid.height, grid.width], unpatchifyVideo(x, channels, grid));
-    this.decoder ??= await loadGpuVideoVae(this.model, { decoder: true });
+    this.decoder ??= await loadModelVideoVae(this.model, { decoder: true });
     const decoder = this.decoder;
     let decoded: HostTensor;
     try {

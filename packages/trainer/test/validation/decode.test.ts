@@ -1,20 +1,20 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureTinyModel, type GpuVideoVae, hostTensor, type LtxModel, openLtxModel } from "@a2v/ltx-model";
+import { ensureTinyModel, hostTensor, type LtxModel, openLtxModel, type VideoVae } from "@a2v/ltx-model";
 import { releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadGpuVideoVae, onGpu } from "../../src/encode/encoders.js";
+import { loadModelVideoVae, onGpu } from "../../src/encode/encoders.js";
 import { createRng } from "../../src/random.js";
 import { decodeTiledInTime } from "../../src/validation/decode.js";
 
 let dir: string;
 let model: LtxModel;
-let vae: GpuVideoVae;
+let vae: VideoVae;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "a2v-decode-"));
   model = await openLtxModel(await ensureTinyModel(join(dir, "models")));
-  vae = await loadGpuVideoVae(model, { decoder: true });
+  vae = await loadModelVideoVae(model, { decoder: true });
 }, 600_000);
 afterAll(async () => {
   vae?.dispose();

@@ -18,7 +18,7 @@ import {
 } from "@a2v/ltx-model";
 import { init, releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadGpuVideoVae, onGpu } from "../../src/encode/encoders.js";
+import { loadModelVideoVae, onGpu } from "../../src/encode/encoders.js";
 import { conditioningAudio } from "../../src/validation/media.js";
 import { makeReel, probeMediaInfo } from "../../src/validation/reel.js";
 import { stgBlockFor, type ValidationRequest, ValidationSampler } from "../../src/validation/sampler.js";
@@ -82,7 +82,7 @@ describe("ValidationSampler on the embedded tiny model", () => {
     });
     // The start image's latent, computed independently: the training decode of the picture, the VAE encoder.
     const pixels = await decodeStartImage(request.image, request.bucket);
-    const vae = await loadGpuVideoVae(model, { encoder: true });
+    const vae = await loadModelVideoVae(model, { encoder: true });
     const latent = await onGpu(videoFromRgbFrames([pixels], 128, 96), (x) => vae.encodeTiled(x));
     vae.dispose();
     const expected = patchifyVideo(latent.data, model.transformer.inChannels, { frames: 1, height: 3, width: 4 });

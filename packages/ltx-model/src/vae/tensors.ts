@@ -1,16 +1,26 @@
-import { empty, expand, map, mapInto, pixelNormSilu, slice, type Tensor, tensor } from "@a2v/tensor-webgpu";
-import { type HostTensor, hostTensor } from "./reference/tensor.js";
+import {
+  type Device,
+  empty,
+  expand,
+  map,
+  mapInto,
+  pixelNormSilu,
+  slice,
+  type Tensor,
+  tensor,
+} from "@a2v/tensor-webgpu";
 
-/** Uploads a host tensor (row-major float32). */
-export const toGpu = (h: HostTensor): Tensor => tensor(h.data, h.shape);
+/** Host values (row-major float32) as a tensor on `device` (default: the default device). */
+export const fromHost = (h: { shape: readonly number[]; data: Float32Array }, device?: Device): Tensor =>
+  tensor(h.data, h.shape, "f32", device);
 
-/** Downloads a tensor (any view) as a host tensor. */
-export async function toHost(t: Tensor): Promise<HostTensor> {
-  return hostTensor([...t.shape], Float32Array.from(await t.toArray()));
+/** The values of a tensor (any view, either device) as row-major float32 with its shape. */
+export async function toHost(t: Tensor): Promise<{ shape: number[]; data: Float32Array }> {
+  return { shape: [...t.shape], data: Float32Array.from(await t.toArray()) };
 }
 
-/** Receives named intermediates of a GPU run; `value` is disposed once the returned promise settles. */
-export type GpuTrace = (name: string, value: Tensor) => void | Promise<void>;
+/** Receives named intermediates of a run; `value` is disposed once the returned promise settles. */
+export type TensorTrace = (name: string, value: Tensor) => void | Promise<void>;
 
 /**
  * A new [B, C, before + D + after, H, W] tensor: x in the middle, frame 0 replicated `before` times
@@ -19,7 +29,7 @@ export type GpuTrace = (name: string, value: Tensor) => void | Promise<void>;
  */
 function framesPadded(x: Tensor, before: number, after: number, write: (src: Tensor, dst: Tensor) => void): Tensor {
   const [b, c, d, h, w] = x.shape as [number, number, number, number, number];
-  const out = empty([b, c, before + d + after, h, w]);
+  const out = empty([b, c, before + d + after, h, w], "f32", x.device);
   const put = (src: Tensor, at: number) => {
     const dst = slice(out, 2, at, at + src.shape[2]!);
     write(src, dst);
@@ -58,14 +68,14 @@ export const normalizeChannels = (x: Tensor, mean: Tensor, std: Tensor): Tensor 
 export const denormalizeChannels = (x: Tensor, mean: Tensor, std: Tensor): Tensor =>
   map("x0 * x2 + x1", [x, mean, std]);
 
-/** A conv's parameters resident on the GPU. */
-export interface GpuConvWeights {
+/** A conv's parameters, resident on the model's device. */
+export interface ConvWeights {
   weight: Tensor;
   bias: Tensor;
 }
 
 /** Frees a VAE encoder's or decoder's resident weights: every conv and the per-channel statistics. */
-export function disposeVaeWeights(convs: ReadonlyMap<string, GpuConvWeights>, ...statistics: Tensor[]): void {
+export function disposeVaeWeights(convs: ReadonlyMap<string, ConvWeights>, ...statistics: Tensor[]): void {
   for (const c of convs.values()) {
     c.weight.dispose();
     c.bias.dispose();

@@ -1,19 +1,19 @@
 import { A2VError } from "@a2v/errors";
-import { add, conv3d, flush, init, slice, type Tensor, tensor } from "@a2v/tensor-webgpu";
+import { add, conv3d, type Device, flush, init, pixelNorm, slice, type Tensor, tensor } from "@a2v/tensor-webgpu";
 import { param } from "./component-weights.js";
 import { videoScaleFactors } from "./config.js";
-import { depthToSpaceSum, patchify, spaceToDepthSum, unpatchify } from "./gpu-rearrange.js";
+import { type ConvSpec, layoutConvs, MEAN_OF_MEANS, STD_OF_MEANS, type VaeStage } from "./layout.js";
+import type { LoadedVideoVae } from "./load.js";
+import { depthToSpaceSum, patchify, spaceToDepthSum, unpatchify } from "./rearrange.js";
 import {
+  type ConvWeights,
   denormalizeChannels,
   disposeVaeWeights,
-  type GpuConvWeights,
-  type GpuTrace,
   normalizeChannels,
   normSiluPadded,
   padFrames,
-} from "./gpu-tensors.js";
-import { type ConvSpec, layoutConvs, MEAN_OF_MEANS, STD_OF_MEANS, type VaeStage } from "./layout.js";
-import type { LoadedVideoVae } from "./load.js";
+  type TensorTrace,
+} from "./tensors.js";
 import { DEFAULT_SPATIAL_TILING, runSpatialTiles, type SpatialTiling } from "./tiling.js";
 
 const PIXEL_NORM_EPS = 1e-8;
@@ -27,21 +27,21 @@ const SPATIAL_PAD: [[number, number], [number, number], [number, number]] = [
 const timePad = (causal: boolean): [number, number] => (causal ? [2, 0] : [1, 1]);
 
 /**
- * One half of the conv video VAE with its weights on the GPU. Every step disposes its input as soon
+ * One half of the conv video VAE with its weights on one device. Every step disposes its input as soon
  * as its consumer is recorded (the order `planVideoVaeMemory` replays); the caller's input is never disposed.
  */
 class VaeHalf {
   private constructor(
     readonly vae: LoadedVideoVae,
-    private readonly convs: Map<string, GpuConvWeights>,
+    private readonly convs: Map<string, ConvWeights>,
     private readonly mean: Tensor,
     private readonly std: Tensor,
   ) {}
 
-  static upload(vae: LoadedVideoVae): VaeHalf {
+  static upload(vae: LoadedVideoVae, device: Device): VaeHalf {
     const up = (key: string, shape?: number[]) => {
       const t = param(vae.weights, key);
-      return tensor(t.data, shape ?? t.shape);
+      return tensor(t.data, shape ?? t.shape, "f32", device);
     };
     const convs = new Map(
       layoutConvs(vae.layout).map((s) => [s.key, { weight: up(`${s.key}.weight`), bias: up(`${s.key}.bias`) }]),
@@ -84,7 +84,7 @@ class VaeHalf {
           x.dispose();
           h2.dispose();
           x = next;
-          await flush();
+          await submit(x);
         }
         return x;
       case "down": {
@@ -111,7 +111,7 @@ class VaeHalf {
     return x.view(x.shape, x.strides, x.offset);
   }
 
-  async encode(video: Tensor, trace?: GpuTrace): Promise<Tensor> {
+  async encode(video: Tensor, trace?: TensorTrace): Promise<Tensor> {
     const { layout, config } = this.vae;
     const scale = videoScaleFactors(config);
     const [, c, f, h, w] = video.shape as number[];
@@ -135,12 +135,13 @@ class VaeHalf {
     await emit(trace, "enc_conv_out", x);
     const means = slice(x, 1, 0, layout.latentChannels);
     x.dispose();
+    if (trace) await emit(trace, "enc_means_unnormalized", means);
     const latent = normalizeChannels(means, this.mean, this.std);
     means.dispose();
     return latent;
   }
 
-  async decode(latent: Tensor, trace?: GpuTrace): Promise<Tensor> {
+  async decode(latent: Tensor, trace?: TensorTrace): Promise<Tensor> {
     const { layout, config } = this.vae;
     if (latent.rank !== 5 || latent.shape[1] !== layout.latentChannels) {
       throw new A2VError("vae_input_shape", `latent [${latent.shape}] must be [B, ${layout.latentChannels}, F, H, W]`, {
@@ -155,6 +156,12 @@ class VaeHalf {
       x = await this.stage(x, stage, layout.causal);
       await emit(trace, `dec_up_${i}`, x);
     }
+    if (trace) {
+      // The fused norm + SiLU has no pixel-norm intermediate: computed apart, only for the trace.
+      const normed = pixelNorm(x, 1, PIXEL_NORM_EPS);
+      await emit(trace, "dec_norm_out", normed);
+      normed.dispose();
+    }
     x = this.convNormed(x, layout.convOut, timePad(layout.causal));
     await emit(trace, "dec_conv_out", x);
     const video = unpatchify(x, config.patchSize);
@@ -167,8 +174,13 @@ class VaeHalf {
   }
 }
 
+/** Submits the GPU work recorded so far, so freed buffers return to the pool (the CPU device runs eagerly). */
+async function submit(x: Tensor): Promise<void> {
+  if (x.device === "gpu") await flush();
+}
+
 /** Hands a view of x to the trace (disposed after it), then submits the work recorded so far. */
-async function emit(trace: GpuTrace | undefined, name: string, x: Tensor): Promise<void> {
+async function emit(trace: TensorTrace | undefined, name: string, x: Tensor): Promise<void> {
   if (trace) {
     const view = x.view(x.shape, x.strides, x.offset);
     try {
@@ -177,42 +189,49 @@ async function emit(trace: GpuTrace | undefined, name: string, x: Tensor): Promi
       view.dispose();
     }
   }
-  await flush();
+  await submit(x);
 }
 
 /**
  * The LTX-2.3 conv video VAE on `@a2v/tensor-webgpu`: encoder and/or decoder with their weights
- * resident on the GPU. Inputs stay the caller's; results are new tensors on the GPU, so a latent can
- * go to the transformer without a host round trip.
+ * resident on one device, the GPU (default) or the CPU device (f64, the reference). Inputs stay the
+ * caller's and must live on that device; results are new tensors there, so a latent can go to the
+ * transformer without a host round trip.
  */
-export class GpuVideoVae {
+export class VideoVae {
   private constructor(
+    readonly device: Device,
     private readonly encoder: VaeHalf | undefined,
     private readonly decoder: VaeHalf | undefined,
   ) {}
 
-  /** Uploads the loaded halves (`loadVideoVae`); acquires the tensor runtime if needed. */
-  static async create(parts: { encoder?: LoadedVideoVae; decoder?: LoadedVideoVae }): Promise<GpuVideoVae> {
-    await init();
-    return new GpuVideoVae(
-      parts.encoder && VaeHalf.upload(parts.encoder),
-      parts.decoder && VaeHalf.upload(parts.decoder),
+  /** Puts the loaded halves (`loadVideoVae`) on `device`; on the GPU acquires the tensor runtime if needed. */
+  static async create(
+    parts: { encoder?: LoadedVideoVae; decoder?: LoadedVideoVae },
+    options: { device?: Device } = {},
+  ): Promise<VideoVae> {
+    const device = options.device ?? "gpu";
+    if (device === "gpu") await init();
+    return new VideoVae(
+      device,
+      parts.encoder && VaeHalf.upload(parts.encoder, device),
+      parts.decoder && VaeHalf.upload(parts.decoder, device),
     );
   }
 
   private half(part: "encoder" | "decoder"): VaeHalf {
     const half = part === "encoder" ? this.encoder : this.decoder;
-    if (!half) throw new A2VError("vae_part_missing", `this GpuVideoVae was created without its ${part}`);
+    if (!half) throw new A2VError("vae_part_missing", `this VideoVae was created without its ${part}`);
     return half;
   }
 
   /** Video [B, 3, 1 + 8k, H, W] in [-1, 1] → normalised latent mean [B, 128, 1 + k, H/32, W/32] (never a sample). */
-  encode(video: Tensor, trace?: GpuTrace): Promise<Tensor> {
+  encode(video: Tensor, trace?: TensorTrace): Promise<Tensor> {
     return this.half("encoder").encode(video, trace);
   }
 
   /** Normalised latent → video [B, 3, F, H, W], unclamped. */
-  decode(latent: Tensor, trace?: GpuTrace): Promise<Tensor> {
+  decode(latent: Tensor, trace?: TensorTrace): Promise<Tensor> {
     return this.half("decoder").decode(latent, trace);
   }
 

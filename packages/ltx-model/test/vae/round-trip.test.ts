@@ -3,11 +3,10 @@ import { join } from "node:path";
 import { bucketSize, releaseGpu, type Tensor } from "@a2v/tensor-webgpu";
 import { afterAll, describe, expect, it } from "vitest";
 import { videoVaeConfig } from "../../src/vae/config.js";
-import { toGpu, toHost } from "../../src/vae/gpu-tensors.js";
 import { loadVideoVae } from "../../src/vae/load.js";
 import { planVideoVaeMemory } from "../../src/vae/memory.js";
-import { type HostTensor, hostTensor } from "../../src/vae/reference/tensor.js";
-import { GpuVideoVae } from "../../src/vae/video-vae-gpu.js";
+import { fromHost, toHost } from "../../src/vae/tensors.js";
+import { VideoVae } from "../../src/vae/video-vae.js";
 import { goldenSet, maxAbsErr, openWeights, readConfig } from "./golden.js";
 import { poolPeak } from "./pool-peak.js";
 
@@ -15,7 +14,7 @@ const dir = goldenSet("video_vae");
 afterAll(() => releaseGpu());
 
 /** A generated clip: ffmpeg's testsrc2 pattern as [1, 3, F, H, W] in [-1, 1]. */
-function testClip(frames: number, size: number): HostTensor {
+function testClip(frames: number, size: number): { shape: number[]; data: Float32Array } {
   const ff = spawnSync(
     "ffmpeg",
     [
@@ -36,7 +35,7 @@ function testClip(frames: number, size: number): HostTensor {
     { maxBuffer: 1 << 26 },
   );
   if (ff.status !== 0) throw new Error(`ffmpeg failed: ${ff.stderr}`);
-  const clip = hostTensor([1, 3, frames, size, size]);
+  const clip = { shape: [1, 3, frames, size, size], data: new Float32Array(3 * frames * size * size) };
   const plane = size * size;
   for (let f = 0; f < frames; f++)
     for (let p = 0; p < plane; p++)
@@ -56,8 +55,8 @@ describe.skipIf(!dir)("tiny video VAE round trip of a generated clip on the GPU"
       return loaded;
     };
     const [encoder, decoder] = [await load("encoder"), await load("decoder")];
-    const vae = await GpuVideoVae.create({ encoder, decoder });
-    const clip = toGpu(testClip(9, 96));
+    const vae = await VideoVae.create({ encoder, decoder });
+    const clip = fromHost(testClip(9, 96), "gpu");
     const peakOf = async (f: () => Promise<Tensor>) => {
       const { result, peak } = await poolPeak(f);
       return { out: result, peak };

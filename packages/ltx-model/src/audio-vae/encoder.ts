@@ -1,7 +1,17 @@
 import { A2VError } from "@a2v/errors";
-import { add, type Conv2dOptions, conv2d, init, pixelNormSilu, slice, type Tensor, tensor } from "@a2v/tensor-webgpu";
+import {
+  add,
+  type Conv2dOptions,
+  conv2d,
+  type Device,
+  init,
+  pixelNormSilu,
+  slice,
+  type Tensor,
+  tensor,
+} from "@a2v/tensor-webgpu";
 import { param } from "../vae/component-weights.js";
-import { disposeVaeWeights, type GpuConvWeights, normalizeChannels } from "../vae/gpu-tensors.js";
+import { type ConvWeights, disposeVaeWeights, normalizeChannels } from "../vae/tensors.js";
 import type { AudioResBlock, Conv2dSpec } from "./layout.js";
 import type { LoadedAudioEncoder } from "./load.js";
 
@@ -27,26 +37,28 @@ function geometry(spec: Conv2dSpec, downsample: boolean): Conv2dOptions {
 }
 
 /**
- * The audio VAE encoder on `@a2v/tensor-webgpu` with its weights on the GPU (2-D causal convs,
- * pixel norm + SiLU, per-channel statistics). Same contract as `encodeAudioReference`; the latent
- * stays on the GPU.
+ * The LTX audio VAE encoder on `@a2v/tensor-webgpu` (2-D causal convs, pixel norm + SiLU, per-channel
+ * statistics over (channel, mel bin)) with its weights on one device, the GPU (default) or the CPU
+ * device (f64, the reference). The latent stays on that device. Never samples.
  */
-export class GpuAudioEncoder {
+export class AudioEncoder {
   private constructor(
     readonly encoder: LoadedAudioEncoder,
-    private readonly convs: Map<string, GpuConvWeights>,
+    readonly device: Device,
+    private readonly convs: Map<string, ConvWeights>,
     private readonly mean: Tensor,
     private readonly std: Tensor,
   ) {}
 
-  /** Uploads a loaded encoder (`loadAudioEncoder`); acquires the tensor runtime if needed. */
-  static async create(encoder: LoadedAudioEncoder): Promise<GpuAudioEncoder> {
-    await init();
+  /** Puts a loaded encoder (`loadAudioEncoder`) on `device`; on the GPU acquires the tensor runtime if needed. */
+  static async create(encoder: LoadedAudioEncoder, options: { device?: Device } = {}): Promise<AudioEncoder> {
+    const device = options.device ?? "gpu";
+    if (device === "gpu") await init();
     const up = (key: string, shape?: number[]) => {
       const t = param(encoder.weights, key);
-      return tensor(t.data, shape ?? t.shape);
+      return tensor(t.data, shape ?? t.shape, "f32", device);
     };
-    const convs = new Map<string, GpuConvWeights>();
+    const convs = new Map<string, ConvWeights>();
     for (const key of encoder.weights.keys()) {
       if (!key.endsWith(".weight")) continue;
       const base = key.slice(0, -".weight".length);
@@ -55,8 +67,9 @@ export class GpuAudioEncoder {
     // Statistics over (channel, mel bin) pairs: [1, z, 1, mel'] broadcasts over [B, z, T', mel'].
     const { zChannels, statisticsWidth } = encoder.layout;
     const stats = [1, zChannels, 1, statisticsWidth / zChannels];
-    return new GpuAudioEncoder(
+    return new AudioEncoder(
       encoder,
+      device,
       convs,
       up("per_channel_statistics.mean-of-means", stats),
       up("per_channel_statistics.std-of-means", stats),
@@ -83,8 +96,11 @@ export class GpuAudioEncoder {
     return out;
   }
 
-  /** log-mel [B, 2, T, mel] → normalised latent mean [B, z, ceil(T/4), mel/4] (the input stays the caller's). */
-  encode(mel: Tensor): Tensor {
+  /**
+   * log-mel [B, 2, T, mel] → normalised latent mean [B, z, ceil(T/4), mel/4] (the input stays the caller's).
+   * `trace` sees the intermediates the golden set names, each valid during the call (keep one with `value.view`).
+   */
+  encode(mel: Tensor, trace?: (name: string, value: Tensor) => void): Tensor {
     const { layout } = this.encoder;
     if (mel.rank !== 4 || mel.shape[1] !== layout.convIn.inChannels) {
       throw new A2VError(
@@ -94,17 +110,24 @@ export class GpuAudioEncoder {
       );
     }
     let x = this.conv(mel, layout.convIn);
+    trace?.("enc_conv_in", x);
     const step = (next: Tensor) => {
       x.dispose();
       x = next;
     };
-    for (const level of layout.levels) {
+    for (const [i, level] of layout.levels.entries()) {
       for (const block of level.blocks) x = this.resBlock(x, block);
-      if (level.downsample) step(this.conv(x, level.downsample, true));
+      trace?.(`enc_down_${i}_blocks`, x);
+      if (level.downsample) {
+        step(this.conv(x, level.downsample, true));
+        trace?.(`enc_down_${i}_downsample`, x);
+      }
     }
     for (const block of layout.mid) x = this.resBlock(x, block);
+    trace?.("enc_mid", x);
     step(pixelNormSilu(x, PIXEL_NORM_EPS));
     step(this.conv(x, layout.convOut));
+    trace?.("enc_conv_out", x);
     const bins = x.shape[3]!;
     if (layout.zChannels * bins !== layout.statisticsWidth) {
       x.dispose();
@@ -116,6 +139,7 @@ export class GpuAudioEncoder {
     }
     const means = slice(x, 1, 0, layout.zChannels);
     x.dispose();
+    trace?.("enc_means", means);
     const latent = normalizeChannels(means, this.mean, this.std);
     means.dispose();
     return latent;
