@@ -1,3 +1,8 @@
+/**
+ * `@a2v/ltx-model`: the LTX-2.3 audio-video model — the transformer (`LtxTransformer`, `ltxForward`), the video
+ * VAE, the audio VAE encoder, Gemma 3 and the text connectors, LoRA, and opening a model from its files. Weight
+ * files are in `@a2v/ltx-model/weights`, golden-tensor verification in `@a2v/ltx-model/parity`.
+ */
 export {
   type AudioVaeEncoderConfig,
   audioLatentDownsample,
@@ -122,16 +127,6 @@ export {
   type Perturbations,
 } from "./transformer.js";
 export {
-  type ComponentWeights,
-  type KeyLayout,
-  loadComponentWeights,
-  openWeightFile,
-  type ParamSpec,
-  prefixLayout,
-  readTensorFile,
-  resolveComponentKeys,
-} from "./vae/component-weights.js";
-export {
   type LatentLogVar,
   LTX23_VAE,
   type VaeBlockSpec,
@@ -141,7 +136,6 @@ export {
   videoVaeConfigFromMetadata,
 } from "./vae/config.js";
 export { decodedToUnitRgb, unitRgbToFrames, videoFromRgbFrames } from "./vae/frames.js";
-export { goldenParity, type ParityReport, VAE_AND_TEXT_PARITY_KINDS } from "./vae/golden-parity.js";
 export {
   type ConvSpec,
   layoutParameters,
@@ -153,38 +147,6 @@ export {
 } from "./vae/layout.js";
 export { type LoadedVideoVae, loadVideoVae } from "./vae/load.js";
 export { type DecodeMemoryPlan, planDecodeMemory, planVideoVaeMemory, type VaeMemoryPlan } from "./vae/memory.js";
-export { type ErrorStats, errorStats, type ParityCheck } from "./vae/parity-check.js";
-export { type HostTensor, hostTensor } from "./vae/reference/tensor.js";
 export { fromHost, type TensorTrace, toHost } from "./vae/tensors.js";
 export { DEFAULT_SPATIAL_TILING, runSpatialTiles, type SpatialTiling, tileStarts } from "./vae/tiling.js";
 export { VideoVae } from "./vae/video-vae.js";
-export {
-  canonicalTransformerKey,
-  type LoadReport,
-  MemoryWeights,
-  mapTensors,
-  TRANSFORMER_KEY_PREFIXES,
-  TransformerCheckpoint,
-  type WeightSource,
-} from "./weights/checkpoint.js";
-export {
-  bf16BitsToF32,
-  DTYPE_BYTES,
-  decodeToFloat32,
-  encodeFloats,
-  f8e4m3ToF32,
-  f8e5m2ToF32,
-  f16BitsToF32,
-  f32ToBf16Bits,
-  f32ToF16Bits,
-  type SafetensorsDType,
-} from "./weights/dtypes.js";
-export {
-  encodeSafetensors,
-  parseSafetensorsHeader,
-  SafetensorsFile,
-  type SafetensorsHeader,
-  type TensorEntry,
-  type TensorToWrite,
-  writeSafetensors,
-} from "./weights/safetensors.js";

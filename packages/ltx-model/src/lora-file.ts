@@ -1,4 +1,5 @@
 import { A2VError } from "@a2v/errors";
+import type { HostTensor } from "@a2v/tensor-webgpu";
 import { type LoraConfig, loraScale } from "./lora.js";
 import { encodeFloats } from "./weights/dtypes.js";
 import { SafetensorsFile, type TensorToWrite, writeSafetensors } from "./weights/safetensors.js";
@@ -6,7 +7,7 @@ import { SafetensorsFile, type TensorToWrite, writeSafetensors } from "./weights
 /** ComfyUI's generic prefix, which the official trainer writes and the official pipelines strip. */
 export const LORA_KEY_PREFIX = "diffusion_model.";
 
-export type LoraTensors = Map<string, { shape: number[]; data: Float32Array }>;
+export type LoraTensors = Map<string, HostTensor>;
 
 export interface SaveLoraOptions {
   /** Stored element type; the official trainer saves bf16 by default. */

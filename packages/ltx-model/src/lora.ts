@@ -1,4 +1,5 @@
 import { A2VError } from "@a2v/errors";
+import type { HostTensor } from "@a2v/tensor-webgpu";
 import type { LtxTransformerConfig } from "./config.js";
 import { transformerParameters } from "./layout.js";
 
@@ -78,8 +79,8 @@ export function initLoraWeights(
   targets: readonly LoraTarget[],
   rank: number,
   random: () => number,
-): Map<string, { shape: number[]; data: Float32Array }> {
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>();
   for (const t of targets) {
     const bound = 1 / Math.sqrt(t.inDim);
     const a = new Float32Array(rank * t.inDim);

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
-import { goldenParity, VAE_AND_TEXT_PARITY_KINDS } from "@a2v/ltx-model";
+import { goldenParity, VAE_AND_TEXT_PARITY_KINDS } from "@a2v/ltx-model/parity";
 import type { Device } from "@a2v/tensor-webgpu";
 import { runScheduleParity, runTransformerParity, TRANSFORMER_PARITY_KINDS } from "@a2v/trainer";
 
@@ -53,8 +53,7 @@ export async function runParity(dir: string, options: { device?: Device } = {}):
     return { kind, dir, checks, ok: r.pass };
   }
   if ((VAE_AND_TEXT_PARITY_KINDS as readonly string[]).includes(kind) || kind === "schedules") {
-    const r =
-      kind === "schedules" ? await runScheduleParity(dir) : await goldenParity(dir, { gpu: options.device === "gpu" });
+    const r = kind === "schedules" ? await runScheduleParity(dir) : await goldenParity(dir, { device: options.device });
     const checks = r.checks.map((c) => ({ ...c, metric: "max_abs" as const, error: c.maxAbsError }));
     return { kind, dir, checks, ok: r.ok };
   }

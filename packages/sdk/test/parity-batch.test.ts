@@ -3,16 +3,9 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  type HostTensor,
-  hostTensor,
-  loadEmbeddingsProcessor,
-  openWeightFile,
-  readTensorFile,
-  TextPath,
-  textConnectorsConfig,
-  writeSafetensors,
-} from "@a2v/ltx-model";
+import { loadEmbeddingsProcessor, TextPath, textConnectorsConfig } from "@a2v/ltx-model";
+import { openWeightFile, readTensorFile, writeSafetensors } from "@a2v/ltx-model/weights";
+import { type HostTensor, hostTensor } from "@a2v/tensor-webgpu";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT, runCli } from "../src/index.js";
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { SafetensorsFile } from "@a2v/ltx-model";
+import { SafetensorsFile } from "@a2v/ltx-model/weights";
 import { probeMediaInfo } from "@a2v/trainer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TrainEvent, type TrainResult, train } from "../src/index.js";

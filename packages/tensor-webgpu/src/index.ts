@@ -24,6 +24,7 @@ export {
   f32ToF16Bits,
   type HostArray,
 } from "./dtype.js";
+export { type HostTensor, hostTensor } from "./host-tensor.js";
 export { init } from "./init.js";
 export { type KernelPaths, kernelPaths } from "./kernels.js";
 export { type AttentionOptions, attention } from "./ops/attention.js";

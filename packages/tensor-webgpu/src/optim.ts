@@ -3,7 +3,7 @@ import { binding, f32lit, grid, groupIndex, u32lit, WG } from "./codegen.js";
 import { cpuAdamWStep } from "./cpu/optim.js";
 import { fill, map, mapInto } from "./ops/elementwise.js";
 import { sum } from "./ops/reduce.js";
-import { type Device, deviceOf, empty, fmtShape, hostTensor, keep, type Tensor } from "./tensor.js";
+import { cpuTensor, type Device, deviceOf, empty, fmtShape, keep, type Tensor } from "./tensor.js";
 import { bindingOf } from "./window.js";
 
 export interface AdamWOptions {
@@ -151,7 +151,7 @@ ${normSq ? binding(4, "nsq", "f32", false) : ""}
     this.lastNormSq?.dispose();
     this.lastNormSq = undefined;
     const normSq = cpuAdamWStep(this.params, grads, this.offsets, this.m.host, this.v.host, { ...h, t: this.steps });
-    if (normSq !== undefined) this.lastNormSq = keep(hostTensor(Float64Array.of(normSq), []));
+    if (normSq !== undefined) this.lastNormSq = keep(cpuTensor(Float64Array.of(normSq), []));
   }
 
   /** Drops every parameter's accumulated gradient. */

@@ -349,7 +349,7 @@ function hostArray(values: Float64Array, dtype: DType): HostArray {
 }
 
 /** A contiguous CPU tensor holding `values` (taken as they are: the caller rounds to the dtype). */
-export function hostTensor(values: Float64Array, shape: readonly number[], dtype: DType = "f32"): Tensor {
+export function cpuTensor(values: Float64Array, shape: readonly number[], dtype: DType = "f32"): Tensor {
   return new Tensor(new HostStorage(values), dtype, [...shape]);
 }
 
@@ -382,7 +382,7 @@ function checkShape(shape: readonly number[]): void {
 /** A new uninitialised contiguous tensor. */
 export function empty(shape: readonly number[], dtype: DType = "f32", device: Device = defaultDevice): Tensor {
   checkShape(shape);
-  if (device === "cpu") return hostTensor(new Float64Array(size(shape)), shape, dtype);
+  if (device === "cpu") return cpuTensor(new Float64Array(size(shape)), shape, dtype);
   const runtime = rt();
   if (dtype === "f16" && !runtime.gpu.has("shader-f16")) {
     throw new A2VError("f16_unsupported", "f16 tensors need the adapter feature shader-f16", { status: 422 });
@@ -415,7 +415,7 @@ export function tensor(
       status: 422,
     });
   }
-  if (device === "cpu") return hostTensor(hostValues(data, dtype), shape, dtype);
+  if (device === "cpu") return cpuTensor(hostValues(data, dtype), shape, dtype);
   const t = empty(shape, dtype, "gpu");
   if (data.length > 0) t.storage.runtime.upload(t.storage.buffer, gpuValues(data, dtype));
   return t;

@@ -1,4 +1,5 @@
-import { LTX_TINY, LtxTransformer, loraTargets, MemoryWeights } from "@a2v/ltx-model";
+import { LTX_TINY, LtxTransformer, loraTargets } from "@a2v/ltx-model";
+import { MemoryWeights } from "@a2v/ltx-model/weights";
 import { init, releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, bench, describe } from "vitest";
 import { drawA2VStep, initialLora } from "../src/loop/draw.js";

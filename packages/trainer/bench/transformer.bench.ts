@@ -9,8 +9,8 @@ import {
   loraTargets,
   numel,
   transformerParameters,
-  type WeightSource,
 } from "@a2v/ltx-model";
+import type { WeightSource } from "@a2v/ltx-model/weights";
 import { init, rt } from "@a2v/tensor-webgpu";
 import { beforeAll, bench, describe } from "vitest";
 import { type A2VPreparedStep, a2vStep, prepareA2VStep } from "../src/strategy.js";

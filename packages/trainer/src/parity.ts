@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
-import { errorStats, type ParityCheck, type ParityReport, SafetensorsFile } from "@a2v/ltx-model";
+import { errorStats, type ParityCheck, type ParityReport } from "@a2v/ltx-model/parity";
+import { SafetensorsFile } from "@a2v/ltx-model/weights";
 import { eulerStep, guide, x0FromVelocity } from "./guidance.js";
 import { ltx2Sigmas } from "./schedules.js";
 import { ShiftedLogitNormalSampler } from "./timestep-sampler.js";

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
 import {
   audioPositions,
-  errorStats,
   LtxTransformer,
   loraKeyA,
   loraKeyB,
@@ -13,12 +12,12 @@ import {
   parseTransformerConfig,
   patchifyAudio,
   patchifyVideo,
-  SafetensorsFile,
-  TransformerCheckpoint,
   transformerParameters,
   videoPositions,
 } from "@a2v/ltx-model";
-import { type Device, init } from "@a2v/tensor-webgpu";
+import { errorStats } from "@a2v/ltx-model/parity";
+import { SafetensorsFile, TransformerCheckpoint } from "@a2v/ltx-model/weights";
+import { type Device, type HostTensor, init } from "@a2v/tensor-webgpu";
 import { type A2VPreparedStep, a2vStep, prepareA2VStep } from "./strategy.js";
 
 /** One compared tensor. Forward outputs use max |a−b|/(1+|b|); gradients use relative L2. */
@@ -85,10 +84,10 @@ export function compareGradient(
   };
 }
 
-async function readTensors(path: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+async function readTensors(path: string): Promise<Map<string, HostTensor>> {
   const file = await SafetensorsFile.open(path);
   try {
-    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    const out = new Map<string, HostTensor>();
     for (const e of file.entries()) out.set(e.name, { shape: e.shape, data: await file.readFloat32(e.name) });
     return out;
   } finally {

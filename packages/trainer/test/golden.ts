@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { SafetensorsFile } from "@a2v/ltx-model";
+import { SafetensorsFile } from "@a2v/ltx-model/weights";
 
 /** The shared golden sets beside the repository (`../shared/golden`), or undefined when this checkout has none. */
 export const GOLDEN_DIR = fileURLToPath(new URL("../../../../shared/golden/", import.meta.url));

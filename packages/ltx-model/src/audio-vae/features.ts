@@ -1,5 +1,5 @@
 import { ltxAudioFeatures } from "@a2v/audio";
-import { type HostTensor, hostTensor } from "../vae/reference/tensor.js";
+import { type HostTensor, hostTensor } from "@a2v/tensor-webgpu";
 
 /**
  * The encoder input for planar PCM at any rate and channel count (`@a2v/audio`'s LTX handling:

@@ -1,5 +1,5 @@
+import { type HostTensor, hostTensor } from "@a2v/tensor-webgpu";
 import { type AudioTiming, audioPositions, patchifyAudio } from "../positions.js";
-import { type HostTensor, hostTensor } from "../vae/reference/tensor.js";
 import { type AudioVaeEncoderConfig, audioLatentDownsample } from "./config.js";
 
 /** The timing the encoder's latents have: what the transformer's audio positions assume. */

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { HostTensor } from "../vae/reference/tensor.js";
+import type { HostTensor } from "@a2v/tensor-webgpu";
 import { SafetensorsFile, writeSafetensors } from "../weights/safetensors.js";
 
 /** What the trainer keeps per caption: the feature extractor's outputs and the token mask. */

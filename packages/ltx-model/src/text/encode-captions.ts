@@ -1,4 +1,4 @@
-import { hostTensor } from "../vae/reference/tensor.js";
+import { hostTensor } from "@a2v/tensor-webgpu";
 import type { CaptionCache, CaptionFeatures } from "./caption-cache.js";
 import type { Gemma } from "./gemma/gemma.js";
 import type { GemmaPromptTokenizer } from "./gemma/tokenizer.js";

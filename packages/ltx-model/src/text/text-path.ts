@@ -6,6 +6,8 @@ import {
   type Device,
   expand,
   gelu,
+  type HostTensor,
+  hostTensor,
   init,
   linear,
   mul,
@@ -21,7 +23,6 @@ import {
 } from "@a2v/tensor-webgpu";
 import { type RopeTables, splitRopeTables } from "../embeddings.js";
 import type { ComponentWeights } from "../vae/component-weights.js";
-import { type HostTensor, hostTensor } from "../vae/reference/tensor.js";
 import type { ConnectorConfig, TextConnectorsConfig } from "./config.js";
 
 const EPS = 1e-6;

@@ -1,7 +1,7 @@
 import { A2VError } from "@a2v/errors";
+import { type HostTensor, hostTensor } from "@a2v/tensor-webgpu";
 import type { WeightSource } from "../weights/checkpoint.js";
 import { SafetensorsFile } from "../weights/safetensors.js";
-import { type HostTensor, hostTensor } from "./reference/tensor.js";
 
 /** A parameter a component expects, under its upstream module key. */
 export interface ParamSpec {

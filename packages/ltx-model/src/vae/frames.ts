@@ -1,5 +1,5 @@
 import { A2VError } from "@a2v/errors";
-import { type HostTensor, hostTensor } from "./reference/tensor.js";
+import { type HostTensor, hostTensor } from "@a2v/tensor-webgpu";
 
 /**
  * RGB24 frames (row-major, interleaved) -> the encoder input [1, 3, F, H, W] in [-1, 1]

@@ -2,6 +2,7 @@ import {
   type Device,
   empty,
   expand,
+  type HostTensor,
   map,
   mapInto,
   pixelNormSilu,
@@ -11,11 +12,10 @@ import {
 } from "@a2v/tensor-webgpu";
 
 /** Host values (row-major float32) as a tensor on `device` (default: the default device). */
-export const fromHost = (h: { shape: readonly number[]; data: Float32Array }, device?: Device): Tensor =>
-  tensor(h.data, h.shape, "f32", device);
+export const fromHost = (h: HostTensor, device?: Device): Tensor => tensor(h.data, h.shape, "f32", device);
 
 /** The values of a tensor (any view, either device) as row-major float32 with its shape. */
-export async function toHost(t: Tensor): Promise<{ shape: number[]; data: Float32Array }> {
+export async function toHost(t: Tensor): Promise<HostTensor> {
   return { shape: [...t.shape], data: Float32Array.from(await t.toArray()) };
 }
 

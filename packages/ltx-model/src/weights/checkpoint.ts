@@ -1,4 +1,5 @@
 import { A2VError } from "@a2v/errors";
+import type { HostTensor } from "@a2v/tensor-webgpu";
 import type { LtxTransformerConfig } from "../config.js";
 import { transformerConfigFromMetadata } from "../config.js";
 import { type ParameterSpec, transformerParameters } from "../layout.js";
@@ -191,7 +192,7 @@ export function mapTensors(
 
 /** Weights held in memory (tests, random initialisation, converted checkpoints). */
 export class MemoryWeights implements WeightSource {
-  constructor(private readonly tensors: Map<string, { shape: number[]; data: Float32Array }>) {}
+  constructor(private readonly tensors: Map<string, HostTensor>) {}
 
   shape(key: string): number[] | undefined {
     return this.tensors.get(key)?.shape;

@@ -98,6 +98,3 @@ export function encodeFloats(values: ArrayLike<number>, dtype: "F32" | "F16" | "
   else for (let i = 0; i < n; i++) view.setUint16(i * 2, f32ToF16(values[i]!), true);
   return out;
 }
-
-// The package root still re-exports the codecs under these names (`index.ts`); they are tensor-webgpu's.
-export { bf16BitsToF32, f8e4m3ToF32, f8e5m2ToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "@a2v/tensor-webgpu";

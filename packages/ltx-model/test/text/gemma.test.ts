@@ -1,8 +1,9 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { releaseGpu } from "@a2v/tensor-webgpu";
+import { hostTensor, releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, describe, expect, it } from "vitest";
+import { numel } from "../../src/layout.js";
 import { CaptionCache } from "../../src/text/caption-cache.js";
 import { textConnectorsConfig } from "../../src/text/config.js";
 import { encodeCaption } from "../../src/text/encode-captions.js";
@@ -12,7 +13,6 @@ import { GemmaPromptTokenizer } from "../../src/text/gemma/tokenizer.js";
 import { gemmaParameters, openShardedWeights } from "../../src/text/gemma/weights.js";
 import { loadEmbeddingsProcessor } from "../../src/text/load.js";
 import { TextPath } from "../../src/text/text-path.js";
-import { hostTensor, numel } from "../../src/vae/reference/tensor.js";
 import { writeSafetensors } from "../../src/weights/safetensors.js";
 import { goldenSet, openWeights, readConfig } from "../vae/golden.js";
 

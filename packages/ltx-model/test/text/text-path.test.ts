@@ -1,10 +1,9 @@
 import { join } from "node:path";
-import { releaseGpu } from "@a2v/tensor-webgpu";
+import { hostTensor, releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, describe, expect, it } from "vitest";
 import { textConnectorsConfig } from "../../src/text/config.js";
 import { loadEmbeddingsProcessor } from "../../src/text/load.js";
 import { TextPath } from "../../src/text/text-path.js";
-import { hostTensor } from "../../src/vae/reference/tensor.js";
 import { goldenSet, maxAbsErr, openWeights, readConfig, readTensors, tensor } from "../vae/golden.js";
 
 const dir = goldenSet("text_connector");

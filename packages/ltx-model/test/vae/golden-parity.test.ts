@@ -1,6 +1,6 @@
 import { releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, describe, expect, it } from "vitest";
-import { goldenParity } from "../../src/vae/golden-parity.js";
+import { goldenParity } from "../../src/parity/golden-parity.js";
 import { goldenSet } from "./golden.js";
 
 afterAll(() => releaseGpu());

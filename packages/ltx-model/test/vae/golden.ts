@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { HostTensor } from "../../src/vae/reference/tensor.js";
+import type { HostTensor } from "@a2v/tensor-webgpu";
 
 // The golden sets live beside the repository: <repo>/../shared/golden.
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");

@@ -1,9 +1,9 @@
 import { isA2VError } from "@a2v/errors";
 import { describe, expect, it } from "vitest";
+import { numel } from "../../src/layout.js";
 import { LTX23_VAE, videoScaleFactors, videoVaeConfig, videoVaeConfigFromMetadata } from "../../src/vae/config.js";
 import { layoutParameters, videoDecoderLayout, videoEncoderLayout } from "../../src/vae/layout.js";
 import { loadVideoVae } from "../../src/vae/load.js";
-import { numel } from "../../src/vae/reference/tensor.js";
 import { MemoryWeights } from "../../src/weights/checkpoint.js";
 
 const count = (params: { shape?: number[] }[]) => params.reduce((s, p) => s + numel(p.shape!), 0);

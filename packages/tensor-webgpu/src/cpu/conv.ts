@@ -1,4 +1,4 @@
-import { gather, hostTensor, type Tensor } from "../tensor.js";
+import { cpuTensor, gather, type Tensor } from "../tensor.js";
 
 /**
  * The CPU device's 3-D convolution kernels (forward, weight gradient, input gradient), f64 throughout:
@@ -268,13 +268,13 @@ export function cpuConvForward(x: Tensor, weight: Tensor, bias: Tensor | undefin
   }
   const [xp, c] = paddedInput(x, g);
   correlate(c, xp, gather(weight), g.co, y);
-  return hostTensor(y, [g.nb, g.co, ...g.output], "f32");
+  return cpuTensor(y, [g.nb, g.co, ...g.output], "f32");
 }
 
 /** dW [co, ci, ...kernel] f32 = Σ over batch and output positions of dY · x at each tap. */
 export function cpuConvWeightGrad(dy: Tensor, x: Tensor, g: CpuConvGeometry): Tensor {
   const [xp, c] = paddedInput(x, g);
-  return hostTensor(correlateGrad(c, xp, gather(dy), g.co), [g.co, g.ci, ...g.kernel], "f32");
+  return cpuTensor(correlateGrad(c, xp, gather(dy), g.co), [g.co, g.ci, ...g.kernel], "f32");
 }
 
 /**
@@ -309,5 +309,5 @@ export function cpuConvInputGrad(
   const off = correlation(g.co, pd, g.kernel, g.dilation);
   const dx = new Float64Array(g.nb * g.ci * volume(g.input));
   correlate({ nb: g.nb, inC: g.co, pd, out: g.input, stride: [1, 1, 1], off }, zp, wt, g.ci, dx);
-  return hostTensor(dx, inputShape, "f32");
+  return cpuTensor(dx, inputShape, "f32");
 }

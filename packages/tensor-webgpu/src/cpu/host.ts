@@ -1,5 +1,5 @@
 import type { DType } from "../dtype.js";
-import { gather, hostTensor, storeValue, type Tensor } from "../tensor.js";
+import { cpuTensor, gather, storeValue, type Tensor } from "../tensor.js";
 import type { Nd } from "./reference.js";
 
 /**
@@ -13,7 +13,7 @@ export function asNd(t: Tensor): Nd {
 /** A CPU tensor of `x`'s values, rounded to `dtype`. */
 export function fromNd(x: Nd, dtype: DType = "f32"): Tensor {
   if (dtype !== "f32") for (let i = 0; i < x.data.length; i++) x.data[i] = storeValue(dtype, x.data[i]!);
-  return hostTensor(x.data, x.shape, dtype);
+  return cpuTensor(x.data, x.shape, dtype);
 }
 
 /** Copies the values of `src` (any view, same shape) into the CPU view `dst`. */

@@ -2,10 +2,10 @@
  * Plain TypeScript reference implementations (f64 throughout) that the GPU kernels are tested against.
  * Arrays are row-major with explicit shapes; nothing here is fast.
  */
-export interface Nd {
-  data: Float64Array;
-  shape: number[];
-}
+import type { HostTensor } from "../host-tensor.js";
+
+/** A float64 host tensor: what the reference kernels compute on. */
+export type Nd = HostTensor<Float64Array>;
 
 export function nd(data: ArrayLike<number>, shape: readonly number[]): Nd {
   return { data: Float64Array.from(data), shape: [...shape] };

@@ -6,8 +6,6 @@ import {
   encodeCaption,
   Gemma,
   GemmaPromptTokenizer,
-  type HostTensor,
-  hostTensor,
   type LtxModel,
   loadAudioEncoder,
   loadEmbeddingsProcessor,
@@ -16,7 +14,7 @@ import {
   TextPath,
   VideoVae,
 } from "@a2v/ltx-model";
-import { type Device, init, type Tensor, tensor } from "@a2v/tensor-webgpu";
+import { type Device, type HostTensor, hostTensor, init, type Tensor, tensor } from "@a2v/tensor-webgpu";
 
 /**
  * The model's frozen encoders, loaded one way for every user: `SampleEncoder` (training examples) and the validation

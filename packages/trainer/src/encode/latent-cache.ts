@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { encodeFloats, SafetensorsFile, writeSafetensors } from "@a2v/ltx-model";
-import type { LatentTensor, TrainingExample } from "../loop/examples.js";
+import { encodeFloats, SafetensorsFile, writeSafetensors } from "@a2v/ltx-model/weights";
+import type { HostTensor } from "@a2v/tensor-webgpu";
+import type { TrainingExample } from "../loop/examples.js";
 import type { EncodableSample } from "./sample-encoder.js";
 
 const TENSORS = ["videoLatents", "audioLatents", "videoContext", "audioContext"] as const;
@@ -42,7 +43,7 @@ export class LatentCache {
     }
     try {
       if (!TENSORS.every((name) => file.has(name)) || file.metadata.fps === undefined) return undefined;
-      const read = async (name: (typeof TENSORS)[number]): Promise<LatentTensor> => ({
+      const read = async (name: (typeof TENSORS)[number]): Promise<HostTensor> => ({
         shape: [...file.entry(name).shape],
         data: await file.readFloat32(name),
       });

@@ -1,21 +1,16 @@
 import { A2VError } from "@a2v/errors";
 import type { LtxTransformerConfig } from "@a2v/ltx-model";
-
-/** A host tensor: row-major `data` of `shape`. */
-export interface LatentTensor {
-  shape: readonly number[];
-  data: Float32Array;
-}
+import type { HostTensor } from "@a2v/tensor-webgpu";
 
 /**
  * One training example as encoder outputs: video latents `[128, F, H, W]` (normalised VAE means; the first latent
  * frame is the start image), frozen audio latents `[8, T, 16]`, and the text contexts `[L, width]`.
  */
 export interface TrainingExample {
-  videoLatents: LatentTensor;
-  audioLatents: LatentTensor;
-  videoContext: LatentTensor;
-  audioContext: LatentTensor;
+  videoLatents: HostTensor;
+  audioLatents: HostTensor;
+  videoContext: HostTensor;
+  audioContext: HostTensor;
   fps: number;
 }
 
@@ -28,7 +23,7 @@ function invalid(index: number, message: string): A2VError {
   });
 }
 
-function checkTensor(index: number, name: string, t: LatentTensor, expected: (number | undefined)[]): void {
+function checkTensor(index: number, name: string, t: HostTensor, expected: (number | undefined)[]): void {
   const shape = [...t.shape];
   const matches =
     shape.length === expected.length &&

@@ -2,7 +2,6 @@ export { drawA2VStep, evaluationDraw, exampleIndex, initialLora, streamRng } fro
 export {
   collectExamples,
   type ExampleSource,
-  type LatentTensor,
   type TrainingExample,
   validateExample,
 } from "./examples.js";

@@ -5,8 +5,8 @@ import {
   type LtxTransformer,
   type LtxTransformerConfig,
   type LtxTransformerOptions,
-  type WeightSource,
 } from "@a2v/ltx-model";
+import type { WeightSource } from "@a2v/ltx-model/weights";
 import type { TimestepSamplerOptions } from "../timestep-sampler.js";
 import type { ExampleSource } from "./examples.js";
 

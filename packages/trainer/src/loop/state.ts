@@ -1,7 +1,8 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
-import { encodeFloats, type LoraConfig, type LoraTensors, SafetensorsFile, writeSafetensors } from "@a2v/ltx-model";
+import type { LoraConfig, LoraTensors } from "@a2v/ltx-model";
+import { encodeFloats, SafetensorsFile, writeSafetensors } from "@a2v/ltx-model/weights";
 
 /** Everything a run needs to continue bit-for-bit after `step` optimizer steps. */
 export interface ResumeState {

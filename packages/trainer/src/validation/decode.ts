@@ -1,12 +1,6 @@
 import { A2VError } from "@a2v/errors";
-import {
-  DEFAULT_SPATIAL_TILING,
-  type HostTensor,
-  hostTensor,
-  type SpatialTiling,
-  tileStarts,
-  type VideoVae,
-} from "@a2v/ltx-model";
+import { DEFAULT_SPATIAL_TILING, type SpatialTiling, tileStarts, type VideoVae } from "@a2v/ltx-model";
+import { type HostTensor, hostTensor } from "@a2v/tensor-webgpu";
 import { onGpu } from "../encode/encoders.js";
 
 /** Temporal tiles of the VAE decode, in pixel frames (multiples of the VAE's time factor 8): upstream's 64 / 24. */

@@ -9,8 +9,6 @@ import {
   audioPositions,
   DEFAULT_SPATIAL_TILING,
   decodedToUnitRgb,
-  type HostTensor,
-  hostTensor,
   type LtxModel,
   type LtxTransformer,
   ltxForward,
@@ -25,7 +23,7 @@ import {
   videoPositions,
   videoScaleFactors,
 } from "@a2v/ltx-model";
-import { noGrad, scope } from "@a2v/tensor-webgpu";
+import { type HostTensor, hostTensor, noGrad, scope } from "@a2v/tensor-webgpu";
 import {
   loadModelAudioEncoder,
   loadModelVideoVae,

@@ -1,5 +1,7 @@
-import { LTX_TINY, type LtxTransformerConfig, MemoryWeights, numel, transformerParameters } from "@a2v/ltx-model";
-import type { LatentTensor, TrainingExample } from "../../src/loop/examples.js";
+import { LTX_TINY, type LtxTransformerConfig, numel, transformerParameters } from "@a2v/ltx-model";
+import { MemoryWeights } from "@a2v/ltx-model/weights";
+import type { HostTensor } from "@a2v/tensor-webgpu";
+import type { TrainingExample } from "../../src/loop/examples.js";
 import { createRng } from "../../src/random.js";
 
 /**
@@ -32,7 +34,7 @@ export function tinyWeights(
 
 export const tinySource = (config: LtxTransformerConfig = TINY) => new MemoryWeights(tinyWeights(config));
 
-function gaussian(shape: number[], seed: number): LatentTensor {
+function gaussian(shape: number[], seed: number): HostTensor {
   return { shape, data: createRng(seed).fillNormal(new Float32Array(numel(shape))) };
 }
 

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
-import { MemoryWeights } from "@a2v/ltx-model";
+import { MemoryWeights } from "@a2v/ltx-model/weights";
 import { releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TrainLoraOptions } from "../../src/loop/options.js";

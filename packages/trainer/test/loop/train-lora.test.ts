@@ -10,10 +10,9 @@ import {
   loraKeyB,
   loraScale,
   loraTargets,
-  MemoryWeights,
-  SafetensorsFile,
   transformerParameters,
 } from "@a2v/ltx-model";
+import { MemoryWeights, SafetensorsFile } from "@a2v/ltx-model/weights";
 import { init, releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { drawA2VStep, initialLora } from "../../src/loop/draw.js";

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type LtxTransformerConfig, SafetensorsFile } from "@a2v/ltx-model";
+import type { LtxTransformerConfig } from "@a2v/ltx-model";
+import { SafetensorsFile } from "@a2v/ltx-model/weights";
 import { type A2VPreparedStep, prepareA2VStep } from "../../src/strategy.js";
 
 /** The shared golden transformer set at `../shared/golden/transformer_a2v` from the repository root. */

@@ -10,11 +10,10 @@ import {
   loraTargets,
   loraTrainingState,
   parseTransformerConfig,
-  SafetensorsFile,
   saveLoraFile,
-  TransformerCheckpoint,
   transformerParameters,
 } from "@a2v/ltx-model";
+import { SafetensorsFile, TransformerCheckpoint } from "@a2v/ltx-model/weights";
 import { afterAll, describe, expect, it } from "vitest";
 import { a2vStep } from "../../src/strategy.js";
 import { goldenStep, hasGolden, maxScaledError, readAll, readGoldenConfig, TRANSFORMER_GOLDEN } from "./golden.js";

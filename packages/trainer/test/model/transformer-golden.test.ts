@@ -7,9 +7,9 @@ import {
   loraScale,
   loraTargets,
   parseTransformerConfig,
-  TransformerCheckpoint,
   transformerParameters,
 } from "@a2v/ltx-model";
+import { TransformerCheckpoint } from "@a2v/ltx-model/weights";
 import { type Device, init, releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { a2vStep } from "../../src/strategy.js";

@@ -1,7 +1,7 @@
 import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeFloats, SafetensorsFile, writeSafetensors } from "@a2v/ltx-model";
+import { encodeFloats, SafetensorsFile, writeSafetensors } from "@a2v/ltx-model/weights";
 import { releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, describe, expect, it } from "vitest";
 import { formatTransformerParity, runTransformerParity } from "../../src/transformer-parity.js";

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureTinyModel, hostTensor, type LtxModel, openLtxModel, type VideoVae } from "@a2v/ltx-model";
-import { releaseGpu } from "@a2v/tensor-webgpu";
+import { ensureTinyModel, type LtxModel, openLtxModel, type VideoVae } from "@a2v/ltx-model";
+import { hostTensor, releaseGpu } from "@a2v/tensor-webgpu";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModelVideoVae, onGpu } from "../../src/encode/encoders.js";
 import { createRng } from "../../src/random.js";

@@ -6,6 +6,8 @@ import {
   type Device,
   expand,
   gelu,
+  type HostTensor,
+  hostTensor,
   init,
   linear,
   mul,
@@ -18,7 +20,6 @@ import {
   tensor,
 } from "@a2v/tensor-webgpu";
 import { resolveComponentKeys } from "../../vae/component-weights.js";
-import { type HostTensor, hostTensor } from "../../vae/reference/tensor.js";
 import type { WeightSource } from "../../weights/checkpoint.js";
 import { type GemmaConfig, gemmaRopeTables } from "./config.js";
 import { GEMMA_KEY_LAYOUTS, gemmaParameters } from "./weights.js";

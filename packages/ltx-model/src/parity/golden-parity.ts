@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { A2VError } from "@a2v/errors";
 import type { Device, Tensor } from "@a2v/tensor-webgpu";
+import { type HostTensor, hostTensor } from "@a2v/tensor-webgpu";
 import { audioVaeEncoderConfig } from "../audio-vae/config.js";
 import { AudioEncoder } from "../audio-vae/encoder.js";
 import { audioEncoderInput } from "../audio-vae/features.js";
@@ -10,13 +11,12 @@ import { audioTokens } from "../audio-vae/tokens.js";
 import { textConnectorsConfig } from "../text/config.js";
 import { loadEmbeddingsProcessor } from "../text/load.js";
 import { additiveMask, TextPath } from "../text/text-path.js";
-import { openWeightFile, readTensorFile } from "./component-weights.js";
-import { videoVaeConfig } from "./config.js";
-import { loadVideoVae } from "./load.js";
+import { openWeightFile, readTensorFile } from "../vae/component-weights.js";
+import { videoVaeConfig } from "../vae/config.js";
+import { loadVideoVae } from "../vae/load.js";
+import { fromHost, toHost } from "../vae/tensors.js";
+import { VideoVae } from "../vae/video-vae.js";
 import { compare, type ParityCheck, tracer } from "./parity-check.js";
-import { type HostTensor, hostTensor } from "./reference/tensor.js";
-import { fromHost, toHost } from "./tensors.js";
-import { VideoVae } from "./video-vae.js";
 
 export interface ParityReport {
   kind: string;

@@ -1,4 +1,4 @@
-import type { HostTensor } from "./reference/tensor.js";
+import type { HostTensor } from "@a2v/tensor-webgpu";
 
 /** One compared tensor of a golden set. */
 export interface ParityCheck {
