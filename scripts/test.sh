@@ -11,6 +11,7 @@ MESA_SHADER_CACHE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/a2v-mesa-cache-XXXXXX")"
 export MESA_SHADER_CACHE_DIR
 trap 'rm -rf "$MESA_SHADER_CACHE_DIR"' EXIT
 pnpm exec turbo run lint typecheck --output-logs=errors-only
+node scripts/readme-exports.mjs
 rm -f packages/*/.vitest-report.json
 status=0
 pnpm exec turbo run test --concurrency=1 --continue --output-logs=full -- \

@@ -9,10 +9,10 @@ import { cpuTensor, gather, type Tensor } from "../tensor.js";
  * `reference.ts`'s `conv3d`/`conv3dGrad` (the tests compare with both it and the GPU), about 1 GMAC/s.
  */
 
-type Triple<T> = [T, T, T];
+export type Triple<T> = [T, T, T];
 
-/** What the kernels need to know about one convolution (the GPU path's ConvGeometry has this shape). */
-export interface CpuConvGeometry {
+/** Everything the kernels of either device need to know about one convolution (`ops/conv.ts` builds it). */
+export interface ConvGeometry {
   nb: number;
   ci: number;
   co: number;
@@ -250,7 +250,7 @@ function correlateGrad(c: Correlation, xp: Float64Array, dy: Float64Array, outC:
 }
 
 /** The padded input of a convolution: x zero-padded by the convolution's padding, and its correlation. */
-function paddedInput(x: Tensor, g: CpuConvGeometry): [Float64Array, Correlation] {
+function paddedInput(x: Tensor, g: ConvGeometry): [Float64Array, Correlation] {
   const pd = g.input.map((n, d) => n + g.pad[d]![0] + g.pad[d]![1]) as Triple<number>;
   const before = g.pad.map((p) => p[0]) as Triple<number>;
   const xp = spread(gather(x), g.nb * g.ci, g.input, pd, [1, 1, 1], before);
@@ -259,7 +259,7 @@ function paddedInput(x: Tensor, g: CpuConvGeometry): [Float64Array, Correlation]
 }
 
 /** conv3d forward on the CPU device: y [nb, co, ...output] f32 (bias per output channel when given). */
-export function cpuConvForward(x: Tensor, weight: Tensor, bias: Tensor | undefined, g: CpuConvGeometry): Tensor {
+export function cpuConvForward(x: Tensor, weight: Tensor, bias: Tensor | undefined, g: ConvGeometry): Tensor {
   const per = volume(g.output);
   const y = new Float64Array(g.nb * g.co * per);
   if (bias) {
@@ -272,7 +272,7 @@ export function cpuConvForward(x: Tensor, weight: Tensor, bias: Tensor | undefin
 }
 
 /** dW [co, ci, ...kernel] f32 = Σ over batch and output positions of dY · x at each tap. */
-export function cpuConvWeightGrad(dy: Tensor, x: Tensor, g: CpuConvGeometry): Tensor {
+export function cpuConvWeightGrad(dy: Tensor, x: Tensor, g: ConvGeometry): Tensor {
   const [xp, c] = paddedInput(x, g);
   return cpuTensor(correlateGrad(c, xp, gather(dy), g.co), [g.co, g.ci, ...g.kernel], "f32");
 }
@@ -282,12 +282,7 @@ export function cpuConvWeightGrad(dy: Tensor, x: Tensor, g: CpuConvGeometry): Te
  * by the stride (zeros between) and padded by (k − 1)·dilation − padBefore, with the weight flipped in
  * every tap dim and its channel axes swapped.
  */
-export function cpuConvInputGrad(
-  dy: Tensor,
-  weight: Tensor,
-  inputShape: readonly number[],
-  g: CpuConvGeometry,
-): Tensor {
+export function cpuConvInputGrad(dy: Tensor, weight: Tensor, inputShape: readonly number[], g: ConvGeometry): Tensor {
   const [kt, kh, kw] = g.kernel;
   const taps = volume(g.kernel);
   const reach = g.kernel.map((k, d) => (k - 1) * g.dilation[d]!) as Triple<number>;

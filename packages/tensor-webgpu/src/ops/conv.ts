@@ -1,7 +1,7 @@
 import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { u32lit } from "../codegen.js";
-import { cpuConvForward, cpuConvInputGrad, cpuConvWeightGrad } from "../cpu/conv.js";
+import { type ConvGeometry, cpuConvForward, cpuConvInputGrad, cpuConvWeightGrad, type Triple } from "../cpu/conv.js";
 import { deviceOf, empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 import { directConvApplies, directConvForward } from "./conv-direct.js";
@@ -10,8 +10,6 @@ import { contiguous } from "./elementwise.js";
 import { type Operands, pickTile, prelude, tiledWgsl } from "./gemm-codegen.js";
 import { sum } from "./reduce.js";
 import { permute, reshape, unsqueeze } from "./shape.js";
-
-type Triple<T> = [T, T, T];
 
 export type ConvKernel = "auto" | "tiled" | "direct" | "small";
 
@@ -52,19 +50,6 @@ function pads(p: Conv3dOptions["padding"]): Triple<[number, number]> {
       [p, p],
     ];
   return p.map((v) => (typeof v === "number" ? [v, v] : v)) as Triple<[number, number]>;
-}
-
-/** Everything the forward and backward implicit GEMMs need to know about one convolution. */
-interface ConvGeometry {
-  nb: number;
-  ci: number;
-  co: number;
-  input: Triple<number>;
-  kernel: Triple<number>;
-  output: Triple<number>;
-  stride: Triple<number>;
-  dilation: Triple<number>;
-  pad: Triple<[number, number]>;
 }
 
 function geometry(x: Tensor, weight: Tensor, options: Conv3dOptions): ConvGeometry {
