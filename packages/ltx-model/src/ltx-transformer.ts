@@ -125,9 +125,9 @@ export class LtxTransformer {
     this.parameters.clear();
   }
 
-  /** A constant (no gradient) `[rows, cols]` on this transformer's device (the CPU device keeps f64 values). */
-  constant(data: Float32Array | Float64Array, rows: number, cols: number): Tensor {
-    return tensor(data, [rows, cols], "f32", this.device);
+  /** A constant (no gradient) of `shape` on this transformer's device (the CPU device keeps f64 values). */
+  constant(data: Float32Array | Float64Array, ...shape: number[]): Tensor {
+    return tensor(data, shape, "f32", this.device);
   }
 
   weight(key: string): Tensor {

@@ -17,49 +17,62 @@ import {
 } from "@a2v/tensor-webgpu";
 
 /**
- * The transformer's per-head helpers over `[tokens, heads·dh]` activations, each either one fused kernel or
+ * The transformer's per-head helpers over `[..., tokens, heads·dh]` activations (batch axes first, none for batch 1), each either one fused kernel or
  * composed from plain ops (`fused: false`: faster on CPU adapters, and the benchmark's baseline).
  */
 
+/** `[...lead, n, width]` → `{ lead, n, width }` (lead: the batch axes, none for batch 1). */
+function rows(x: Tensor): { lead: number[]; n: number; width: number } {
+  return { lead: x.shape.slice(0, -2), n: x.shape[x.rank - 2]!, width: x.shape[x.rank - 1]! };
+}
+
 /** Split RoPE per head: halves x1/x2 of each head rotate by the table's columns for that head. */
 export function headRope(fused: boolean, x: Tensor, cos: Tensor, sin: Tensor, heads: number): Tensor {
-  const [n, width] = x.shape as [number, number];
+  const { lead, n, width } = rows(x);
   const half = width / heads / 2;
   if (fused) {
     const table = (t: Tensor) => reshape(t, [n, heads, half]);
-    return reshape(rope(reshape(x, [n, heads, 2 * half]), table(cos), table(sin), "split"), [n, width]);
+    return reshape(rope(reshape(x, [...lead, n, heads, 2 * half]), table(cos), table(sin), "split"), x.shape);
   }
-  const xr = reshape(x, [n, heads, 2, half]);
-  const x1 = slice(xr, 2, 0, 1);
-  const x2 = slice(xr, 2, 1, 2);
+  const xr = reshape(x, [...lead, n, heads, 2, half]);
+  const pair = lead.length + 2;
+  const x1 = slice(xr, pair, 0, 1);
+  const x2 = slice(xr, pair, 1, 2);
   const c = reshape(cos, [n, heads, 1, half]);
   const s = reshape(sin, [n, heads, 1, half]);
   const o1 = sub(mul(x1, c), mul(x2, s));
   const o2 = add(mul(x2, c), mul(x1, s));
-  return reshape(concat([o1, o2], 2), [n, width]);
+  return reshape(concat([o1, o2], pair), x.shape);
 }
 
-/** Scaled dot-product attention per head: q `[Nq, H·dh]`, k/v `[Nk, H·dh]`. */
+/** The axis order that swaps the two axes before the last one, after `lead` batch axes. */
+function swap(lead: number, order: [number, number, number]): number[] {
+  return [...Array.from({ length: lead }, (_, i) => i), ...order.map((d) => lead + d)];
+}
+
+/** Scaled dot-product attention per head: q `[..., Nq, H·dh]`, k/v `[..., Nk, H·dh]`. */
 export function headAttention(fused: boolean, q: Tensor, k: Tensor, v: Tensor, heads: number): Tensor {
-  const [nq, width] = q.shape as [number, number];
-  const nk = k.shape[0]!;
+  const { lead, n: nq, width } = rows(q);
+  const nk = k.shape[k.rank - 2]!;
   const dh = width / heads;
   if (fused) {
-    const heads4 = (t: Tensor, rows: number) => permute(reshape(t, [1, rows, heads, dh]), [0, 2, 1, 3]);
+    const batch = lead.reduce((a, d) => a * d, 1);
+    const heads4 = (t: Tensor, n: number) => permute(reshape(t, [batch, n, heads, dh]), [0, 2, 1, 3]);
     const out = attention(heads4(q, nq), heads4(k, nk), heads4(v, nk));
-    return reshape(permute(out, [0, 2, 1, 3]), [nq, width]);
+    return reshape(permute(out, [0, 2, 1, 3]), [...lead, nq, width]);
   }
-  const qh = permute(reshape(q, [nq, heads, dh]), [1, 0, 2]);
-  const khT = permute(reshape(k, [nk, heads, dh]), [1, 2, 0]);
-  const vh = permute(reshape(v, [nk, heads, dh]), [1, 0, 2]);
+  const L = lead.length;
+  const qh = permute(reshape(q, [...lead, nq, heads, dh]), swap(L, [1, 0, 2]));
+  const khT = permute(reshape(k, [...lead, nk, heads, dh]), swap(L, [1, 2, 0]));
+  const vh = permute(reshape(v, [...lead, nk, heads, dh]), swap(L, [1, 0, 2]));
   const probs = softmax(matmul(qh, khT, { alpha: 1 / Math.sqrt(dh) }));
-  return reshape(permute(matmul(probs, vh), [1, 0, 2]), [nq, width]);
+  return reshape(permute(matmul(probs, vh), swap(L, [1, 0, 2])), [...lead, nq, width]);
 }
 
-/** x `[N, H·dh]` times a per-head factor g `[N, H]`. */
+/** x `[..., N, H·dh]` times a per-head factor g `[..., N, H]`. */
 export function mulPerHead(x: Tensor, g: Tensor, heads: number): Tensor {
-  const [n, width] = x.shape as [number, number];
-  return reshape(mul(reshape(x, [n, heads, width / heads]), reshape(g, [n, heads, 1])), [n, width]);
+  const { lead, n, width } = rows(x);
+  return reshape(mul(reshape(x, [...lead, n, heads, width / heads]), reshape(g, [...lead, n, heads, 1])), x.shape);
 }
 
 /**

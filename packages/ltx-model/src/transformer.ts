@@ -1,4 +1,5 @@
-import { add, gelu, layerNorm, mul, rmsNorm, sigmoid, silu, slice, type Tensor } from "@a2v/tensor-webgpu";
+import { A2VError } from "@a2v/errors";
+import { add, gelu, layerNorm, mul, rmsNorm, sigmoid, silu, slice, sub, Tensor } from "@a2v/tensor-webgpu";
 import { audioInnerDim, type LtxTransformerConfig, videoInnerDim } from "./config.js";
 import { scaleTimesteps, splitRopeTables, TIMESTEP_FEATURES, timestepSinusoid } from "./embeddings.js";
 import { type AttentionModuleName, attentionShape } from "./layout.js";
@@ -6,17 +7,23 @@ import { loraKeyA, loraKeyB } from "./lora.js";
 import type { LtxTransformer } from "./ltx-transformer.js";
 import { headAttention, headRope, mulPerHead, runBlock } from "./transformer-ops.js";
 
-/** One stream's inputs for a forward pass (batch 1: the official a2v trainer's batch size). */
+/**
+ * One stream's inputs for a forward pass. Training runs batch 1 (the official a2v trainer's batch size);
+ * validation stacks its guidance passes as a batch (`batch` examples in `tokens` and `context`, sharing
+ * timesteps, σ and positions).
+ */
 export interface ModalityInput {
-  /** Patchified latent tokens `[Tensor, in_channels]`. */
+  /** Patchified latent tokens `[T, in_channels]`, or `[batch, T, in_channels]`. */
   tokens: Float32Array;
-  /** Per-token σ `[Tensor]` (σ · denoise mask: conditioning tokens 0). */
+  /** Examples stacked in `tokens` and `context` (default 1). */
+  batch?: number;
+  /** Per-token σ `[T]` (σ · denoise mask: conditioning tokens 0). */
   timesteps: Float32Array;
   /** The modality's σ (0 for a frozen modality); drives the prompt AdaLN and the other stream's A↔V gate. */
   sigma: number;
-  /** `[nPos, Tensor, 2]` `[start, end)` bounds: video (time s, y px, x px), audio (time s). */
+  /** `[nPos, T, 2]` `[start, end)` bounds: video (time s, y px, x px), audio (time s). */
   positions: Float32Array;
-  /** Text context `[S, context_dim]`, already at the model width (LTX-2.3 connectors). */
+  /** Text context `[S, context_dim]` (or `[batch, S, context_dim]`), already at the model width (LTX-2.3 connectors). */
   context: Float32Array;
 }
 
@@ -38,7 +45,8 @@ export interface ActiveLora {
 
 export interface ForwardOptions {
   lora?: ActiveLora;
-  perturbations?: Perturbations;
+  /** The same for every example, or one per example of a batch. */
+  perturbations?: Perturbations | readonly Perturbations[];
   /** Recompute each block in backward instead of keeping its activations. */
   gradientCheckpointing?: boolean;
   /** Called after each block with its index (progress). */
@@ -48,7 +56,7 @@ export interface ForwardOptions {
 interface StreamArgs {
   x: Tensor;
   context: Tensor;
-  /** AdaLN values `[Tensor, rows·D]`. */
+  /** AdaLN values `[T, rows·D]`. */
   ada: Tensor;
   embedded: Tensor;
   /** `[1, 2·D]` prompt AdaLN (cross-attention AdaLN), or null. */
@@ -57,7 +65,7 @@ interface StreamArgs {
   sin: Tensor;
   crossCos: Tensor;
   crossSin: Tensor;
-  /** `[Tensor, 4·D]` A↔V scale/shift values (own timesteps). */
+  /** `[T, 4·D]` A↔V scale/shift values (own timesteps). */
   crossScaleShift: Tensor;
   /** `[1, D]` A↔V gate values (the other stream's σ). */
   crossGate: Tensor;
@@ -101,14 +109,26 @@ export function ltxForward(
     maxPos: config.audioPositionalEmbeddingMaxPos,
     crossMaxPos,
   });
-  const p = options.perturbations ?? {};
+  const batch = video.batch ?? 1;
+  const perExample = perturbationsPerExample(options.perturbations, batch);
+  // Per block and hook: skipped for every example, for none, or for some (a keep factor per example).
+  const skip = (hook: keyof Perturbations, i: number): Skip => {
+    const skipped = perExample.map((p) => p[hook]?.includes(i) ?? false);
+    if (skipped.every((x) => x === skipped[0])) return skipped[0]!;
+    return b.constant(
+      Float32Array.from(skipped, (x) => (x ? 0 : 1)),
+      batch,
+      1,
+      1,
+    );
+  };
   for (let i = 0; i < config.numLayers; i++) {
     const flags: BlockFlags = {
       lora: options.lora,
-      skipVideoSelf: p.skipVideoSelfAttention?.includes(i) ?? false,
-      skipAudioSelf: p.skipAudioSelfAttention?.includes(i) ?? false,
-      skipA2V: p.skipAudioToVideo?.includes(i) ?? false,
-      skipV2A: p.skipVideoToAudio?.includes(i) ?? false,
+      skipVideoSelf: skip("skipVideoSelfAttention", i),
+      skipAudioSelf: skip("skipAudioSelfAttention", i),
+      skipA2V: skip("skipAudioToVideo", i),
+      skipV2A: skip("skipVideoToAudio", i),
     };
     const run = (vx: Tensor, ax: Tensor) => block(b, config, i, v, a, vx, ax, flags);
     const out = runBlock(run, v.x, a.x, options.gradientCheckpointing ?? false);
@@ -120,6 +140,21 @@ export function ltxForward(
     video: outputProjection(b, config, "", v),
     audio: outputProjection(b, config, "audio_", a),
   };
+}
+
+function perturbationsPerExample(
+  perturbations: ForwardOptions["perturbations"],
+  batch: number,
+): readonly Perturbations[] {
+  if (!Array.isArray(perturbations))
+    return new Array<Perturbations>(batch).fill((perturbations as Perturbations) ?? {});
+  if (perturbations.length !== batch) {
+    throw new A2VError(
+      "batch_mismatch",
+      `${perturbations.length} perturbation sets were given for a batch of ${batch} examples`,
+    );
+  }
+  return perturbations;
 }
 
 interface StreamSpec {
@@ -173,9 +208,12 @@ function prepareStream(
   spec: StreamSpec,
 ): StreamArgs {
   const tokens = input.timesteps.length;
+  const batch = input.batch ?? 1;
+  // A batch stacks examples on a leading axis; batch 1 stays 2-D, as training runs it.
+  const lead = batch > 1 ? [batch] : [];
   const pfx = spec.prefix;
   const x = b.linear(
-    b.constant(input.tokens, tokens, spec.inChannels),
+    b.constant(input.tokens, ...lead, tokens, spec.inChannels),
     b.weight(`${pfx}patchify_proj.weight`),
     bias(b, `${pfx}patchify_proj`),
   );
@@ -186,8 +224,8 @@ function prepareStream(
       ? adalnSingle(b, `${pfx}prompt_adaln_single`, scaleTimesteps([input.sigma], config.timestepScaleMultiplier))
           .values
       : null;
-  const contextRows = input.context.length / spec.contextDim;
-  let context = b.constant(input.context, contextRows, spec.contextDim);
+  const contextRows = input.context.length / spec.contextDim / batch;
+  let context = b.constant(input.context, ...lead, contextRows, spec.contextDim);
   if (config.captionChannels !== null) {
     const proj = `${pfx}caption_projection`;
     context = gelu(b.linear(context, b.weight(`${proj}.linear_1.weight`), bias(b, `${proj}.linear_1`)));
@@ -237,9 +275,9 @@ function adaValue(b: LtxTransformer, table: Tensor, values: Tensor, row: number,
   return add(sliceCols(values, row * dim, (row + 1) * dim), sliceRows(table, row, row + 1));
 }
 
-/** Columns [start, end) of `[rows, cols]`. */
+/** Columns [start, end) of `[..., rows, cols]`. */
 function sliceCols(a: Tensor, start: number, end: number): Tensor {
-  return slice(a, 1, start, end);
+  return slice(a, -1, start, end);
 }
 
 /** Rows [start, end) of `[rows, cols]`. */
@@ -257,12 +295,20 @@ function modulate(b: LtxTransformer, x: Tensor, eps: number, scale: Tensor, shif
   return add(mul(norm(x, eps, null), add(scale, 1)), shift);
 }
 
+/** A hook skipped for every example (true), for none (false), or per example: a keep factor `[batch, 1, 1]` (0 = skip). */
+type Skip = boolean | Tensor;
+
+/** `update` where kept, nothing where skipped (per example for a keep factor). */
+function keepWhere(skip: Skip, update: Tensor): Tensor {
+  return skip instanceof Tensor ? mul(update, skip) : update;
+}
+
 interface BlockFlags {
   lora: ActiveLora | undefined;
-  skipVideoSelf: boolean;
-  skipAudioSelf: boolean;
-  skipA2V: boolean;
-  skipV2A: boolean;
+  skipVideoSelf: Skip;
+  skipAudioSelf: Skip;
+  skipA2V: Skip;
+  skipV2A: Skip;
 }
 
 function block(
@@ -283,10 +329,10 @@ function block(
     ctx: Tensor | null,
     rope: RopePair | null,
     kRope: RopePair | null,
-    skip: boolean,
+    skip: Skip,
   ) => attention(b, config, `${prefix}.${name}`, name, x, ctx, rope, kRope, skip, flags.lora);
 
-  const selfAndText = (s: StreamArgs, input: Tensor, pfx: "" | "audio_", skipSelf: boolean): Tensor => {
+  const selfAndText = (s: StreamArgs, input: Tensor, pfx: "" | "audio_", skipSelf: Skip): Tensor => {
     const table = b.weight(`${prefix}.${pfx}scale_shift_table`);
     const shift = adaValue(b, table, s.ada, 0, s.dim);
     const scale = adaValue(b, table, s.ada, 1, s.dim);
@@ -340,7 +386,7 @@ function block(
   });
   const vPre = vx;
   const aPre = ax;
-  if (!flags.skipA2V) {
+  if (flags.skipA2V !== true) {
     const vv = avValues(v, videoTable, 0);
     const av = avValues(a, audioTable, 0);
     const q = modulate(b, vPre, eps, vv.scale, vv.shift);
@@ -353,9 +399,9 @@ function block(
       { cos: a.crossCos, sin: a.crossSin },
       false,
     );
-    vx = add(vx, mul(out, vv.gate));
+    vx = add(vx, keepWhere(flags.skipA2V, mul(out, vv.gate)));
   }
-  if (!flags.skipV2A) {
+  if (flags.skipV2A !== true) {
     const av = avValues(a, audioTable, 2);
     const vv = avValues(v, videoTable, 2);
     const q = modulate(b, aPre, eps, av.scale, av.shift);
@@ -368,7 +414,7 @@ function block(
       { cos: v.crossCos, sin: v.crossSin },
       false,
     );
-    ax = add(ax, mul(out, av.gate));
+    ax = add(ax, keepWhere(flags.skipV2A, mul(out, av.gate)));
   }
 
   const feedForward = (s: StreamArgs, x: Tensor, pfx: "" | "audio_", hasBias: boolean): Tensor => {
@@ -416,14 +462,14 @@ function attention(
   context: Tensor | null,
   rope: RopePair | null,
   kRope: RopePair | null,
-  perturbed: boolean,
+  perturbed: Skip,
   lora: ActiveLora | undefined,
 ): Tensor {
   const shape = attentionShape(config, name);
   const ctx = context ?? x;
   const value = loraLinear(b, `${module}.to_v`, ctx, true, lora);
   let out: Tensor;
-  if (perturbed) {
+  if (perturbed === true) {
     out = value;
   } else {
     let q = norm(loraLinear(b, `${module}.to_q`, x, true, lora), config.normEps, b.weight(`${module}.q_norm.weight`));
@@ -434,6 +480,8 @@ function attention(
       k = headRope(b.fused, k, kr.cos, kr.sin, shape.heads);
     }
     out = headAttention(b.fused, q, k, value, shape.heads);
+    // STG for some examples of a batch: their output is the value projection.
+    if (perturbed instanceof Tensor) out = add(mul(out, perturbed), mul(value, sub(1, perturbed)));
   }
   if (config.applyGatedAttention) {
     const logits = b.linear(x, b.weight(`${module}.to_gate_logits.weight`), bias(b, `${module}.to_gate_logits`));

@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { init, releaseGpu } from "@a2v/tensor-webgpu";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LTX_TINY } from "../src/config.js";
 import { numel, transformerParameters } from "../src/layout.js";
 import { LtxTransformer } from "../src/ltx-transformer.js";
@@ -18,6 +19,9 @@ function rand(n: number, seed: number, scale = 1): Float64Array {
   }
   return out;
 }
+
+beforeAll(() => init());
+afterAll(() => releaseGpu());
 
 describe("perturbation hooks", () => {
   const specs = transformerParameters(LTX_TINY);
@@ -69,5 +73,68 @@ describe("perturbation hooks", () => {
     const stgLast = await run(20, { skipVideoSelfAttention: [1], skipVideoToAudio: [1] });
     const last = await run(20, { skipVideoToAudio: [1] });
     expect(Array.from(stgLast.audio)).toEqual(Array.from(last.audio));
+  });
+
+  const concat = (parts: Float32Array[]) => {
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.forEach((p, i) => out.set(p, i * p.length));
+    return out;
+  };
+  // Validation runs its guidance passes as one batch: each example keeps its own tokens, context and perturbations.
+  for (const options of [
+    { name: "CPU device", device: "cpu" as const, fused: true, tolerance: 1e-12 },
+    { name: "GPU, composed ops", device: "gpu" as const, fused: false, tolerance: 1e-4 },
+    { name: "GPU, fused kernels", device: "gpu" as const, fused: true, tolerance: 1e-4 },
+  ]) {
+    it(`a batch with per-example inputs and perturbations equals each example run alone (${options.name})`, async () => {
+      const reference = new LtxTransformer({ device: "cpu" });
+      const b = new LtxTransformer({ device: options.device, fused: options.fused });
+      for (const t of [reference, b])
+        await t.loadWeights(
+          weights,
+          specs.map((s) => s.key),
+        );
+      const cases = [{}, { skipVideoSelfAttention: [1] }, { skipAudioToVideo: [0, 1], skipVideoToAudio: [0, 1] }];
+      const videos = cases.map((_, j) => video(10 + j));
+      const audios = cases.map((_, j) => audio(20 + j));
+      const out = ltxForward(
+        b,
+        LTX_TINY,
+        {
+          ...videos[0]!,
+          batch: 3,
+          tokens: concat(videos.map((v) => v.tokens)),
+          context: concat(videos.map((v) => v.context)),
+        },
+        {
+          ...audios[0]!,
+          batch: 3,
+          tokens: concat(audios.map((a) => a.tokens)),
+          context: concat(audios.map((a) => a.context)),
+        },
+        { perturbations: cases },
+      );
+      expect(out.video.shape).toEqual([3, 4, 128]);
+      expect(out.audio.shape).toEqual([3, 3, 128]);
+      const [batchVideo, batchAudio] = [await out.video.toArray(), await out.audio.toArray()];
+      for (let j = 0; j < cases.length; j++) {
+        const alone = ltxForward(reference, LTX_TINY, videos[j]!, audios[j]!, { perturbations: cases[j] });
+        const [v, a] = [await alone.video.toArray(), await alone.audio.toArray()];
+        let worst = 0;
+        for (let i = 0; i < v.length; i++) worst = Math.max(worst, Math.abs(batchVideo[j * v.length + i]! - v[i]!));
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(batchAudio[j * a.length + i]! - a[i]!));
+        expect(worst, `example ${j}`).toBeLessThan(options.tolerance);
+      }
+      b.dispose();
+    }, 300_000);
+  }
+
+  it("refuses a perturbation list whose length is not the batch", async () => {
+    const b = new LtxTransformer({ device: "cpu" });
+    await b.loadWeights(
+      weights,
+      specs.map((s) => s.key),
+    );
+    expect(() => ltxForward(b, LTX_TINY, video(1), audio(2), { perturbations: [{}, {}] })).toThrow(/batch of 1/);
   });
 });

@@ -10,7 +10,8 @@ import { type PreviewResult, type ValidationRequest, ValidationSampler } from ".
 
 // Time per validation preview of the embedded tiny model on this machine's adapter (lavapipe here): the demo's size
 // (512×288, 25 frames at 24 fps) with the official 30 steps and all four guidance passes, then a second preview of
-// the same request (conditioning and prompts cached, pipelines compiled). `pnpm exec vitest bench --run bench/preview.bench.ts`.
+// the same request (conditioning and prompts cached, pipelines compiled), then the guidance passes one after another
+// (`batchGuidance: false`) against the default, one batch per step. `pnpm exec vitest bench --run bench/preview.bench.ts`.
 const lines: string[] = [];
 let dir: string;
 let model: LtxModel;
@@ -80,6 +81,26 @@ describe("tiny-model validation preview, 512×288 × 25 frames, 30 steps", () =>
     async () => {
       report("first preview", await sampler.sample(backend, undefined, request, join(dir, "p1.mp4")));
       report("second preview", await sampler.sample(backend, undefined, request, join(dir, "p2.mp4")));
+      // The same preview with the passes one after another (after one preview that compiles their pipelines),
+      // against the default again, both warm.
+      const bySequence = await ValidationSampler.create(model, {
+        cacheDir: join(dir, "cache"),
+        keepResident: true,
+        batchGuidance: false,
+      });
+      await bySequence.sample(backend, undefined, request, join(dir, "p3.mp4"));
+      const one = await bySequence.sample(backend, undefined, request, join(dir, "p4.mp4"));
+      report("passes one after another", one);
+      const batched = await sampler.sample(backend, undefined, request, join(dir, "p5.mp4"));
+      report("passes as one batch", batched);
+      const ms = (r: PreviewResult) => ((r.seconds.denoise / (r.sigmas.length - 1)) * 1000).toFixed(0);
+      lines.push(
+        "| guidance passes (4 per step) | ms per step | ratio |",
+        "|---|---|---|",
+        `| one after another | ${ms(one)} | 1.00× |`,
+        `| one batch | ${ms(batched)} | ${(one.seconds.denoise / batched.seconds.denoise).toFixed(2)}× |`,
+      );
+      await bySequence.dispose();
     },
     once,
   );

@@ -115,6 +115,8 @@ export interface PreviewResult {
   sigmas: number[];
   /** Transformer passes per step (pos, neg, STG, modality: those whose scale is active). */
   passesPerStep: number;
+  /** Passes per transformer forward: all of them when batched (`batchGuidance`), else 1. */
+  passesPerForward: number;
   /** Seconds: conditioning (encoders, cached after the first call), denoising, VAE decode, mp4 encode, total. */
   seconds: { conditioning: number; denoise: number; decode: number; encode: number; total: number };
 }
@@ -130,6 +132,12 @@ export interface ValidationSamplerOptions {
   keepResident?: boolean;
   /** Allow http(s) media on private addresses. Default false. */
   allowPrivateNetwork?: boolean;
+  /**
+   * Run the guidance passes of a step (positive, negative, STG, modality) as one batch through the transformer, so
+   * its weights are read once per step instead of once per pass. Default true; false runs them one after another,
+   * which needs a batch's activations only once (one block's activations × passes less memory).
+   */
+  batchGuidance?: boolean;
 }
 
 interface Conditioning {
@@ -346,8 +354,12 @@ export class ValidationSampler {
         perturbations: { skipAudioToVideo: allBlocks, skipVideoToAudio: allBlocks },
       });
 
-    const forward = async (video: ModalityInput, perturbations?: Perturbations): Promise<Float32Array> => {
-      const out = noGrad(() => scope(() => ltxForward(backend, config, video, audio, { lora, perturbations })));
+    const forward = async (
+      video: ModalityInput,
+      audioIn: ModalityInput,
+      perturbations: Perturbations | readonly Perturbations[] | undefined,
+    ): Promise<Float32Array> => {
+      const out = noGrad(() => scope(() => ltxForward(backend, config, video, audioIn, { lora, perturbations })));
       try {
         return (await out.video.toArray()) as Float32Array;
       } finally {
@@ -355,6 +367,20 @@ export class ValidationSampler {
         out.audio.dispose();
       }
     };
+    // Batched: the passes share x, σ, positions and the audio, and differ in text context and perturbations.
+    const batched =
+      (this.options.batchGuidance ?? true) &&
+      passes.length > 1 &&
+      passes.every((p) => p.context.length === passes[0]!.context.length);
+    const n = passes.length;
+    const batchAudio: ModalityInput = {
+      ...audio,
+      batch: n,
+      tokens: repeat(audio.tokens, n),
+      context: repeat(audio.context, n),
+    };
+    const batchContext = concatenate(passes.map((p) => p.context));
+    const batchPerturbations = passes.map((p) => p.perturbations ?? {});
 
     for (let k = 0; k < steps; k++) {
       if (options.signal?.aborted)
@@ -363,9 +389,24 @@ export class ValidationSampler {
       const sigmaNext = sigmas[k + 1]!;
       const timesteps = new Float32Array(tokens).fill(Math.fround(sigma), tokensPerFrame);
       const x0: Partial<Record<"pos" | "neg" | "stg" | "mod", Float32Array>> = {};
-      for (const pass of passes) {
-        const video: ModalityInput = { tokens: x, timesteps, sigma, positions, context: pass.context };
-        x0[pass.name] = x0FromVelocity(x, await forward(video, pass.perturbations), timesteps, channels);
+      if (batched) {
+        const video: ModalityInput = {
+          tokens: repeat(x, n),
+          batch: n,
+          timesteps,
+          sigma,
+          positions,
+          context: batchContext,
+        };
+        const v = await forward(video, batchAudio, batchPerturbations);
+        passes.forEach((pass, j) => {
+          x0[pass.name] = x0FromVelocity(x, v.subarray(j * x.length, (j + 1) * x.length), timesteps, channels);
+        });
+      } else {
+        for (const pass of passes) {
+          const video: ModalityInput = { tokens: x, timesteps, sigma, positions, context: pass.context };
+          x0[pass.name] = x0FromVelocity(x, await forward(video, audio, pass.perturbations), timesteps, channels);
+        }
       }
       const { guided } = guide({ pos: x0.pos!, neg: x0.neg, stg: x0.stg, mod: x0.mod }, scales);
       // Conditioning re-applied (denoise mask 0 on the start frame), then Euler; the start frame is copied, not stepped.
@@ -414,6 +455,7 @@ export class ValidationSampler {
       latent,
       sigmas: Array.from(sigmas),
       passesPerStep: passes.length,
+      passesPerForward: batched ? passes.length : 1,
       seconds: {
         conditioning: (conditioningDone - started) / 1000,
         denoise: (denoiseDone - conditioningDone) / 1000,
@@ -434,4 +476,21 @@ export class ValidationSampler {
     this.contexts.clear();
     this.conditionings.clear();
   }
+}
+
+/** `times` copies of `values`, one after another. */
+function repeat(values: Float32Array, times: number): Float32Array {
+  const out = new Float32Array(values.length * times);
+  for (let i = 0; i < times; i++) out.set(values, i * values.length);
+  return out;
+}
+
+function concatenate(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -154,6 +154,22 @@ describe("ValidationSampler on the embedded tiny model", () => {
     }
   }, 600_000);
 
+  it("runs the guidance passes of a step as one batch, sampling what one pass after another samples", async () => {
+    expect(first.passesPerStep).toBe(4);
+    expect(first.passesPerForward).toBe(4);
+    const sequential = await ValidationSampler.create(model, { cacheDir: join(dir, "cache"), batchGuidance: false });
+    try {
+      const one = await sequential.sample(backend, undefined, request, join(dir, "e.mp4"));
+      expect(one.passesPerForward).toBe(1);
+      let worst = 0;
+      for (let i = 0; i < one.latent.data.length; i++)
+        worst = Math.max(worst, Math.abs(one.latent.data[i]! - first.latent.data[i]!));
+      expect(worst).toBeLessThan(1e-4);
+    } finally {
+      await sequential.dispose();
+    }
+  }, 600_000);
+
   it("joins previews into a reel under a band naming the step and prompt, with both streams", async () => {
     const reel = join(dir, "reel.mp4");
     await makeReel(
