@@ -29,6 +29,14 @@ function untilSignal(close: (signal: NodeJS.Signals) => Promise<number>): Promis
   });
 }
 
+/** The options `serve` and `worker` share: where the queue and the job store are. */
+const QUEUE_OPTIONS = {
+  redis: { type: "string" },
+  store: { type: "string" },
+  prefix: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
 /** `a2v-service`: the same help layout, `--json` error shape and exit codes as `a2v` (`runProgram` of `@a2v/sdk`). */
 const A2V_SERVICE: CliProgram = {
   name: "a2v-service",
@@ -41,13 +49,10 @@ const A2V_SERVICE: CliProgram = {
         const { values } = parseArgs({
           args,
           options: {
-            redis: { type: "string" },
-            store: { type: "string" },
+            ...QUEUE_OPTIONS,
             port: { type: "string" },
             host: { type: "string" },
-            prefix: { type: "string" },
             "public-url": { type: "string" },
-            json: { type: "boolean" },
           },
         });
         if (!values.redis || !values.store) throw usageError("--redis and --store are required");
@@ -72,9 +77,7 @@ const A2V_SERVICE: CliProgram = {
         const { values } = parseArgs({
           args,
           options: {
-            redis: { type: "string" },
-            store: { type: "string" },
-            prefix: { type: "string" },
+            ...QUEUE_OPTIONS,
             name: { type: "string" },
             "cache-dir": { type: "string" },
             "checkpoint-every": { type: "string" },
@@ -84,7 +87,6 @@ const A2V_SERVICE: CliProgram = {
             poll: { type: "string" },
             "webhook-secret": { type: "string" },
             "allow-private-network": { type: "boolean" },
-            json: { type: "boolean" },
           },
         });
         if (!values.redis || !values.store) throw usageError("--redis and --store are required");

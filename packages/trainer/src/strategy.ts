@@ -8,7 +8,7 @@ import {
   type VideoLatentGrid,
   videoPositions,
 } from "@a2v/ltx-model";
-import { backward, mul, reshape, scope, square, sub, sum, type Tensor } from "@a2v/tensor-webgpu";
+import { backward, mseLoss, scope, type Tensor } from "@a2v/tensor-webgpu";
 
 const f32 = Math.fround;
 
@@ -88,19 +88,6 @@ export function prepareA2VStep(config: LtxTransformerConfig, data: A2VStepData):
   };
 }
 
-/**
- * mean over tokens and channels of mask·(pred − target)², divided by mean(mask) (upstream
- * `_compute_modality_loss`): a `[1, 1]` tensor.
- */
-function maskedMse(b: LtxTransformer, pred: Tensor, target: Tensor, rowMask: Float32Array): Tensor {
-  const [rows, cols] = pred.shape as [number, number];
-  let maskMean = 0;
-  for (const m of rowMask) maskMean += m;
-  maskMean = Math.max(maskMean / rows, 1e-8);
-  const weighted = mul(square(sub(pred, target)), b.constant(rowMask, rows, 1));
-  return reshape(mul(sum(weighted), 1 / (rows * cols * maskMean)), [1, 1]);
-}
-
 /** Forward plus the masked video MSE; audio has no loss. */
 export function a2vLoss(
   b: LtxTransformer,
@@ -109,8 +96,10 @@ export function a2vLoss(
   options: ForwardOptions = {},
 ): { video: Tensor; audio: Tensor; loss: Tensor } {
   const { video, audio } = ltxForward(b, config, step.video, step.audio, options);
-  const target = b.constant(step.targets, step.lossMask.length, config.outChannels);
-  return { video, audio, loss: maskedMse(b, video, target, step.lossMask) };
+  const tokens = step.lossMask.length;
+  const target = b.constant(step.targets, tokens, config.outChannels);
+  // Upstream `_compute_modality_loss`: Σ mask·(pred − target)² over tokens and channels / Σ mask over the same.
+  return { video, audio, loss: mseLoss(video, target, b.constant(step.lossMask, tokens, 1)) };
 }
 
 /** Host results of one step. */
