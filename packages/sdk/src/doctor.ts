@@ -91,6 +91,10 @@ export function formatDoctor(report: DoctorReport): string {
       `GPU      ${g.description || g.device || g.vendor} (${g.vendor}${g.architecture ? `, ${g.architecture}` : ""})`,
     );
     lines.push(`backend  ${g.backend}${g.isSoftware ? " (software)" : ""}`);
+    lines.push(
+      `checks   ${g.checks === "off" ? "off (production: skip_validation, disable_robustness, no lazy clears)" : "on (validation, robustness, lazy clears)"}; ` +
+        `toggles +${g.toggles.enabled.join(",")} -${g.toggles.disabled.join(",")}`,
+    );
     lines.push(`features ${g.features.join(", ") || "none"}`);
     const mib = (n: number | undefined) => `${Math.round((n ?? 0) / 2 ** 20)} MiB`;
     lines.push(

@@ -29,6 +29,12 @@ export interface GpuOptions {
   /** Substring of the adapter name to pick, e.g. "llvmpipe" or "H100". Env: A2V_GPU_ADAPTER. */
   adapter?: string;
   powerPreference?: GPUPowerPreference;
+  /**
+   * Dawn's checks: "on" keeps validation, robustness (bounds clamping) and lazy clears; "off" is the production
+   * setting (ONNX Runtime's): `skip_validation`, `disable_robustness`, no lazy clears. Default: off on hardware
+   * adapters, on on software ones (lavapipe) and under vitest. Env: A2V_GPU_CHECKS=on|off.
+   */
+  checks?: "on" | "off";
 }
 
 export interface SubgroupMatrixConfig {
@@ -52,6 +58,10 @@ export interface GpuInfo {
   subgroupMinSize?: number;
   subgroupMaxSize?: number;
   subgroupMatrixConfigs: SubgroupMatrixConfig[];
+  /** Dawn's checks as the device was created with them ("off": the production setting; see `GpuOptions.checks`). */
+  checks: "on" | "off";
+  /** The Dawn toggles the device was created with. */
+  toggles: { enabled: string[]; disabled: string[] };
 }
 
 export interface Gpu {
@@ -63,21 +73,46 @@ export interface Gpu {
 
 let pending: Promise<Gpu> | undefined;
 let current: Gpu | undefined;
-// The Dawn instance is created once and never dropped: releasing it while Dawn's threads wind down after
-// device.destroy() crashes the process (SIGSEGV/SIGABRT at exit, seen under load). Its flags come from the first call.
-let dawnInstance: GPU | undefined;
+// Dawn instances are created once and never dropped: releasing one while Dawn's threads wind down after
+// device.destroy() crashes the process (SIGSEGV/SIGABRT at exit, seen under load). One per flag set.
+const dawnInstances = new Map<string, GPU>();
 
-function dawnFlags(opts: GpuOptions): string[] {
-  const flags = [
-    // allow_unsafe_apis: experimental subgroup-matrix; vulkan_enable_f16_on_nvidia: Dawn turns f16 off on NVIDIA otherwise.
-    "enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia",
-    // Real kernel timings for benchmarks (Dawn quantises timestamps to ~0.1 ms by default).
-    "disable-dawn-features=timestamp_quantization",
-  ];
+function toggles(checks: "on" | "off"): GpuInfo["toggles"] {
+  // allow_unsafe_apis: experimental subgroup-matrix; vulkan_enable_f16_on_nvidia: Dawn turns f16 off on NVIDIA otherwise.
+  const enabled = ["allow_unsafe_apis", "vulkan_enable_f16_on_nvidia"];
+  // Real kernel timings for benchmarks (Dawn quantises timestamps to ~0.1 ms by default).
+  const disabled = ["timestamp_quantization"];
+  if (checks === "off") {
+    enabled.push("disable_robustness", "skip_validation");
+    disabled.push("lazy_clear_resource_on_first_use");
+  }
+  return { enabled, disabled };
+}
+
+function dawnFlags(opts: GpuOptions, checks: "on" | "off"): string[] {
+  const t = toggles(checks);
+  const flags = [`enable-dawn-features=${t.enabled.join(",")}`, `disable-dawn-features=${t.disabled.join(",")}`];
   const adapter = opts.adapter ?? process.env.A2V_GPU_ADAPTER;
   flags.push(`backend=${backendOf(opts)}`);
   if (adapter) flags.push(`adapter=${adapter}`);
   return flags;
+}
+
+/** One Dawn instance per flag set, created once and never dropped (see above). */
+function dawn(flags: string[]): GPU {
+  const key = flags.join(" ");
+  let instance = dawnInstances.get(key);
+  if (!instance) {
+    instance = create(flags);
+    dawnInstances.set(key, instance);
+  }
+  return instance;
+}
+
+function checksWanted(opts: GpuOptions): "on" | "off" | undefined {
+  const env = process.env.A2V_GPU_CHECKS;
+  const wanted = opts.checks ?? (env === "on" || env === "off" ? env : undefined);
+  return wanted ?? (process.env.VITEST ? "on" : undefined);
 }
 
 const PLATFORM_BACKEND: Record<string, string> = { linux: "vulkan", darwin: "metal", win32: "d3d12" };
@@ -97,7 +132,14 @@ const NO_ADAPTER_HELP = [
   "- Fallback: A2V_GPU_BACKEND=opengles with EGL_PLATFORM=surfaceless uses llvmpipe through OpenGL ES.",
 ].join("\n");
 
-function summarise(adapter: GPUAdapter, device: GPUDevice, backend: string): GpuInfo {
+function isSoftwareAdapter(adapter: GPUAdapter): boolean {
+  const ai = adapter.info;
+  return SOFTWARE.test(`${ai.vendor} ${ai.architecture} ${ai.device} ${ai.description}`.toLowerCase());
+}
+
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|software/;
+
+function summarise(adapter: GPUAdapter, device: GPUDevice, backend: string): Omit<GpuInfo, "checks" | "toggles"> {
   const ai = adapter.info as GPUAdapterInfo & {
     subgroupMinSize?: number;
     subgroupMaxSize?: number;
@@ -112,7 +154,7 @@ function summarise(adapter: GPUAdapter, device: GPUDevice, backend: string): Gpu
     device: ai.device,
     description: ai.description,
     backend,
-    isSoftware: /llvmpipe|lavapipe|swiftshader|software/.test(text),
+    isSoftware: SOFTWARE.test(text),
     features: [...device.features].map(String).sort(),
     limits,
     subgroupMinSize: ai.subgroupMinSize,
@@ -130,8 +172,16 @@ function summarise(adapter: GPUAdapter, device: GPUDevice, backend: string): Gpu
 async function acquire(opts: GpuOptions): Promise<Gpu> {
   process.env.XDG_RUNTIME_DIR ??= "/tmp";
   Object.assign(globalThis, globals);
-  dawnInstance ??= create(dawnFlags(opts));
-  const adapter = await dawnInstance.requestAdapter({ powerPreference: opts.powerPreference ?? "high-performance" });
+  const request = { powerPreference: opts.powerPreference ?? "high-performance" } as const;
+  // The checks are instance flags chosen before the adapter is known: ask with them on, and when the adapter is
+  // hardware (and nothing asked for checks) ask again from an instance with the production flags.
+  const wanted = checksWanted(opts);
+  let checks: "on" | "off" = wanted ?? "on";
+  let adapter = await dawn(dawnFlags(opts, checks)).requestAdapter(request);
+  if (adapter && wanted === undefined && !isSoftwareAdapter(adapter)) {
+    checks = "off";
+    adapter = await dawn(dawnFlags(opts, checks)).requestAdapter(request);
+  }
   if (!adapter) throw new A2VError("no_gpu_adapter", NO_ADAPTER_HELP, { status: 503 });
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const requiredLimits: Record<string, number> = {};
@@ -144,7 +194,7 @@ async function acquire(opts: GpuOptions): Promise<Gpu> {
   const gpu: Gpu = {
     device,
     adapter,
-    info: summarise(adapter, device, backendOf(opts)),
+    info: { ...summarise(adapter, device, backendOf(opts)), checks, toggles: toggles(checks) },
     has: (feature) => device.features.has(feature),
   };
   current = gpu;

@@ -54,4 +54,32 @@ describe("requestGpu", () => {
     buf.destroy();
     read.destroy();
   });
+
+  it("keeps Dawn's checks on under tests, and creates a production device (no validation, no robustness, no lazy clears) when asked", async () => {
+    const checked = await requestGpu();
+    expect(checked.info.checks).toBe("on");
+    expect(checked.info.toggles.enabled).not.toContain("skip_validation");
+    releaseGpu();
+    const production = await requestGpu({ checks: "off" });
+    try {
+      expect(production.info.checks).toBe("off");
+      expect(production.info.toggles.enabled).toEqual(
+        expect.arrayContaining(["disable_robustness", "skip_validation"]),
+      );
+      expect(production.info.toggles.disabled).toContain("lazy_clear_resource_on_first_use");
+      // The device computes: write, copy, read back through it.
+      const { device } = production;
+      const buf = device.createBuffer({ size: 16, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(buf, 0, Float32Array.of(1, 2, 3, 4));
+      const enc = device.createCommandEncoder();
+      enc.copyBufferToBuffer(buf, 0, read, 0, 16);
+      device.queue.submit([enc.finish()]);
+      await read.mapAsync(GPUMapMode.READ);
+      expect(Array.from(new Float32Array(read.getMappedRange().slice(0)))).toEqual([1, 2, 3, 4]);
+      read.unmap();
+    } finally {
+      releaseGpu();
+    }
+  });
 });
