@@ -4,13 +4,17 @@ import {
   backward,
   type ConvKernel,
   conv3d,
+  linear,
   type MatmulVariant,
   matmulRaw,
+  quantize,
+  quantizedLinear,
   randn,
   softmax,
   sum,
   type Tensor,
   type TileConfig,
+  tensor,
   transpose,
 } from "../src/index.js";
 
@@ -192,4 +196,54 @@ export function convCases(frames: number, withTiled = false): BenchCase[] {
   layer("res 64→64 @18×32", 64, 64, 18, 32);
   layer("compress_all 64→8 @18×32", 64, 8, 18, 32);
   return cases;
+}
+
+/**
+ * Linear layers on quantized weights (issue 18): x [tokens, d] · Wᵀ with W [4·d, d] (a transformer MLP up-projection)
+ * as f32 and bf16 weights (`linear`) and as int8 (per-channel scale) and fp8 (per-tensor scale) codes
+ * (`quantizedLinear`), each compared with the f32 weight. Weight bytes: 4, 2, 1 and 1 per element.
+ */
+export function quantizedCases(scale: number): BenchCase[] {
+  const [tokens, d] = [256 * scale, 256 * scale];
+  const out = 4 * d;
+  const reps = repeats(tokens, d, out);
+  const flops = 2 * tokens * d * out * reps;
+  let made:
+    | { x: Tensor; f32: Tensor; bf16: Tensor; int8: [Tensor, Tensor | number]; fp8: [Tensor, Tensor | number] }
+    | undefined;
+  const operands = () => {
+    if (!made) {
+      // quantize() takes host values: deterministic weight-like values in [-0.05, 0.05].
+      const values = new Float32Array(out * d);
+      for (let i = 0; i < values.length; i++) values[i] = Math.sin(i * 12.9898) * 0.05;
+      const int8 = quantize(values, [out, d], "int8");
+      const fp8 = quantize(values, [out, d], "fp8");
+      made = {
+        x: randn([tokens, d], 1),
+        f32: tensor(values, [out, d], "f32"),
+        bf16: tensor(values, [out, d], "bf16"),
+        int8: [int8.codes, int8.scale],
+        fp8: [fp8.codes, fp8.scale],
+      };
+    }
+    return made;
+  };
+  const label = `tokens ${tokens} × ${d} · ${out}`;
+  const base = `${label} linear f32`;
+  const common = { flops, iterations: 10, warmup: 2 };
+  const task = (name: string, y: (o: ReturnType<typeof operands>) => Tensor, baseline?: string): BenchCase => ({
+    name: `${label} ${name}`,
+    run: () => {
+      const o = operands();
+      for (let i = 0; i < reps; i++) y(o).dispose();
+    },
+    ...(baseline ? { baseline } : {}),
+    ...common,
+  });
+  return [
+    task("linear f32", (o) => linear(o.x, o.f32)),
+    task("linear bf16", (o) => linear(o.x, o.bf16), base),
+    task("quantizedLinear int8", (o) => quantizedLinear(o.x, o.int8[0], o.int8[1]), base),
+    task("quantizedLinear fp8", (o) => quantizedLinear(o.x, o.fp8[0], o.fp8[1]), base),
+  ];
 }

@@ -1,11 +1,11 @@
 /**
  * The matmul and attention benchmarks without vitest, for a machine that has only Node (a lent GPU
- * machine): `node bench-dist/bench/standalone.js [matmul] [attention] [conv]`, compiled by `pnpm build`.
+ * machine): `node bench-dist/bench/standalone.js [matmul] [attention] [quantized] [conv]`, compiled by `pnpm build`.
  * Environment as for `pnpm bench`: A2V_BENCH_SCALE, A2V_BENCH_HEADS; A2V_BENCH_QUICK=1 runs each task once
  * (a smoke test). Prints the same tables as `pnpm bench`.
  */
 import { init, releaseGpu, rt } from "../src/index.js";
-import { attentionCases, type BenchCase, convCases, matmulCases } from "./cases.js";
+import { attentionCases, type BenchCase, convCases, matmulCases, quantizedCases } from "./cases.js";
 import { Recorder } from "./report.js";
 
 const scale = Number(process.env.A2V_BENCH_SCALE ?? 1);
@@ -15,6 +15,7 @@ const wanted = process.argv.slice(2);
 const groups: Array<[string, () => BenchCase[]]> = [
   ["matmul", () => matmulCases(scale)],
   ["attention", () => attentionCases(scale, heads)],
+  ["quantized", () => quantizedCases(scale)],
   ["conv", () => convCases(Number(process.env.A2V_BENCH_FRAMES ?? 3), process.env.A2V_BENCH_TILED === "1")],
 ];
 

@@ -35,9 +35,9 @@ export interface MapExtras {
   cpu?: (x: number[], e: number, U: (i: number) => number) => number;
 }
 
-/** WGSL element type of a storage array for a dtype (bf16 is packed two per u32). */
+/** WGSL element type of a storage array for a dtype (bf16 is packed two per u32, i8 and f8e4m3 four). */
 export function storageType(dtype: DType): string {
-  return dtype === "bf16" ? "u32" : dtype;
+  return dtype === "bf16" || dtype === "i8" || dtype === "f8e4m3" ? "u32" : dtype;
 }
 
 /** Header enabling f16 when any binding uses it. */
@@ -56,6 +56,15 @@ export function loader(name: string, dtype: DType): string {
     return `fn ld_${name}(i: u32) -> f32 { let w = ${name}[i >> 1u]; return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u)); }`;
   }
   if (dtype === "f32") return `fn ld_${name}(i: u32) -> f32 { return ${name}[i]; }`;
+  // Byte i & 3 of word i >> 2: int8 sign-extended; e4m3fn normals rebiased into f32 bits (exponent + 120),
+  // subnormals (magnitude code < 8) as code·2^-9. The NaN codes 0x7f/0xff are not special-cased (read as ±480).
+  if (dtype === "i8") {
+    return `fn ld_${name}(i: u32) -> f32 { return f32(extractBits(bitcast<i32>(${name}[i >> 2u]), (i & 3u) * 8u, 8u)); }`;
+  }
+  if (dtype === "f8e4m3") {
+    return `fn ld_${name}(i: u32) -> f32 { let c = extractBits(${name}[i >> 2u], (i & 3u) * 8u, 8u); let m = c & 0x7fu;
+  let v = select(f32(m) * 0.001953125, bitcast<f32>((m << 20u) + 0x3c000000u), m >= 8u); return select(v, -v, c >= 0x80u); }`;
+  }
   return `fn ld_${name}(i: u32) -> f32 { return f32(${name}[i]); }`;
 }
 

@@ -14,15 +14,21 @@ export {
   bf16BitsToF32,
   bf16ToF32,
   type DType,
+  f8e4m3BitsToF32,
   f8e4m3ToF32,
   f8e5m2ToF32,
   f16BitsToF32,
   f16ToF32,
   f32ToBf16,
   f32ToBf16Bits,
+  f32ToF8e4m3,
+  f32ToF8e4m3Bits,
   f32ToF16,
   f32ToF16Bits,
+  f32ToI8,
   type HostArray,
+  isFloat,
+  isQuantized,
 } from "./dtype.js";
 export { type HostTensor, hostTensor } from "./host-tensor.js";
 export { init } from "./init.js";
@@ -71,6 +77,7 @@ export {
 } from "./ops/matmul.js";
 export { layerNorm, type RmsNormOptions, rmsNorm, softmax } from "./ops/norm.js";
 export { pixelNormSilu } from "./ops/pixel-norm-silu.js";
+export { dequantize, type Quantized, quantize, quantizedLinear } from "./ops/quantized.js";
 export { rand, randn } from "./ops/random.js";
 export { max, mean, sum } from "./ops/reduce.js";
 export { type RopeLayout, rope } from "./ops/rope.js";

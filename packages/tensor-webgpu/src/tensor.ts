@@ -5,13 +5,19 @@ import {
   bf16BitsToF32,
   bf16ToF32,
   type DType,
+  f8e4m3BitsToF32,
+  f8e4m3ToF32,
   f16BitsToF32,
   f16ToF32,
   f32ToBf16,
   f32ToBf16Bits,
+  f32ToF8e4m3,
+  f32ToF8e4m3Bits,
   f32ToF16,
   f32ToF16Bits,
+  f32ToI8,
   type HostArray,
+  isQuantized,
 } from "./dtype.js";
 import { type Runtime, rt } from "./runtime.js";
 
@@ -339,6 +345,10 @@ export function storeValue(dtype: DType, v: number): number {
       return Math.trunc(v) | 0;
     case "u32":
       return Math.trunc(v) >>> 0;
+    case "i8":
+      return f32ToI8(v);
+    case "f8e4m3":
+      return f8e4m3ToF32(f32ToF8e4m3(v));
   }
 }
 
@@ -369,6 +379,10 @@ function decode(raw: ArrayBuffer, dtype: DType): HostArray {
       return f16BitsToF32(new Uint16Array(raw));
     case "bf16":
       return bf16BitsToF32(new Uint16Array(raw));
+    case "i8":
+      return Float32Array.from(new Int8Array(raw));
+    case "f8e4m3":
+      return f8e4m3BitsToF32(new Uint8Array(raw));
   }
 }
 
@@ -387,7 +401,8 @@ export function empty(shape: readonly number[], dtype: DType = "f32", device: De
   if (dtype === "f16" && !runtime.gpu.has("shader-f16")) {
     throw new A2VError("f16_unsupported", "f16 tensors need the adapter feature shader-f16", { status: 422 });
   }
-  const bytes = size(shape) * BYTES[dtype];
+  // Packed 1-byte codes occupy whole words (the loaders read word i >> 2).
+  const bytes = isQuantized(dtype) ? Math.ceil(size(shape) / 4) * 4 : size(shape) * BYTES[dtype];
   const limit = runtime.gpu.info.limits.maxBufferSize ?? Number.POSITIVE_INFINITY;
   if (bytes > limit) {
     throw new A2VError(
@@ -401,8 +416,9 @@ export function empty(shape: readonly number[], dtype: DType = "f32", device: De
 }
 
 /**
- * Uploads host data. Numbers are converted to the dtype (bf16/f16 with round-to-nearest-even); a
- * Uint16Array with dtype bf16 or f16 is taken as raw bits. Shape defaults to 1-D.
+ * Uploads host data. Numbers are converted to the dtype (bf16/f16/f8e4m3 with round-to-nearest-even, i8 rounded
+ * and clamped to [-127, 127]); a Uint16Array with dtype bf16 or f16 is taken as raw bits, a Uint8Array with i8 or
+ * f8e4m3 (or an Int8Array with i8) as raw codes. Shape defaults to 1-D.
  */
 export function tensor(
   data: ArrayLike<number>,
@@ -421,10 +437,22 @@ export function tensor(
   return t;
 }
 
-/** Host data as a CPU tensor of `dtype` stores it (a Uint16Array is taken as raw bf16/f16 bits). */
+/** Raw 1-byte codes given for a quantized dtype (Uint8Array; Int8Array for i8), else undefined. */
+function rawCodes(data: ArrayLike<number>, dtype: DType): Uint8Array | undefined {
+  if (dtype === "i8" && data instanceof Int8Array) return new Uint8Array(data.buffer, data.byteOffset, data.length);
+  return isQuantized(dtype) && data instanceof Uint8Array ? data : undefined;
+}
+
+/** Host data as a CPU tensor of `dtype` stores it (a Uint16Array is taken as raw bf16/f16 bits, see rawCodes). */
 function hostValues(data: ArrayLike<number>, dtype: DType): Float64Array {
   if ((dtype === "bf16" || dtype === "f16") && data instanceof Uint16Array) {
     return Float64Array.from(dtype === "bf16" ? bf16BitsToF32(data) : f16BitsToF32(data));
+  }
+  const codes = rawCodes(data, dtype);
+  if (codes) {
+    return Float64Array.from(
+      dtype === "i8" ? new Int8Array(codes.buffer, codes.byteOffset, codes.length) : f8e4m3BitsToF32(codes),
+    );
   }
   return Float64Array.from(data, (v) => storeValue(dtype, v));
 }
@@ -434,6 +462,11 @@ function gpuValues(data: ArrayLike<number>, dtype: DType): ArrayBufferView {
   if ((dtype === "bf16" || dtype === "f16") && data instanceof Uint16Array) return data;
   if (dtype === "bf16") return f32ToBf16Bits(data);
   if (dtype === "f16") return f32ToF16Bits(data);
+  if (isQuantized(dtype)) {
+    const codes = rawCodes(data, dtype);
+    if (codes) return codes;
+    return dtype === "i8" ? Int8Array.from(data, f32ToI8) : f32ToF8e4m3Bits(data);
+  }
   if (dtype === "i32") return data instanceof Int32Array ? data : Int32Array.from(data);
   if (dtype === "u32") return data instanceof Uint32Array ? data : Uint32Array.from(data);
   return data instanceof Float32Array ? data : Float32Array.from(data);

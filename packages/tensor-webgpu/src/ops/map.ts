@@ -18,7 +18,7 @@ import {
   WG,
 } from "../codegen.js";
 import { cpuMapInto } from "../cpu/map.js";
-import { type DType, isFloat } from "../dtype.js";
+import { type DType, isFloat, isQuantized } from "../dtype.js";
 import { type Device, deviceOf, empty, fmtShape, onDevice, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
 
@@ -59,6 +59,13 @@ function resultDType(inputs: Tensor[]): DType {
  */
 export function mapInto(expr: string, inputs: Tensor[], out: Tensor, extra: MapExtras = {}): Tensor {
   for (const t of [...inputs, out]) t.assertAlive();
+  if (isQuantized(out.dtype)) {
+    throw new A2VError(
+      "quantized_output",
+      `${out}: kernels read ${out.dtype} codes but do not write them; make codes with quantize() or tensor()`,
+      { status: 422 },
+    );
+  }
   if (deviceOf([out, ...inputs]) === "cpu") {
     cpuMapInto(expr, inputs, out, extra);
     return out;
@@ -155,13 +162,13 @@ export function ones(shape: readonly number[], dtype: DType = "f32", device?: De
   return fill(shape, 1, dtype, device);
 }
 
-/** A contiguous copy (optionally converted to `dtype`); differentiable. */
-export function contiguous(x: Tensor, dtype: DType = x.dtype): Tensor {
+/** A contiguous copy (optionally converted to `dtype`; i8/f8e4m3 codes decode to f32); differentiable. */
+export function contiguous(x: Tensor, dtype: DType = isQuantized(x.dtype) ? "f32" : x.dtype): Tensor {
   const out = map("x0", [x], dtype, x.shape);
   return track("contiguous", out, [x], [], (g) => [alias(g)]);
 }
 
-/** Converts to another dtype (bf16 and f16 round to nearest even; ints truncate). */
+/** Converts to another dtype (bf16 and f16 round to nearest even; ints truncate; i8/f8e4m3 are refused). */
 export function cast(x: Tensor, dtype: DType): Tensor {
   return contiguous(x, dtype);
 }

@@ -34,7 +34,8 @@ function operands(a: Tensor, b: Tensor, opts: MatmulOptions): Operands {
       status: 422,
     });
   }
-  if (!isFloat(a.dtype) || !isFloat(b.dtype)) throw new A2VError("bad_dtype", "matmul needs float tensors");
+  const readable = (t: Tensor) => isFloat(t.dtype) || t.dtype === "i8";
+  if (!readable(a) || !readable(b)) throw new A2VError("bad_dtype", "matmul needs float (or i8 code) tensors");
   const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
   if (opts.bias && (opts.bias.rank !== 1 || opts.bias.shape[0] !== n)) {
     throw new A2VError("shape_mismatch", `matmul bias must be [${n}], got ${fmtShape(opts.bias.shape)}`);

@@ -1,6 +1,7 @@
 import { A2VError } from "@a2v/errors";
 import { track } from "../autograd.js";
 import { contiguousStrides, size } from "../codegen.js";
+import { isQuantized } from "../dtype.js";
 import { deviceOf, empty, fmtShape, onDevice, type Tensor } from "../tensor.js";
 import { alias, broadcastShapes, contiguous, mapInto, zeros } from "./elementwise.js";
 import { sumTo } from "./reduce.js";
@@ -129,7 +130,10 @@ export function concat(xs: readonly Tensor[], dim = 0): Tensor {
     }
   }
   const shape = first.shape.map((n, i) => (i === d ? xs.reduce((a, x) => a + x.shape[d]!, 0) : n));
-  const dtype = xs.every((x) => x.dtype === first.dtype) && first.dtype !== "bf16" ? first.dtype : "f32";
+  const dtype =
+    xs.every((x) => x.dtype === first.dtype) && first.dtype !== "bf16" && !isQuantized(first.dtype)
+      ? first.dtype
+      : "f32";
   const out = empty(shape, dtype, deviceOf(xs));
   const starts: number[] = [];
   let at = 0;
