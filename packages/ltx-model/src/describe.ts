@@ -1,5 +1,5 @@
 import { audioInnerDim, type LtxTransformerConfig, videoInnerDim } from "./config.js";
-import { numel, type ParameterSpec, transformerParameters } from "./layout.js";
+import { isBlockLinear, numel, type ParameterSpec, transformerParameters, type WeightMode } from "./layout.js";
 import { DEFAULT_LORA_TARGETS, loraParameterCount, loraTargets } from "./lora.js";
 import { AUDIO_TIMING, audioLatentFrames, VIDEO_SCALE_FACTORS } from "./positions.js";
 
@@ -19,8 +19,24 @@ export const LTX_23_TEXT_PATH: TextPathConfig = {
   registers: 128,
 };
 
-export type WeightDType = "f32" | "bf16" | "f16" | "fp8";
-const DTYPE_SIZE: Record<WeightDType, number> = { f32: 4, bf16: 2, f16: 2, fp8: 1 };
+/** How the base weights are stored (`LtxTransformer`'s `weightDType`). */
+export type WeightDType = WeightMode;
+const WEIGHT_MODES: readonly WeightDType[] = ["f32", "bf16", "fp8", "int8"];
+
+/**
+ * Bytes of the base weights in one mode: f32/bf16 every parameter at that size; fp8/int8 the block linears as
+ * 1-byte codes plus their f32 scales (one per tensor for fp8, one per output channel for int8), the rest in bf16.
+ */
+function weightBytes(specs: readonly ParameterSpec[], mode: WeightDType): number {
+  let bytes = 0;
+  for (const spec of specs) {
+    const n = numel(spec.shape);
+    if (mode === "f32" || mode === "bf16") bytes += n * (mode === "f32" ? 4 : 2);
+    else if (isBlockLinear(spec.key, spec.shape)) bytes += n + 4 * (mode === "fp8" ? 1 : spec.shape[0]!);
+    else bytes += 2 * n;
+  }
+  return bytes;
+}
 
 export interface DescribeOptions {
   /** Video size in pixels and frames for the memory estimate (defaults: 960×544×89 at 24 fps). */
@@ -109,8 +125,8 @@ export function describe(config: LtxTransformerConfig, options: DescribeOptions 
   const activations = checkpoints + blockInternals + scores;
   const loraBytes = loraParams * 16;
   const trainingStepBytes = {} as ModelDescription["trainingStepBytes"];
-  for (const dtype of Object.keys(DTYPE_SIZE) as WeightDType[]) {
-    const weights = dit * DTYPE_SIZE[dtype];
+  for (const dtype of WEIGHT_MODES) {
+    const weights = weightBytes(specs, dtype);
     trainingStepBytes[dtype] = { weights, lora: loraBytes, activations, total: weights + loraBytes + activations };
   }
   return {

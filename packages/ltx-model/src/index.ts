@@ -51,9 +51,11 @@ export {
   type AttentionModuleName,
   type AttentionShape,
   attentionShape,
+  isBlockLinear,
   numel,
   type ParameterSpec,
   transformerParameters,
+  type WeightMode,
 } from "./layout.js";
 export {
   DEFAULT_LORA,

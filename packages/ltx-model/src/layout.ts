@@ -161,3 +161,11 @@ export function numel(shape: readonly number[]): number {
   for (const d of shape) n *= d;
   return n;
 }
+
+/** How the base weights are stored: f32, bf16, or the block linears as 8-bit codes (fp8 e4m3 or int8) and the rest bf16. */
+export type WeightMode = "f32" | "bf16" | "fp8" | "int8";
+
+/** The block linears: the weights fp8/int8 modes keep as 8-bit codes (attention and feed-forward projections). */
+export function isBlockLinear(key: string, shape: readonly number[]): boolean {
+  return key.startsWith("transformer_blocks.") && key.endsWith(".weight") && shape.length === 2;
+}

@@ -7,11 +7,14 @@ import {
   linear,
   loraLinear,
   mul,
+  quantize,
+  quantizedLinear,
   rt,
   slice,
   type Tensor,
   tensor,
 } from "@a2v/tensor-webgpu";
+import { isBlockLinear, type WeightMode } from "./layout.js";
 import type { WeightSource } from "./weights/checkpoint.js";
 
 function maxBindingBytes(): number {
@@ -21,8 +24,13 @@ function maxBindingBytes(): number {
 export interface LtxTransformerOptions {
   /** Where the weights live and the forward runs: the GPU runtime (default) or the CPU device (f64 reference). */
   device?: Device;
-  /** Storage type of frozen weights: bf16 halves memory (the 22B model's native dtype). */
-  weightDType?: "f32" | "bf16";
+  /**
+   * Storage type of frozen weights: bf16 halves memory (the 22B model's native dtype); "fp8" and "int8" keep
+   * the block linears as 8-bit codes on the device (fp8 e4m3 with one scale per tensor, as the official fp8
+   * checkpoint stores them and read as stored; int8 with one scale per output channel, quantized on load) and
+   * the other weights in bf16. The matmul kernels decode the codes as they load them.
+   */
+  weightDType?: WeightMode;
   /**
    * Use the runtime's fused kernels (flash attention, RoPE, LoRA linear). Default true; false composes
    * them from matmul/softmax/elementwise ops (the benchmark's baseline).
@@ -43,6 +51,8 @@ export class LtxTransformer {
    * [9·4096, 4096]) are kept as row blocks; `weights` then holds the first block as the handle.
    */
   private readonly rowBlocks = new Map<Tensor, Tensor[]>();
+  /** Scales of the weights kept as 8-bit codes: per output channel (`[out]`) or one per tensor. */
+  private readonly scales = new Map<Tensor, Tensor | number>();
   readonly fused: boolean;
   readonly device: Device;
 
@@ -66,8 +76,13 @@ export class LtxTransformer {
       const key = list[i]!;
       const shape = source.shape(key);
       if (!shape) throw new A2VError("weight_missing", `weight ${key} is missing`, { status: 422 });
+      if ((dtype === "fp8" || dtype === "int8") && isBlockLinear(key, shape)) {
+        this.weights.set(key, await this.loadCodes(source, key, shape as [number, number], dtype));
+        onProgress?.(i + 1, list.length);
+        continue;
+      }
       // Modulation tables and norms stay f32: they are tiny and feed additions, not GEMMs.
-      const asBf16 = dtype === "bf16" && shape.length === 2 && key.endsWith(".weight");
+      const asBf16 = dtype !== "f32" && shape.length === 2 && key.endsWith(".weight");
       const values = await source.readFloat32(key);
       const rowBytes = (shape[1] ?? 1) * (asBf16 ? 2 : 4);
       const rowsPerBlock = this.device === "gpu" ? Math.floor(maxBindingBytes() / rowBytes) : Number.POSITIVE_INFINITY;
@@ -85,6 +100,24 @@ export class LtxTransformer {
       }
       onProgress?.(i + 1, list.length);
     }
+  }
+
+  /** A block linear as 8-bit codes: an official fp8 tensor as stored, anything else quantized here. */
+  private async loadCodes(
+    source: WeightSource,
+    key: string,
+    shape: [number, number],
+    mode: "fp8" | "int8",
+  ): Promise<Tensor> {
+    const stored = mode === "fp8" ? await source.readFp8?.(key) : undefined;
+    if (stored) {
+      const codes = tensor(stored.codes, shape, "f8e4m3", this.device);
+      this.scales.set(codes, stored.scale);
+      return codes;
+    }
+    const { codes, scale } = quantize(await source.readFloat32(key), shape, mode, this.device);
+    this.scales.set(codes, scale);
+    return codes;
   }
 
   /** Registers a trainable parameter (LoRA A or B). */
@@ -119,7 +152,9 @@ export class LtxTransformer {
 
   dispose(): void {
     for (const blocks of this.rowBlocks.values()) for (const t of blocks.slice(1)) t.dispose();
+    for (const scale of this.scales.values()) if (typeof scale !== "number") scale.dispose();
     for (const t of [...this.weights.values(), ...this.parameters.values()]) t.dispose();
+    this.scales.clear();
     this.rowBlocks.clear();
     this.weights.clear();
     this.parameters.clear();
@@ -142,8 +177,10 @@ export class LtxTransformer {
     return p;
   }
 
-  /** x·Wᵀ + b, splitting the product over a weight kept as row blocks. */
+  /** x·Wᵀ + b: over 8-bit codes and their scales, or split over a weight kept as row blocks. */
   linear(x: Tensor, w: Tensor, b: Tensor | null): Tensor {
+    const scale = this.scales.get(w);
+    if (scale !== undefined) return quantizedLinear(x, w, scale, b ?? undefined);
     const blocks = this.rowBlocks.get(w);
     if (!blocks) return linear(x, w, b ?? undefined);
     let row = 0;
@@ -158,7 +195,8 @@ export class LtxTransformer {
 
   /** x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ: one fused kernel, or composed (`fused: false`, or a weight in row blocks). */
   loraLinear(x: Tensor, w: Tensor, b: Tensor | null, loraA: Tensor, loraB: Tensor, scale: number): Tensor {
-    if (this.fused && !this.rowBlocks.has(w)) return loraLinear(x, w, b ?? undefined, loraA, loraB, scale);
+    if (this.fused && !this.rowBlocks.has(w) && !this.scales.has(w))
+      return loraLinear(x, w, b ?? undefined, loraA, loraB, scale);
     return add(this.linear(x, w, b), mul(linear(linear(x, loraA), loraB), scale));
   }
 }

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LTX_TINY, parseTransformerConfig, preset, transformerConfigFromMetadata } from "../src/config.js";
 import { describe as describeModel, formatDescription, LTX_23_TEXT_PATH } from "../src/describe.js";
-import { numel, transformerParameters } from "../src/layout.js";
+import { isBlockLinear, numel, transformerParameters } from "../src/layout.js";
 import { loraTargets } from "../src/lora.js";
 import { mapTensors, TransformerCheckpoint } from "../src/weights/checkpoint.js";
 import { encodeFloats } from "../src/weights/dtypes.js";
@@ -88,7 +88,17 @@ describe("describe", () => {
     expect(d.lora.modules).toBe(1152);
     expect(d.lora.parameters / 1e6).toBeCloseTo(214, -1);
     expect(d.trainingStepBytes.bf16.weights).toBe(d.parameters.dit * 2);
-    expect(d.trainingStepBytes.fp8.total).toBeLessThan(d.trainingStepBytes.bf16.total);
+    // fp8/int8: the block linears at a byte each (plus their scales), everything else bf16.
+    const specs = transformerParameters(preset("ltx-2.3-22b"));
+    const linears = specs.filter((s) => isBlockLinear(s.key, s.shape));
+    const linearCount = linears.reduce((n, s) => n + numel(s.shape), 0);
+    expect(linearCount / d.parameters.dit).toBeGreaterThan(0.9);
+    const rest = 2 * (d.parameters.dit - linearCount);
+    expect(d.trainingStepBytes.fp8.weights).toBe(linearCount + rest + 4 * linears.length);
+    expect(d.trainingStepBytes.int8.weights).toBe(
+      linearCount + rest + 4 * linears.reduce((n, s) => n + s.shape[0]!, 0),
+    );
+    expect(d.trainingStepBytes.fp8.weights / 2 ** 30).toBeLessThan(0.55 * (d.trainingStepBytes.bf16.weights / 2 ** 30));
     const text = formatDescription(d);
     expect(text).toMatch(/DiT parameters: 18\.9\d\d B/);
     expect(text).toMatch(/training step, bf16 weights: \d+\.\d\d GiB/);

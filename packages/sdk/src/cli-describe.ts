@@ -10,13 +10,17 @@ import {
   planDecodeMemory,
   preset,
   videoVaeConfig,
+  type WeightMode,
 } from "@a2v/ltx-model";
+
+const WEIGHT_MODES: readonly WeightMode[] = ["f32", "bf16", "fp8", "int8"];
+
 import { resolutionFor } from "./buckets.js";
-import type { CliOut } from "./cli-io.js";
+import { type CliOut, usageError } from "./cli-io.js";
 import { parseTrainInput } from "./input.js";
 
 export const DESCRIBE_USAGE =
-  "a2v describe [--preset ltx-2.3-22b|tiny] [--resolution R] [--aspect-ratio A] [--number-of-frames N] [--frame-rate F] [--rank R] [--json]";
+  "a2v describe [--preset ltx-2.3-22b|tiny] [--resolution R] [--aspect-ratio A] [--number-of-frames N] [--frame-rate F] [--rank R] [--weights f32|bf16|fp8|int8] [--json]";
 
 const numeric = (value: string | undefined) => (value !== undefined && /^\d+$/.test(value) ? Number(value) : value);
 
@@ -31,6 +35,7 @@ export async function describeCommand(args: string[], out: CliOut): Promise<numb
       "number-of-frames": { type: "string" },
       "frame-rate": { type: "string" },
       rank: { type: "string" },
+      weights: { type: "string" },
       json: { type: "boolean" },
     },
   });
@@ -51,6 +56,10 @@ export async function describeCommand(args: string[], out: CliOut): Promise<numb
     rank: numeric(values.rank),
   });
   const { width, height } = resolutionFor(input.resolution, input.aspect_ratio);
+  const weights = values.weights;
+  if (weights !== undefined && !WEIGHT_MODES.includes(weights as WeightMode)) {
+    throw usageError(`--weights must be one of ${WEIGHT_MODES.join(", ")}, not ${weights}`);
+  }
   const description = describe(preset(name), {
     width,
     height,
@@ -59,6 +68,11 @@ export async function describeCommand(args: string[], out: CliOut): Promise<numb
     loraRank: input.rank,
     textPath: name === "ltx-2.3-22b" ? LTX_23_TEXT_PATH : null,
   });
+  // `--weights` narrows the plan to one base-weight mode.
+  if (weights !== undefined) {
+    const only = description.trainingStepBytes[weights as WeightMode];
+    description.trainingStepBytes = { [weights]: only } as typeof description.trainingStepBytes;
+  }
   // The validation previews' decode at the service's validation defaults (high 1:1, 89 frames), 22B VAE only.
   const validation = resolutionFor(input.validation_resolution, input.validation_aspect_ratio);
   const decode =

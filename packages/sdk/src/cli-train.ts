@@ -3,15 +3,17 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { installSignalCleanup } from "@a2v/dataset";
 import { A2VError, isA2VError } from "@a2v/errors";
+import type { WeightMode } from "@a2v/ltx-model";
 import cliProgress from "cli-progress";
 import { failedBill } from "./billing.js";
-import type { CliOut } from "./cli-io.js";
+import { type CliOut, usageError } from "./cli-io.js";
 import { TRAIN_STAGES, type TrainEvent, type TrainStage } from "./train/events.js";
 import { type TrainOptions, type TrainResult, train } from "./train/train.js";
 
 export const TRAIN_USAGE =
   "a2v train <input.json> --out DIR [--model tiny | --checkpoint FILE --text-encoder DIR] [--seed N]\n" +
-  "      [--checkpoint-every N] [--validation-every N] [--resume] [--cache-dir DIR] [--allow-private-network] [--json]";
+  "      [--weights bf16|fp8|int8] [--checkpoint-every N] [--validation-every N] [--resume] [--cache-dir DIR]\n" +
+  "      [--allow-private-network] [--json]";
 
 /** Exit codes of a run stopped by a signal: 128 + the signal number. */
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -169,6 +171,7 @@ export async function trainCommand(args: string[], out: CliOut): Promise<number>
       checkpoint: { type: "string" },
       "text-encoder": { type: "string" },
       seed: { type: "string" },
+      weights: { type: "string" },
       "checkpoint-every": { type: "string" },
       "validation-every": { type: "string" },
       resume: { type: "boolean" },
@@ -222,6 +225,7 @@ export async function trainCommand(args: string[], out: CliOut): Promise<number>
     outDir: values.out,
     model: values.checkpoint ? { checkpoint: values.checkpoint, textEncoder: values["text-encoder"]! } : "tiny",
     seed: integer("seed", values.seed),
+    weights: weightMode(values.weights),
     checkpointEvery: integer("checkpoint-every", values["checkpoint-every"]),
     validationEvery: integer("validation-every", values["validation-every"]),
     resume: values.resume,
@@ -255,4 +259,10 @@ export async function trainCommand(args: string[], out: CliOut): Promise<number>
     for (const [signal, handler] of Object.entries(handlers)) process.off(signal, handler);
     removeImmediate();
   }
+}
+
+function weightMode(value: string | undefined): WeightMode | undefined {
+  if (value === undefined) return undefined;
+  if (value === "f32" || value === "bf16" || value === "fp8" || value === "int8") return value;
+  throw usageError(`--weights must be bf16, fp8 or int8 (f32 for the tiny model), not ${value}`);
 }

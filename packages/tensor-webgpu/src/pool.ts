@@ -79,4 +79,9 @@ export class BufferPool {
     }
     this.free.clear();
   }
+
+  /** Starts a new high-water mark from what the pool holds now (to measure the peak of one piece of work). */
+  resetPeak(): void {
+    this.stats.peakBytes = this.stats.liveBytes + this.stats.cachedBytes;
+  }
 }

@@ -7,58 +7,17 @@ import {
   type LtxTransformerConfig,
   loraScale,
   loraTargets,
-  numel,
   transformerParameters,
 } from "@a2v/ltx-model";
-import type { WeightSource } from "@a2v/ltx-model/weights";
 import { init, rt } from "@a2v/tensor-webgpu";
 import { beforeAll, bench, describe } from "vitest";
-import { type A2VPreparedStep, a2vStep, prepareA2VStep } from "../src/strategy.js";
+import { type A2VPreparedStep, a2vStep } from "../src/strategy.js";
+import { syntheticStep, syntheticWeights } from "./synthetic.js";
 
 // A forward+backward LoRA training step (a2v: first frame clean, audio frozen) on lavapipe-sized
 // shapes: the tiny 2-layer model, and ONE block of the 22B model at full width (4096/2048, 32 heads)
 // over a handful of tokens. "fused" runs the runtime's flash attention, RoPE and LoRA-GEMM kernels;
 // "plain ops" composes the same maths from matmul/softmax/elementwise kernels.
-
-/** Deterministic weights generated on read, so a full-width block never sits in host memory whole. */
-function syntheticWeights(config: LtxTransformerConfig): WeightSource {
-  const shapes = new Map(transformerParameters(config).map((p) => [p.key, p.shape]));
-  return {
-    shape: (key) => shapes.get(key),
-    readFloat32: async (key) => {
-      const shape = shapes.get(key)!;
-      const out = new Float32Array(numel(shape));
-      const fanIn = shape.length === 2 ? shape[1]! : 1;
-      // Norm weights near 1, tables and linears ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) like PyTorch init.
-      const bound = key.endsWith("norm.weight") ? 0 : 1 / Math.sqrt(fanIn);
-      let s = key.length * 2654435761;
-      for (let i = 0; i < out.length; i++) {
-        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-        out[i] = (key.endsWith("norm.weight") ? 1 : 0) + ((s / 4294967296) * 2 - 1) * bound;
-      }
-      return out;
-    },
-  };
-}
-
-function syntheticStep(
-  config: LtxTransformerConfig,
-  grid: { frames: number; height: number; width: number },
-  audioTokens: number,
-): A2VPreparedStep {
-  const tokens = grid.frames * grid.height * grid.width;
-  const wave = (n: number, k: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * k));
-  return prepareA2VStep(config, {
-    videoClean: wave(tokens * config.inChannels, 0.37),
-    noise: wave(tokens * config.inChannels, 0.91),
-    sigma: 0.6,
-    grid,
-    fps: 24,
-    audioClean: wave(audioTokens * config.audioInChannels, 0.13),
-    videoContext: wave(8 * config.crossAttentionDim, 0.07),
-    audioContext: wave(8 * config.audioCrossAttentionDim, 0.05),
-  });
-}
 
 interface Case {
   name: string;

@@ -36,6 +36,8 @@ export interface WeightSource {
   shape(key: string): number[] | undefined;
   /** The parameter as float32 (dequantised when stored as scaled FP8). */
   readFloat32(key: string): Promise<Float32Array>;
+  /** The stored e4m3 codes and their scale when the parameter is stored as scaled FP8 (F8_E4M3), else undefined. */
+  readFp8?(key: string): Promise<{ codes: Uint8Array; scale: number } | undefined>;
 }
 
 export interface LoadReport {
@@ -109,15 +111,26 @@ export class TransformerCheckpoint implements WeightSource {
     const mapped = this.lookup(key);
     const values = decodeToFloat32(await this.file.readBytes(mapped.entry.name), mapped.entry.dtype);
     if (mapped.scale) {
-      const scale = decodeToFloat32(await this.file.readBytes(mapped.scale.name), mapped.scale.dtype);
-      if (scale.length !== 1)
-        throw new A2VError("weight_scale_unsupported", `${this.file.path}: ${mapped.scale.name} is not a scalar`, {
-          status: 422,
-        });
-      const s = scale[0]!;
+      const s = await this.readScale(mapped.scale);
       for (let i = 0; i < values.length; i++) values[i] = Math.fround(values[i]! * s);
     }
     return values;
+  }
+
+  async readFp8(key: string): Promise<{ codes: Uint8Array; scale: number } | undefined> {
+    const mapped = this.lookup(key);
+    if (mapped.entry.dtype !== "F8_E4M3") return undefined;
+    const scale = mapped.scale ? await this.readScale(mapped.scale) : 1;
+    return { codes: await this.file.readBytes(mapped.entry.name), scale };
+  }
+
+  private async readScale(entry: TensorEntry): Promise<number> {
+    const scale = decodeToFloat32(await this.file.readBytes(entry.name), entry.dtype);
+    if (scale.length !== 1)
+      throw new A2VError("weight_scale_unsupported", `${this.file.path}: ${entry.name} is not a scalar`, {
+        status: 422,
+      });
+    return scale[0]!;
   }
 
   /**

@@ -28,6 +28,7 @@ import {
   openLtxModel,
   saveLoraFile,
   transformerParameters,
+  type WeightMode,
 } from "@a2v/ltx-model";
 import { init, releaseGpu, rt } from "@a2v/tensor-webgpu";
 import {
@@ -64,7 +65,14 @@ export interface TrainOptions {
   keepCheckpoints?: number;
   /** Decoded samples, encoded latents and the tiny model are cached here (default `$A2V_CACHE_DIR` or ~/.cache/a2v). */
   cacheDir?: string;
-  /** Transformer GPU settings (e.g. `{ weightDType: "bf16" }` for the 22B model). */
+  /**
+   * How the base weights are stored on the GPU: "bf16" (the 22B model's native dtype), "fp8" (the block linears
+   * as e4m3 codes, one scale per tensor: the official fp8 checkpoint as stored), "int8" (one scale per output
+   * channel, quantized on load); both 8-bit modes keep the other weights in bf16. Default: f32 for the tiny model,
+   * bf16 for a checkpoint. LoRA and its gradients stay f32.
+   */
+  weights?: WeightMode;
+  /** Transformer GPU settings (kernels; `weights` sets `weightDType`). */
   gpu?: LtxTransformerOptions;
   /** URLs of the dataset may resolve to private addresses (local tools and tests). */
   allowPrivateNetwork?: boolean;
@@ -178,8 +186,12 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
   let previews: Previews | undefined;
   try {
     model = await openLtxModel(await modelPaths(options.model, cacheDir));
+    const defaultWeights = options.model === undefined || options.model === "tiny" ? "f32" : "bf16";
+    const weightDType = options.weights ?? options.gpu?.weightDType ?? defaultWeights;
+    // The weight mode changes the numerics, so a resume must use the same one (the default mode adds nothing, so
+    // checkpoints from before `weights` existed still resume).
     const fingerprint = createHash("sha256")
-      .update(JSON.stringify([input, model.id, seed]))
+      .update(JSON.stringify([input, model.id, seed, ...(weightDType === defaultWeights ? [] : [weightDType])]))
       .digest("hex");
     const resumeFrom = options.resume ? await latestResumeState(checkpointDir) : undefined;
     if (options.resume && !resumeFrom)
@@ -274,7 +286,7 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
       scale: loraScale(lora),
     };
     // The run owns the transformer: training and the validation previews share its weights and LoRA parameters.
-    backend = new LtxTransformer(options.gpu ?? (await defaultGpuOptions()));
+    backend = new LtxTransformer({ ...(options.gpu ?? (await defaultGpuOptions())), weightDType });
     await backend.loadWeights(
       model.transformerWeights,
       transformerParameters(config).map((p) => p.key),

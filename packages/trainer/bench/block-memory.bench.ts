@@ -1,0 +1,118 @@
+import {
+  DEFAULT_LORA_TARGETS,
+  initLoraWeights,
+  isBlockLinear,
+  LTX_23_22B,
+  LtxTransformer,
+  loraParameterCount,
+  loraTargets,
+  numel,
+  transformerParameters,
+  videoTokenCount,
+  type WeightMode,
+} from "@a2v/ltx-model";
+import { init, rt } from "@a2v/tensor-webgpu";
+import { afterAll, beforeAll, bench, describe } from "vitest";
+import { a2vStep } from "../src/strategy.js";
+import { syntheticStep, syntheticWeights } from "./synthetic.js";
+
+// Issue 18: GPU memory measured, not estimated. ONE block of the 22B model at full width (4096/2048, 32 heads) is
+// loaded in each base-weight mode and trained for one LoRA step (rank 32, every attention's q/k/v/out) over a few
+// tokens; the runtime's pool counts the bytes. The whole-model plan for the default a2v job (544×960×89, rank 32,
+// per-block gradient checkpointing) is built from those measurements: 48 × the block's weights + the measured
+// non-block weights, the LoRA state, 48 checkpointed block inputs, and one block's step activations scaled to the
+// job's token count. `pnpm exec vitest bench --run bench/block-memory.bench.ts` (minutes on lavapipe).
+const config = { ...LTX_23_22B, numLayers: 1 };
+const specs = transformerParameters(config);
+const blockKeys = specs.filter((s) => s.key.startsWith("transformer_blocks.")).map((s) => s.key);
+const globalKeys = specs.filter((s) => !s.key.startsWith("transformer_blocks.")).map((s) => s.key);
+const RANK = 32;
+const grid = { frames: 2, height: 4, width: 4 };
+const audioTokens = 8;
+const lines: string[] = [];
+const gib = (n: number) => (n / 2 ** 30).toFixed(2);
+
+beforeAll(async () => {
+  await init();
+});
+afterAll(() => {
+  for (const line of lines) console.log(line);
+});
+
+const live = () => rt().pool.stats.liveBytes;
+
+interface Measured {
+  mode: WeightMode;
+  blockWeights: number;
+  globalWeights: number;
+  lora: number;
+  stepActivations: number;
+}
+
+async function measure(mode: WeightMode): Promise<Measured> {
+  const pool = rt().pool;
+  const t = new LtxTransformer({ fused: false, weightDType: mode });
+  const source = syntheticWeights(config);
+  const start = live();
+  await t.loadWeights(source, blockKeys);
+  const blockWeights = live() - start;
+  await t.loadWeights(source, globalKeys);
+  const globalWeights = live() - start - blockWeights;
+  const targets = loraTargets(config, { rank: RANK, alpha: RANK, targetModules: DEFAULT_LORA_TARGETS });
+  for (const [key, w] of initLoraWeights(targets, RANK, () => 0.5))
+    t.addParameter(key, w.data, w.shape[0]!, w.shape[1]!);
+  const lora = live() - start - blockWeights - globalWeights;
+  // The step's high-water mark above what was resident before it: activations, temporaries, LoRA gradients.
+  await rt().flush();
+  pool.trim();
+  pool.resetPeak();
+  const before = live();
+  await a2vStep(t, config, syntheticStep(config, grid, audioTokens), {
+    lora: { modules: new Set(targets.map((x) => x.module)), scale: 1 },
+    train: true,
+    gradientCheckpointing: true,
+  });
+  const stepActivations = pool.stats.peakBytes - before;
+  t.dispose();
+  return { mode, blockWeights, globalWeights, lora, stepActivations };
+}
+
+describe("one 22B block at full width: measured GPU bytes per base-weight mode", () => {
+  bench(
+    "bf16, fp8, int8",
+    async () => {
+      const results: Measured[] = [];
+      for (const mode of ["bf16", "fp8", "int8"] as const) results.push(await measure(mode));
+      const tokens = grid.frames * grid.height * grid.width;
+      // The default job: 544×960, 89 frames at 24 fps → 12 × 17 × 30 video tokens; audio 25 latents per second.
+      const jobVideo = videoTokenCount({ frames: 12, height: 17, width: 30 });
+      const jobAudio = Math.ceil((89 / 24) * 25);
+      const scale = jobVideo / tokens;
+      const layers = LTX_23_22B.numLayers;
+      const loraParams = loraParameterCount(
+        loraTargets(LTX_23_22B, { rank: RANK, alpha: RANK, targetModules: DEFAULT_LORA_TARGETS }),
+        RANK,
+      );
+      // LoRA weights, gradients and two AdamW moments, f32.
+      const loraState = loraParams * 16;
+      const checkpoints = layers * (jobVideo * 4096 + jobAudio * 2048) * 4;
+      const blockLinears = specs.filter((s) => isBlockLinear(s.key, s.shape)).reduce((n, s) => n + numel(s.shape), 0);
+      lines.push(
+        `one block: ${(blockLinears / 1e6).toFixed(0)} M block-linear weights; step over ${tokens} video + ${audioTokens} audio tokens`,
+        "| mode | block weights GiB | non-block weights GiB | block step activations MiB (measured) | 48-block model at 544×960×89, rank 32: GiB |",
+        "|---|---|---|---|---|",
+      );
+      for (const r of results) {
+        const total = layers * r.blockWeights + r.globalWeights + loraState + checkpoints + r.stepActivations * scale;
+        lines.push(
+          `| ${r.mode} | ${gib(r.blockWeights)} | ${gib(r.globalWeights)} | ${(r.stepActivations / 2 ** 20).toFixed(1)} | ${gib(total)} |`,
+        );
+      }
+      lines.push(
+        `plan terms: LoRA+grads+AdamW ${gib(loraState)} GiB, ${layers} checkpointed block inputs ${gib(checkpoints)} GiB, ` +
+          `one block's activations ×${scale.toFixed(0)} (tokens ${jobVideo} / ${tokens})`,
+      );
+    },
+    { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 },
+  );
+});
