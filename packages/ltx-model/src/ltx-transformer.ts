@@ -55,10 +55,13 @@ export class LtxTransformer {
   private readonly scales = new Map<Tensor, Tensor | number>();
   readonly fused: boolean;
   readonly device: Device;
+  /** How gradient checkpointing stores block inputs: bf16 with bf16/fp8/int8 weights (the 22B plan), else f32. */
+  readonly checkpointDType: "f32" | "bf16";
 
   constructor(private readonly options: LtxTransformerOptions = {}) {
     this.fused = options.fused ?? true;
     this.device = options.device ?? "gpu";
+    this.checkpointDType = (options.weightDType ?? "f32") === "f32" ? "f32" : "bf16";
   }
 
   /**

@@ -1,6 +1,7 @@
 import {
   add,
   attention,
+  cast,
   checkpoint,
   concat,
   flatten,
@@ -77,24 +78,29 @@ export function mulPerHead(x: Tensor, g: Tensor, heads: number): Tensor {
 
 /**
  * Runs one block so its temporaries are freed when it returns; with `useCheckpoint` only its inputs are kept
- * and the block is recomputed in backward (per-block gradient checkpointing).
+ * and the block is recomputed in backward (per-block gradient checkpointing). `stored: "bf16"` keeps those inputs
+ * in bf16 (half the memory of the checkpoints); the block then runs on the rounded inputs both times, so forward
+ * and recomputation agree.
  */
 export function runBlock(
   fn: (vx: Tensor, ax: Tensor) => { vx: Tensor; ax: Tensor },
   vx: Tensor,
   ax: Tensor,
   useCheckpoint: boolean,
+  stored: "f32" | "bf16" = "f32",
 ): { vx: Tensor; ax: Tensor } {
   if (!useCheckpoint) return scope(() => fn(vx, ax));
   return scope(() => {
+    const widen = (t: Tensor) => (stored === "bf16" ? cast(t, "f32") : t);
+    const keep = (t: Tensor) => (stored === "bf16" ? cast(t, "bf16") : t);
     // The runtime checkpoints single-output functions: pack both streams into one vector.
     const packed = checkpoint(
       (v, a) => {
-        const out = fn(v, a);
+        const out = fn(widen(v), widen(a));
         return concat([flatten(out.vx), flatten(out.ax)], 0);
       },
-      vx,
-      ax,
+      keep(vx),
+      keep(ax),
     );
     return {
       vx: reshape(slice(packed, 0, 0, vx.size), vx.shape),

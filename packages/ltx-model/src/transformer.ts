@@ -131,7 +131,7 @@ export function ltxForward(
       skipV2A: skip("skipVideoToAudio", i),
     };
     const run = (vx: Tensor, ax: Tensor) => block(b, config, i, v, a, vx, ax, flags);
-    const out = runBlock(run, v.x, a.x, options.gradientCheckpointing ?? false);
+    const out = runBlock(run, v.x, a.x, options.gradientCheckpointing ?? false, b.checkpointDType);
     v.x = out.vx;
     a.x = out.ax;
     options.onBlock?.(i);

@@ -20,8 +20,8 @@ import { syntheticStep, syntheticWeights } from "./synthetic.js";
 // loaded in each base-weight mode and trained for one LoRA step (rank 32, every attention's q/k/v/out) over a few
 // tokens; the runtime's pool counts the bytes. The whole-model plan for the default a2v job (544×960×89, rank 32,
 // per-block gradient checkpointing) is built from those measurements: 48 × the block's weights + the measured
-// non-block weights, the LoRA state, 48 checkpointed block inputs, and one block's step activations scaled to the
-// job's token count. `pnpm exec vitest bench --run bench/block-memory.bench.ts` (minutes on lavapipe).
+// non-block weights, the LoRA state, 48 checkpointed block inputs (bf16), and one block's step activations scaled to
+// the job's token count. `pnpm exec vitest bench --run bench/block-memory.bench.ts` (minutes on lavapipe).
 const config = { ...LTX_23_22B, numLayers: 1 };
 const specs = transformerParameters(config);
 const blockKeys = specs.filter((s) => s.key.startsWith("transformer_blocks.")).map((s) => s.key);
@@ -95,7 +95,8 @@ describe("one 22B block at full width: measured GPU bytes per base-weight mode",
       );
       // LoRA weights, gradients and two AdamW moments, f32.
       const loraState = loraParams * 16;
-      const checkpoints = layers * (jobVideo * 4096 + jobAudio * 2048) * 4;
+      // Checkpointed block inputs: bf16 in every mode but f32 (LtxTransformer.checkpointDType).
+      const checkpoints = (mode: WeightMode) => layers * (jobVideo * 4096 + jobAudio * 2048) * (mode === "f32" ? 4 : 2);
       const blockLinears = specs.filter((s) => isBlockLinear(s.key, s.shape)).reduce((n, s) => n + numel(s.shape), 0);
       lines.push(
         `one block: ${(blockLinears / 1e6).toFixed(0)} M block-linear weights; step over ${tokens} video + ${audioTokens} audio tokens`,
@@ -109,7 +110,7 @@ describe("one 22B block at full width: measured GPU bytes per base-weight mode",
         );
       }
       lines.push(
-        `plan terms: LoRA+grads+AdamW ${gib(loraState)} GiB, ${layers} checkpointed block inputs ${gib(checkpoints)} GiB, ` +
+        `plan terms: LoRA+grads+AdamW ${gib(loraState)} GiB, ${layers} checkpointed block inputs (bf16) ${gib(checkpoints("bf16"))} GiB, ` +
           `one block's activations ×${scale.toFixed(0)} (tokens ${jobVideo} / ${tokens})`,
       );
     },

@@ -141,6 +141,26 @@ describe("training on base weights kept as 8-bit codes", () => {
       }, 300_000);
     }
 
+  it("keeps gradient-checkpointed block inputs in bf16 with 8-bit weights, and trains as without checkpointing", async () => {
+    const source = new MemoryWeights(base);
+    const t = await loaded({ device: "gpu", weightDType: "int8" }, source);
+    expect(t.checkpointDType).toBe("bf16");
+    for (const [key, w] of loraWeights) t.addParameter(key, w.data, w.shape[0]!, w.shape[1]!);
+    const options = { lora: { modules: new Set(targets.map((x) => x.module)), scale: 1 }, train: true };
+    const plain = await a2vStep(t, config, step(), options);
+    const plainGrads = new Map<string, Float32Array>();
+    for (const [key] of loraWeights) plainGrads.set(key, await t.parameterGrad(key));
+    t.zeroGrad();
+    const checkpointed = await a2vStep(t, config, step(), { ...options, gradientCheckpointing: true });
+    // The block inputs are rounded to bf16 (2^-9 relative), in forward and recomputation alike.
+    expect(maxScaledError(checkpointed.video, plain.video)).toBeLessThan(2e-2);
+    let worst = 0;
+    for (const [key, g] of plainGrads) worst = Math.max(worst, relativeL2Error(await t.parameterGrad(key), g));
+    expect(worst).toBeLessThan(5e-2);
+    expect(worst).toBeGreaterThan(0);
+    t.dispose();
+  }, 300_000);
+
   it("reads an official fp8 checkpoint (e4m3 codes, per-tensor *_scale) as stored, and matches its dequantized step", async () => {
     const path = join(dir, "fp8.safetensors");
     const tensors = [];
