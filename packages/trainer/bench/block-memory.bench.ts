@@ -104,7 +104,8 @@ describe("one 22B block at full width: measured GPU bytes per base-weight mode",
         "|---|---|---|---|---|",
       );
       for (const r of results) {
-        const total = layers * r.blockWeights + r.globalWeights + loraState + checkpoints + r.stepActivations * scale;
+        const total =
+          layers * r.blockWeights + r.globalWeights + loraState + checkpoints(r.mode) + r.stepActivations * scale;
         lines.push(
           `| ${r.mode} | ${gib(r.blockWeights)} | ${gib(r.globalWeights)} | ${(r.stepActivations / 2 ** 20).toFixed(1)} | ${gib(total)} |`,
         );
