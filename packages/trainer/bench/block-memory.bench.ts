@@ -27,7 +27,8 @@ const specs = transformerParameters(config);
 const blockKeys = specs.filter((s) => s.key.startsWith("transformer_blocks.")).map((s) => s.key);
 const globalKeys = specs.filter((s) => !s.key.startsWith("transformer_blocks.")).map((s) => s.key);
 const RANK = 32;
-const grid = { frames: 2, height: 4, width: 4 };
+const SMALL = { frames: 2, height: 4, width: 4 };
+const LARGE = { frames: 2, height: 8, width: 8 };
 const audioTokens = 8;
 const lines: string[] = [];
 const gib = (n: number) => (n / 2 ** 30).toFixed(2);
@@ -49,7 +50,7 @@ interface Measured {
   stepActivations: number;
 }
 
-async function measure(mode: WeightMode): Promise<Measured> {
+async function measure(mode: WeightMode, grid = SMALL): Promise<Measured> {
   const pool = rt().pool;
   const t = new LtxTransformer({ fused: false, weightDType: mode });
   const source = syntheticWeights(config);
@@ -83,11 +84,13 @@ describe("one 22B block at full width: measured GPU bytes per base-weight mode",
     async () => {
       const results: Measured[] = [];
       for (const mode of ["bf16", "fp8", "int8"] as const) results.push(await measure(mode));
-      const tokens = grid.frames * grid.height * grid.width;
+      // The step's activations grow with the token count: a second size (bf16) gives the bytes per video token.
+      const large = await measure("bf16", LARGE);
+      const tokens = videoTokenCount(SMALL);
+      const perToken = (large.stepActivations - results[0]!.stepActivations) / (videoTokenCount(LARGE) - tokens);
       // The default job: 544×960, 89 frames at 24 fps → 12 × 17 × 30 video tokens; audio 25 latents per second.
       const jobVideo = videoTokenCount({ frames: 12, height: 17, width: 30 });
       const jobAudio = Math.ceil((89 / 24) * 25);
-      const scale = jobVideo / tokens;
       const layers = LTX_23_22B.numLayers;
       const loraParams = loraParameterCount(
         loraTargets(LTX_23_22B, { rank: RANK, alpha: RANK, targetModules: DEFAULT_LORA_TARGETS }),
@@ -99,20 +102,27 @@ describe("one 22B block at full width: measured GPU bytes per base-weight mode",
       const checkpoints = (mode: WeightMode) => layers * (jobVideo * 4096 + jobAudio * 2048) * (mode === "f32" ? 4 : 2);
       const blockLinears = specs.filter((s) => isBlockLinear(s.key, s.shape)).reduce((n, s) => n + numel(s.shape), 0);
       lines.push(
-        `one block: ${(blockLinears / 1e6).toFixed(0)} M block-linear weights; step over ${tokens} video + ${audioTokens} audio tokens`,
+        `one block: ${(blockLinears / 1e6).toFixed(0)} M block-linear weights; step over ${tokens} video + ${audioTokens} audio ` +
+          `tokens (bf16 also over ${videoTokenCount(LARGE)}: ${(large.stepActivations / 2 ** 20).toFixed(1)} MiB)`,
         "| mode | block weights GiB | non-block weights GiB | block step activations MiB (measured) | 48-block model at 544×960×89, rank 32: GiB |",
         "|---|---|---|---|---|",
       );
       for (const r of results) {
         const total =
-          layers * r.blockWeights + r.globalWeights + loraState + checkpoints(r.mode) + r.stepActivations * scale;
+          layers * r.blockWeights +
+          r.globalWeights +
+          loraState +
+          checkpoints(r.mode) +
+          r.stepActivations +
+          perToken * (jobVideo - tokens);
         lines.push(
           `| ${r.mode} | ${gib(r.blockWeights)} | ${gib(r.globalWeights)} | ${(r.stepActivations / 2 ** 20).toFixed(1)} | ${gib(total)} |`,
         );
       }
       lines.push(
         `plan terms: LoRA+grads+AdamW ${gib(loraState)} GiB, ${layers} checkpointed block inputs (bf16) ${gib(checkpoints("bf16"))} GiB, ` +
-          `one block's activations ×${scale.toFixed(0)} (tokens ${jobVideo} / ${tokens})`,
+          `one block's activations at ${jobVideo} video tokens: measured at ${tokens} plus ` +
+          `${(perToken / 2 ** 10).toFixed(0)} KiB per video token (the slope from ${tokens} to ${videoTokenCount(LARGE)} tokens)`,
       );
     },
     { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 },
