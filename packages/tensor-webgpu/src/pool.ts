@@ -22,6 +22,8 @@ export interface PoolStats {
   cachedBytes: number;
   /** High-water mark of live plus cached bytes: the most device memory the pool has held at once. */
   peakBytes: number;
+  /** High-water mark of live bytes: the most the tensors themselves needed at once (the cache aside). */
+  peakLiveBytes: number;
   created: number;
   reused: number;
 }
@@ -29,7 +31,7 @@ export interface PoolStats {
 export class BufferPool {
   private readonly free = new Map<number, GPUBuffer[]>();
   private readonly parked = new Map<number, GPUBuffer[]>();
-  readonly stats: PoolStats = { liveBytes: 0, cachedBytes: 0, peakBytes: 0, created: 0, reused: 0 };
+  readonly stats: PoolStats = { liveBytes: 0, cachedBytes: 0, peakBytes: 0, peakLiveBytes: 0, created: 0, reused: 0 };
 
   constructor(private readonly device: GPUDevice) {}
 
@@ -37,6 +39,7 @@ export class BufferPool {
     const size = bucketSize(bytes);
     const cached = this.free.get(size)?.pop();
     this.stats.liveBytes += size;
+    this.stats.peakLiveBytes = Math.max(this.stats.peakLiveBytes, this.stats.liveBytes);
     if (cached) {
       this.stats.cachedBytes -= size;
       this.stats.reused++;
@@ -83,5 +86,6 @@ export class BufferPool {
   /** Starts a new high-water mark from what the pool holds now (to measure the peak of one piece of work). */
   resetPeak(): void {
     this.stats.peakBytes = this.stats.liveBytes + this.stats.cachedBytes;
+    this.stats.peakLiveBytes = this.stats.liveBytes;
   }
 }
