@@ -75,7 +75,7 @@ for (const pkg of readdirSync(join(root, "packages")).sort()) {
   const readmePath = join(dir, "README.md");
   const readme = existsSync(readmePath) ? readFileSync(readmePath, "utf8") : `# ${name}\n`;
   const want = section(dir, name, exportsField);
-  const start = readme.indexOf("## Exports\n\n" + BEGIN);
+  const start = readme.indexOf(`## Exports\n\n${BEGIN}`);
   const end = readme.indexOf(END);
   const have = start >= 0 && end > start ? readme.slice(start, end + END.length) : undefined;
   if (have === want) continue;

@@ -16,13 +16,23 @@ await tw.init();
 const dir = await mkdtemp(join(tmpdir(), "prof-"));
 const model = await lm.openLtxModel(await lm.ensureTinyModel(dir));
 const keys = lm.transformerParameters(model.transformer).map((p) => p.key);
-const targets = lm.loraTargets(model.transformer, { rank: 32, alpha: 32, targetModules: ["to_k", "to_q", "to_v", "to_out.0"] });
+const targets = lm.loraTargets(model.transformer, {
+  rank: 32,
+  alpha: 32,
+  targetModules: ["to_k", "to_q", "to_v", "to_out.0"],
+});
 const Backend = lm.LtxTransformer ?? lm.GpuBackend;
 const backend = new Backend({ fused: false });
 await backend.loadWeights(model.transformerWeights, keys);
 const rng = tr.createRng(3);
 const g = (shape) => ({ shape, data: rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b, 1))) });
-const ex = { videoLatents: g([8, 4, 9, 16]), audioLatents: g([8, 26, 16]), videoContext: g([1024, 32]), audioContext: g([1024, 16]), fps: 24 };
+const ex = {
+  videoLatents: g([8, 4, 9, 16]),
+  audioLatents: g([8, 26, 16]),
+  videoContext: g([1024, 32]),
+  audioContext: g([1024, 16]),
+  fps: 24,
+};
 const { drawA2VStep, initialLora } = await import(`${root}/packages/trainer/dist/loop/draw.js`);
 const { ShiftedLogitNormalSampler } = await import(`${root}/packages/trainer/dist/timestep-sampler.js`);
 for (const [key, t] of initialLora(targets, 32, 42)) backend.addParameter(key, t.data, t.shape[0], t.shape[1]);

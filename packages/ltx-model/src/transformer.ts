@@ -271,7 +271,7 @@ function prepareStream(
 }
 
 /** `table[row] + values[:, row·D:(row+1)·D]` (upstream `get_ada_values`). */
-function adaValue(b: LtxTransformer, table: Tensor, values: Tensor, row: number, dim: number): Tensor {
+function adaValue(table: Tensor, values: Tensor, row: number, dim: number): Tensor {
   return add(sliceCols(values, row * dim, (row + 1) * dim), sliceRows(table, row, row + 1));
 }
 
@@ -291,7 +291,7 @@ function norm(x: Tensor, eps: number, weight: Tensor | null): Tensor {
 }
 
 /** rms(x)·(1 + scale) + shift. */
-function modulate(b: LtxTransformer, x: Tensor, eps: number, scale: Tensor, shift: Tensor): Tensor {
+function modulate(x: Tensor, eps: number, scale: Tensor, shift: Tensor): Tensor {
   return add(mul(norm(x, eps, null), add(scale, 1)), shift);
 }
 
@@ -334,14 +334,14 @@ function block(
 
   const selfAndText = (s: StreamArgs, input: Tensor, pfx: "" | "audio_", skipSelf: Skip): Tensor => {
     const table = b.weight(`${prefix}.${pfx}scale_shift_table`);
-    const shift = adaValue(b, table, s.ada, 0, s.dim);
-    const scale = adaValue(b, table, s.ada, 1, s.dim);
-    const gate = adaValue(b, table, s.ada, 2, s.dim);
+    const shift = adaValue(table, s.ada, 0, s.dim);
+    const scale = adaValue(table, s.ada, 1, s.dim);
+    const gate = adaValue(table, s.ada, 2, s.dim);
     const selfName = pfx === "" ? "attn1" : "audio_attn1";
     const textName = pfx === "" ? "attn2" : "audio_attn2";
     const attnOut = attn(
       selfName,
-      modulate(b, input, eps, scale, shift),
+      modulate(input, eps, scale, shift),
       null,
       { cos: s.cos, sin: s.sin },
       null,
@@ -350,9 +350,9 @@ function block(
     let x = add(input, mul(attnOut, gate));
     const normed = norm(x, eps, null);
     if (config.crossAttentionAdaln) {
-      const shiftQ = adaValue(b, table, s.ada, 6, s.dim);
-      const scaleQ = adaValue(b, table, s.ada, 7, s.dim);
-      const gateCa = adaValue(b, table, s.ada, 8, s.dim);
+      const shiftQ = adaValue(table, s.ada, 6, s.dim);
+      const scaleQ = adaValue(table, s.ada, 7, s.dim);
+      const gateCa = adaValue(table, s.ada, 8, s.dim);
       // K/V modulation: per-block prompt table rows (shift, scale) + the σ-driven prompt AdaLN.
       const kvTable = b.weight(`${prefix}.${pfx}prompt_scale_shift_table`);
       let shiftKv = sliceRows(kvTable, 0, 1);
@@ -389,8 +389,8 @@ function block(
   if (flags.skipA2V !== true) {
     const vv = avValues(v, videoTable, 0);
     const av = avValues(a, audioTable, 0);
-    const q = modulate(b, vPre, eps, vv.scale, vv.shift);
-    const kv = modulate(b, aPre, eps, av.scale, av.shift);
+    const q = modulate(vPre, eps, vv.scale, vv.shift);
+    const kv = modulate(aPre, eps, av.scale, av.shift);
     const out = attn(
       "audio_to_video_attn",
       q,
@@ -404,8 +404,8 @@ function block(
   if (flags.skipV2A !== true) {
     const av = avValues(a, audioTable, 2);
     const vv = avValues(v, videoTable, 2);
-    const q = modulate(b, aPre, eps, av.scale, av.shift);
-    const kv = modulate(b, vPre, eps, vv.scale, vv.shift);
+    const q = modulate(aPre, eps, av.scale, av.shift);
+    const kv = modulate(vPre, eps, vv.scale, vv.shift);
     const out = attn(
       "video_to_audio_attn",
       q,
@@ -419,11 +419,11 @@ function block(
 
   const feedForward = (s: StreamArgs, x: Tensor, pfx: "" | "audio_", hasBias: boolean): Tensor => {
     const table = b.weight(`${prefix}.${pfx}scale_shift_table`);
-    const shift = adaValue(b, table, s.ada, 3, s.dim);
-    const scale = adaValue(b, table, s.ada, 4, s.dim);
-    const gate = adaValue(b, table, s.ada, 5, s.dim);
+    const shift = adaValue(table, s.ada, 3, s.dim);
+    const scale = adaValue(table, s.ada, 4, s.dim);
+    const gate = adaValue(table, s.ada, 5, s.dim);
     const ff = `${prefix}.${pfx}ff`;
-    let h = loraLinear(b, `${ff}.net.0.proj`, modulate(b, x, eps, scale, shift), hasBias, flags.lora);
+    let h = loraLinear(b, `${ff}.net.0.proj`, modulate(x, eps, scale, shift), hasBias, flags.lora);
     h = gelu(h);
     h = loraLinear(b, `${ff}.net.2`, h, hasBias, flags.lora);
     return add(x, mul(h, gate));

@@ -77,7 +77,7 @@ describe("perturbation hooks", () => {
 
   const concat = (parts: Float32Array[]) => {
     const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-    parts.forEach((p, i) => out.set(p, i * p.length));
+    for (let i = 0; i < parts.length; i++) out.set(parts[i]!, i * parts[i]!.length);
     return out;
   };
   // Validation runs its guidance passes as one batch: each example keeps its own tokens, context and perturbations.
