@@ -1,5 +1,18 @@
 import { A2VError } from "@a2v/errors";
-import { add, gelu, layerNorm, mul, rmsNorm, sigmoid, silu, slice, sub, Tensor } from "@a2v/tensor-webgpu";
+import {
+  add,
+  checkpoint,
+  gelu,
+  layerNorm,
+  mul,
+  rmsNorm,
+  scope,
+  sigmoid,
+  silu,
+  slice,
+  sub,
+  Tensor,
+} from "@a2v/tensor-webgpu";
 import { audioInnerDim, type LtxTransformerConfig, videoInnerDim } from "./config.js";
 import { scaleTimesteps, splitRopeTables, TIMESTEP_FEATURES, timestepSinusoid } from "./embeddings.js";
 import { type AttentionModuleName, attentionShape } from "./layout.js";
@@ -47,8 +60,12 @@ export interface ForwardOptions {
   lora?: ActiveLora;
   /** The same for every example, or one per example of a batch. */
   perturbations?: Perturbations | readonly Perturbations[];
-  /** Recompute each block in backward instead of keeping its activations. */
-  gradientCheckpointing?: boolean;
+  /**
+   * Recompute each block in backward instead of keeping its activations; "sublayers" also checkpoints each
+   * sub-layer inside the block (self/text attention, each A↔V direction, each feed-forward), so a block's backward
+   * holds one sub-layer's activations at a time: less memory for one more forward of each sub-layer.
+   */
+  gradientCheckpointing?: boolean | "sublayers";
   /** Called after each block with its index (progress). */
   onBlock?: (index: number) => void;
 }
@@ -129,9 +146,10 @@ export function ltxForward(
       skipAudioSelf: skip("skipAudioSelfAttention", i),
       skipA2V: skip("skipAudioToVideo", i),
       skipV2A: skip("skipVideoToAudio", i),
+      sublayers: options.gradientCheckpointing === "sublayers",
     };
     const run = (vx: Tensor, ax: Tensor) => block(b, config, i, v, a, vx, ax, flags);
-    const out = runBlock(run, v.x, a.x, options.gradientCheckpointing ?? false, b.checkpointDType);
+    const out = runBlock(run, v.x, a.x, Boolean(options.gradientCheckpointing), b.checkpointDType);
     v.x = out.vx;
     a.x = out.ax;
     options.onBlock?.(i);
@@ -309,6 +327,8 @@ interface BlockFlags {
   skipAudioSelf: Skip;
   skipA2V: Skip;
   skipV2A: Skip;
+  /** Checkpoint each sub-layer (see `ForwardOptions.gradientCheckpointing`). */
+  sublayers: boolean;
 }
 
 function block(
@@ -370,10 +390,14 @@ function block(
     return x;
   };
 
-  let vx = selfAndText(v, vxIn, "", flags.skipVideoSelf);
-  let ax = selfAndText(a, axIn, "audio_", flags.skipAudioSelf);
+  // A sub-layer as its own checkpoint (only its inputs kept, its temporaries freed when it returns).
+  const sublayer = (f: (...xs: Tensor[]) => Tensor, ...xs: Tensor[]): Tensor =>
+    flags.sublayers ? checkpoint((...ys) => scope(() => f(...ys)), ...xs) : f(...xs);
 
-  // A↔V cross-attention: both directions read the pre-exchange states.
+  let vx = sublayer((x) => selfAndText(v, x, "", flags.skipVideoSelf), vxIn);
+  let ax = sublayer((x) => selfAndText(a, x, "audio_", flags.skipAudioSelf), axIn);
+
+  // A↔V cross-attention.
   const videoTable = b.weight(`${prefix}.scale_shift_table_a2v_ca_video`);
   const audioTable = b.weight(`${prefix}.scale_shift_table_a2v_ca_audio`);
   const avValues = (s: StreamArgs, table: Tensor, first: number) => ({
@@ -384,9 +408,7 @@ function block(
     ),
     gate: add(s.crossGate, sliceRows(table, 4, 5)),
   });
-  const vPre = vx;
-  const aPre = ax;
-  if (flags.skipA2V !== true) {
+  const audioToVideo = (vPre: Tensor, aPre: Tensor): Tensor => {
     const vv = avValues(v, videoTable, 0);
     const av = avValues(a, audioTable, 0);
     const q = modulate(vPre, eps, vv.scale, vv.shift);
@@ -399,9 +421,9 @@ function block(
       { cos: a.crossCos, sin: a.crossSin },
       false,
     );
-    vx = add(vx, keepWhere(flags.skipA2V, mul(out, vv.gate)));
-  }
-  if (flags.skipV2A !== true) {
+    return add(vPre, keepWhere(flags.skipA2V, mul(out, vv.gate)));
+  };
+  const videoToAudio = (aPre: Tensor, vPre: Tensor): Tensor => {
     const av = avValues(a, audioTable, 2);
     const vv = avValues(v, videoTable, 2);
     const q = modulate(aPre, eps, av.scale, av.shift);
@@ -414,8 +436,13 @@ function block(
       { cos: v.crossCos, sin: v.crossSin },
       false,
     );
-    ax = add(ax, keepWhere(flags.skipV2A, mul(out, av.gate)));
-  }
+    return add(aPre, keepWhere(flags.skipV2A, mul(out, av.gate)));
+  };
+  // Both directions read the pre-exchange states.
+  const vPre = vx;
+  const aPre = ax;
+  if (flags.skipA2V !== true) vx = sublayer(audioToVideo, vPre, aPre);
+  if (flags.skipV2A !== true) ax = sublayer(videoToAudio, aPre, vPre);
 
   const feedForward = (s: StreamArgs, x: Tensor, pfx: "" | "audio_", hasBias: boolean): Tensor => {
     const table = b.weight(`${prefix}.${pfx}scale_shift_table`);
@@ -428,8 +455,8 @@ function block(
     h = loraLinear(b, `${ff}.net.2`, h, hasBias, flags.lora);
     return add(x, mul(h, gate));
   };
-  vx = feedForward(v, vx, "", config.ffBias);
-  ax = feedForward(a, ax, "audio_", config.audioFfBias);
+  vx = sublayer((x) => feedForward(v, x, "", config.ffBias), vx);
+  ax = sublayer((x) => feedForward(a, x, "audio_", config.audioFfBias), ax);
   return { vx, ax };
 }
 

@@ -53,7 +53,11 @@ interface Measured {
   stepHeld: number;
 }
 
-async function measure(mode: WeightMode, grid = SMALL): Promise<Measured> {
+async function measure(
+  mode: WeightMode,
+  grid = SMALL,
+  gradientCheckpointing: true | "sublayers" = true,
+): Promise<Measured> {
   const pool = rt().pool;
   const t = new LtxTransformer({ fused: false, weightDType: mode });
   const source = syntheticWeights(config);
@@ -74,7 +78,7 @@ async function measure(mode: WeightMode, grid = SMALL): Promise<Measured> {
   await a2vStep(t, config, syntheticStep(config, grid, audioTokens), {
     lora: { modules: new Set(targets.map((x) => x.module)), scale: 1 },
     train: true,
-    gradientCheckpointing: true,
+    gradientCheckpointing,
   });
   const stepActivations = pool.stats.peakLiveBytes - before;
   const stepHeld = pool.stats.peakBytes - before;
@@ -90,6 +94,9 @@ describe("one 22B block at full width: measured GPU bytes per base-weight mode",
       for (const mode of ["bf16", "fp8", "int8"] as const) results.push(await measure(mode));
       // The step's activations grow with the token count: a second size (bf16) gives the bytes per video token.
       const large = await measure("bf16", LARGE);
+      // Sub-layer checkpointing (a block's backward holds one sub-layer's activations at a time), fp8, both sizes.
+      const fineSmall = await measure("fp8", SMALL, "sublayers");
+      const fineLarge = await measure("fp8", LARGE, "sublayers");
       const tokens = videoTokenCount(SMALL);
       const slope = (key: "stepActivations" | "stepHeld") =>
         (large[key] - results[0]![key]) / (videoTokenCount(LARGE) - tokens);
@@ -112,12 +119,21 @@ describe("one 22B block at full width: measured GPU bytes per base-weight mode",
         "| mode | block weights GiB | non-block weights GiB | block step: live / held MiB (measured) | 48-block model at 544×960×89, rank 32: live / held GiB |",
         "|---|---|---|---|---|",
       );
-      for (const r of results) {
+      const rows: Array<{ label: string; r: Measured; slope: (key: "stepActivations" | "stepHeld") => number }> = [
+        ...results.map((r) => ({ label: r.mode, r, slope })),
+        {
+          label: "fp8, sub-layer checkpoints",
+          r: fineSmall,
+          slope: (key: "stepActivations" | "stepHeld") =>
+            (fineLarge[key] - fineSmall[key]) / (videoTokenCount(LARGE) - tokens),
+        },
+      ];
+      for (const { label, r, slope } of rows) {
         const fixed = layers * r.blockWeights + r.globalWeights + loraState + checkpoints(r.mode);
         const plan = (key: "stepActivations" | "stepHeld") => fixed + r[key] + slope(key) * (jobVideo - tokens);
         const mib = (n: number) => (n / 2 ** 20).toFixed(1);
         lines.push(
-          `| ${r.mode} | ${gib(r.blockWeights)} | ${gib(r.globalWeights)} | ${mib(r.stepActivations)} / ${mib(r.stepHeld)} | ` +
+          `| ${label} | ${gib(r.blockWeights)} | ${gib(r.globalWeights)} | ${mib(r.stepActivations)} / ${mib(r.stepHeld)} | ` +
             `${gib(plan("stepActivations"))} / ${gib(plan("stepHeld"))} |`,
         );
       }

@@ -73,7 +73,7 @@ export interface TrainLoraOptions {
   gradientAccumulation?: number;
   examples: ExampleSource;
   timestepSampler?: TimestepSamplerOptions;
-  gradientCheckpointing?: boolean;
+  gradientCheckpointing?: boolean | "sublayers";
   checkpoints?: CheckpointSettings;
   /** A `training_state_step_NNNNN.safetensors` written by an earlier run with the same settings. */
   resumeFrom?: string;

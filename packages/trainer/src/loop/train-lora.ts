@@ -101,7 +101,7 @@ async function evaluationLoss(
   examples: readonly TrainingExample[],
   sigmas: readonly number[],
   seed: number,
-  options: { lora: ActiveLora; gradientCheckpointing?: boolean },
+  options: { lora: ActiveLora; gradientCheckpointing?: boolean | "sublayers" },
 ): Promise<number> {
   let sum = 0;
   for (let e = 0; e < examples.length; e++) {

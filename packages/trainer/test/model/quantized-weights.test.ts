@@ -161,6 +161,28 @@ describe("training on base weights kept as 8-bit codes", () => {
     t.dispose();
   }, 300_000);
 
+  for (const device of ["cpu", "gpu"] as const)
+    it(`sub-layer checkpointing trains exactly as block checkpointing (${device})`, async () => {
+      const source = new MemoryWeights(base);
+      const t = await loaded({ device, weightDType: "f32" }, source);
+      for (const [key, w] of loraWeights) t.addParameter(key, w.data, w.shape[0]!, w.shape[1]!);
+      const lora = { modules: new Set(targets.map((x) => x.module)), scale: 1 };
+      const grads = async (gradientCheckpointing: true | "sublayers") => {
+        t.zeroGrad();
+        const out = await a2vStep(t, config, step(), { lora, train: true, gradientCheckpointing });
+        const g = new Map<string, Float32Array>();
+        for (const [key] of loraWeights) g.set(key, await t.parameterGrad(key));
+        return { out, g };
+      };
+      const block = await grads(true);
+      const fine = await grads("sublayers");
+      expect(fine.out.loss).toBe(block.out.loss);
+      let worst = 0;
+      for (const [key, g] of block.g) worst = Math.max(worst, relativeL2Error(fine.g.get(key)!, g));
+      expect(worst).toBeLessThan(device === "cpu" ? 1e-12 : 1e-5);
+      t.dispose();
+    }, 300_000);
+
   it("reads an official fp8 checkpoint (e4m3 codes, per-tensor *_scale) as stored, and matches its dequantized step", async () => {
     const path = join(dir, "fp8.safetensors");
     const tensors = [];
