@@ -72,6 +72,11 @@ export interface TrainOptions {
    * bf16 for a checkpoint. LoRA and its gradients stay f32.
    */
   weights?: WeightMode;
+  /**
+   * Gradient checkpointing: false, true (per block) or "sublayers" (each sub-layer of a block too: the least
+   * memory). Default: off for the tiny model, "sublayers" for a checkpoint.
+   */
+  gradientCheckpointing?: boolean | "sublayers";
   /** Transformer GPU settings (kernels; `weights` sets `weightDType`). */
   gpu?: LtxTransformerOptions;
   /** URLs of the dataset may resolve to private addresses (local tools and tests). */
@@ -309,6 +314,9 @@ async function runTraining(raw: unknown, options: TrainOptions, emit: (e: TrainE
         steps: input.number_of_steps,
         seed,
         examples,
+        // A checkpoint (the 22B model) keeps one sub-layer's activations at a time (docs/perf.md, issue 18); the
+        // tiny model needs no checkpointing.
+        gradientCheckpointing: options.gradientCheckpointing ?? (defaultWeights === "f32" ? false : "sublayers"),
         checkpoints: { dir: checkpointDir, every: options.checkpointEvery ?? 250, keep: options.keepCheckpoints ?? 2 },
         resumeFrom,
         fingerprint,
