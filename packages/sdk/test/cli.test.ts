@@ -378,6 +378,24 @@ describe("a2v describe", () => {
     expect(human.stdout).toMatch(/^tiny at 768x768, 89 frames @ 24 fps/);
   });
 
+  it("--weights narrows the memory plan to one base-weight mode; 8-bit codes need about half the bf16 weights", async () => {
+    const all = JSON.parse((await cli("describe", "--json")).stdout);
+    expect(Object.keys(all.trainingStepBytes).sort()).toEqual(["bf16", "f32", "fp8", "int8"]);
+    const fp8 = await cli("describe", "--weights", "fp8", "--json");
+    expect(fp8.code).toBe(EXIT.ok);
+    const plan = JSON.parse(fp8.stdout).trainingStepBytes;
+    expect(Object.keys(plan)).toEqual(["fp8"]);
+    expect(plan.fp8).toEqual(all.trainingStepBytes.fp8);
+    expect(plan.fp8.weights / all.trainingStepBytes.bf16.weights).toBeLessThan(0.55);
+    expect((await cli("describe", "--weights", "fp8")).stdout).toMatch(/training step, fp8 weights: /);
+    expect((await cli("describe", "--weights", "fp4")).code).toBe(EXIT.usage);
+    const input = join(dir, "weights-input.json");
+    await writeFile(input, JSON.stringify({ training_data_url: "https://example.com/data.zip" }));
+    const train = await cli("train", input, "--out", join(dir, "weights-out"), "--weights", "fp4");
+    expect(train.code).toBe(EXIT.usage);
+    expect(train.stderr).toMatch(/--weights must be bf16, fp8 or int8/);
+  });
+
   it("rejects an unknown preset or a rank the service does not offer", async () => {
     expect((await cli("describe", "--preset", "huge")).code).toBe(EXIT.rejected);
     expect((await cli("describe", "--rank", "7")).code).toBe(EXIT.rejected);
