@@ -80,7 +80,8 @@ export function backward(root: Tensor, seed?: Tensor, options: BackwardOptions =
         grads.delete(node);
         if (node.released) throw new A2VError("graph_freed", `backward(): tape entry ${node.op} was already freed`);
         const needs = node.parents.map((p) => p !== undefined);
-        const inputGrads = node.backward(g, node.saved, needs);
+        // Each rule in its own scope: its temporaries are freed now, not when the whole pass ends.
+        const inputGrads = scope(() => node.backward(g, node.saved, needs));
         g.dispose();
         node.parents.forEach((p, i) => {
           const gi = inputGrads[i];

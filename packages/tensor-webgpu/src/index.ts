@@ -68,6 +68,7 @@ export {
 export type { TileConfig } from "./ops/gemm-codegen.js";
 export { mseLoss } from "./ops/loss.js";
 export {
+  addLoraUpdate,
   linear,
   loraLinear,
   type MatmulOptions,

@@ -26,12 +26,29 @@ export interface PoolStats {
   peakLiveBytes: number;
   created: number;
   reused: number;
+  /** Times the cache was emptied because a new buffer would have taken the pool past `budgetBytes`. */
+  trims: number;
 }
 
 export class BufferPool {
   private readonly free = new Map<number, GPUBuffer[]>();
   private readonly parked = new Map<number, GPUBuffer[]>();
-  readonly stats: PoolStats = { liveBytes: 0, cachedBytes: 0, peakBytes: 0, peakLiveBytes: 0, created: 0, reused: 0 };
+  readonly stats: PoolStats = {
+    liveBytes: 0,
+    cachedBytes: 0,
+    peakBytes: 0,
+    peakLiveBytes: 0,
+    created: 0,
+    reused: 0,
+    trims: 0,
+  };
+  /**
+   * The most device memory the pool should hold, cache included (default: no bound). When creating a buffer would
+   * take live plus cached bytes past it, the free cache is destroyed first, so what the pool holds stays within
+   * the budget whenever the tensors themselves fit (buffers released in the batch being recorded stay until it is
+   * submitted). The runtime sets it from `A2V_GPU_MEMORY_GIB`.
+   */
+  budgetBytes = Number.POSITIVE_INFINITY;
 
   constructor(private readonly device: GPUDevice) {}
 
@@ -44,6 +61,10 @@ export class BufferPool {
       this.stats.cachedBytes -= size;
       this.stats.reused++;
       return cached;
+    }
+    if (this.stats.liveBytes + this.stats.cachedBytes > this.budgetBytes && this.free.size > 0) {
+      this.trim();
+      this.stats.trims++;
     }
     this.stats.created++;
     this.stats.peakBytes = Math.max(this.stats.peakBytes, this.stats.liveBytes + this.stats.cachedBytes);

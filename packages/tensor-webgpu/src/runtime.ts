@@ -37,6 +37,17 @@ const BATCH_DISPATCHES = 64;
  * text; compiled asynchronously) and the command stream. Ops only record; `flush()` encodes a batch into
  * one command encoder and submits it, synchronously when every pipeline it needs is compiled.
  */
+/** `A2V_GPU_MEMORY_GIB`: the pool's budget (`BufferPool.budgetBytes`) in GiB; unset: no bound. */
+function memoryBudgetFromEnv(): number {
+  const raw = process.env.A2V_GPU_MEMORY_GIB;
+  if (raw === undefined || raw === "") return Number.POSITIVE_INFINITY;
+  const gib = Number(raw);
+  if (!(gib > 0)) {
+    throw new A2VError("bad_env", `A2V_GPU_MEMORY_GIB must be a positive number of GiB, got "${raw}"`, { status: 422 });
+  }
+  return gib * 2 ** 30;
+}
+
 export class Runtime {
   readonly pool: BufferPool;
   private readonly pipelines = new Map<string, CachedPipeline>();
@@ -53,6 +64,7 @@ export class Runtime {
 
   constructor(readonly gpu: Gpu) {
     this.pool = new BufferPool(gpu.device);
+    this.pool.budgetBytes = memoryBudgetFromEnv();
     this.maxBinding = Math.floor((gpu.info.limits.maxStorageBufferBindingSize ?? 2 ** 27) / 4) * 4;
   }
 

@@ -136,6 +136,60 @@ describe("runtime", () => {
     expect(rt.stats.pipelines).toBeGreaterThan(0);
   });
 
+  it("past its budget the pool empties its cache before creating a buffer", async () => {
+    const pool = T.rt().pool;
+    await T.flush();
+    pool.trim();
+    const budget = pool.budgetBytes;
+    try {
+      // 64 KiB buffers: two in the cache; a third, of another size, would take the pool past 192 KiB.
+      pool.budgetBytes = pool.stats.liveBytes + 192 * 1024;
+      const cached = [T.empty([16384]), T.empty([16384])];
+      for (const t of cached) t.dispose();
+      await T.flush();
+      expect(pool.stats.cachedBytes).toBe(2 * 65536);
+      const trims = pool.stats.trims;
+      const big = T.empty([32768]);
+      expect(pool.stats.trims).toBe(trims + 1);
+      expect(pool.stats.cachedBytes).toBe(0);
+      // Within the budget nothing is trimmed, and cached buffers of the same size are reused.
+      big.dispose();
+      await T.flush();
+      const again = T.empty([32768]);
+      expect(pool.stats.trims).toBe(trims + 1);
+      again.dispose();
+    } finally {
+      pool.budgetBytes = budget;
+    }
+  });
+
+  it("backward frees each rule's temporaries before the next rule runs", async () => {
+    // Eight RMSNorms: each backward rule makes four row-sized temporaries. Held until the pass ended, they
+    // would be 8 × 4 tensors at the pass's peak; freed per rule, a handful.
+    const pool = T.rt().pool;
+    const x = T.tensor(
+      Array.from({ length: 64 * 256 }, (_, i) => Math.sin(i)),
+      [64, 256],
+    );
+    x.requiresGrad = true;
+    const bytes = 64 * 256 * 4;
+    let y = x;
+    const chain: T.Tensor[] = [];
+    for (let i = 0; i < 8; i++) {
+      y = T.rmsNorm(y);
+      chain.push(y);
+    }
+    const loss = T.sum(y);
+    await T.flush();
+    pool.resetPeak();
+    const before = pool.stats.liveBytes;
+    T.backward(loss);
+    expect(pool.stats.peakLiveBytes - before).toBeLessThan(8 * bytes);
+    expect(x.grad).toBeDefined();
+    for (const t of [x, loss, ...chain]) t.dispose();
+    x.grad?.dispose();
+  });
+
   it("scope disposes intermediates and keeps the result", () => {
     let inner: T.Tensor | undefined;
     const out = T.scope(() => {

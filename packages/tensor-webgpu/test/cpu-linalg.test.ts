@@ -142,6 +142,13 @@ describe("CPU device: matmul, linear, loraLinear", () => {
       op: ([x, w, bias, a, b]) => T.loraLinear(x!, w!, bias!, a!, b!, 0.75),
     }));
 
+  it("addLoraUpdate: base + s·(x·Aᵀ)·Bᵀ over any base product, gradients into base, x, A and B", () =>
+    compare({
+      inputs: [randNd([1, 5, 4], 60), randNd([1, 5, 6], 61), randNd([2, 6], 62), randNd([4, 2], 63)],
+      trainable: [true, true, true, true],
+      op: ([base, x, a, b]) => T.addLoraUpdate(base!, x!, a!, b!, -0.5),
+    }));
+
   it("mixing devices is an error", () => {
     const a = T.tensor([1, 2, 3, 4], [2, 2], "f32", "cpu");
     const b = T.tensor([1, 2, 3, 4], [2, 2]);

@@ -170,10 +170,20 @@ export function loraLinear(
   s: number,
 ): Tensor {
   const base = linear(x, weight, bias);
+  const out = addLoraUpdate(base, x, a, b, s);
+  base.dispose();
+  return out;
+}
+
+/**
+ * base + s·(x·Aᵀ)·Bᵀ, the low-rank product added in the second GEMM's epilogue: the LoRA update of any
+ * base product (e.g. a `quantizedLinear`) with no intermediate of the base's size. `base` stays the caller's.
+ */
+export function addLoraUpdate(base: Tensor, x: Tensor, a: Tensor, b: Tensor, s: number): Tensor {
   const at = transpose(a);
   const bt = transpose(b);
   const down = matmul(x, at);
   const out = matmul(down, bt, { alpha: s, addTo: base });
-  for (const t of [base, at, bt, down]) t.dispose();
+  for (const t of [at, bt, down]) t.dispose();
   return out;
 }
