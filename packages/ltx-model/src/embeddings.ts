@@ -121,3 +121,25 @@ export function splitRopeTables(
   }
   return { tokens, width, cos, sin };
 }
+
+/**
+ * A stream's timesteps for the AdaLN MLPs, which then run once per distinct timestep (a2v has two: σ for the noisy
+ * tokens, 0 for the conditioning frame) instead of once per token. `oneHot` (`[T, U]`) hands each token its row when
+ * the values are used: exact, since a token's row is the same product either way. One distinct timestep: its row
+ * broadcasts over the tokens (`oneHot` null). More than `maxDistinct`: every token keeps its own row (`distinct` is
+ * the timesteps themselves, `oneHot` null), since the spread would cost more than it saves.
+ */
+export function distinctTimesteps(
+  timesteps: Float32Array,
+  maxDistinct = 16,
+): { distinct: Float32Array; oneHot: Float32Array | null } {
+  const distinct = [...new Set(timesteps)];
+  if (distinct.length === 1) return { distinct: Float32Array.from(distinct), oneHot: null };
+  if (distinct.length > maxDistinct) return { distinct: timesteps, oneHot: null };
+  const column = new Map(distinct.map((t, j) => [t, j]));
+  const oneHot = new Float32Array(timesteps.length * distinct.length);
+  timesteps.forEach((t, i) => {
+    oneHot[i * distinct.length + column.get(t)!] = 1;
+  });
+  return { distinct: Float32Array.from(distinct), oneHot };
+}

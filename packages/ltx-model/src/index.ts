@@ -79,7 +79,7 @@ export {
   type SaveLoraOptions,
   saveLoraFile,
 } from "./lora-file.js";
-export { LtxTransformer, type LtxTransformerOptions } from "./ltx-transformer.js";
+export { type AttentionKernel, LtxTransformer, type LtxTransformerOptions } from "./ltx-transformer.js";
 export { type LtxModel, type LtxModelPaths, openLtxModel } from "./model/open.js";
 export { ensureTinyModel, TINY_MODEL_VERSION } from "./model/tiny.js";
 export {

@@ -1,11 +1,12 @@
 import { A2VError } from "@a2v/errors";
 import {
+  type AttentionOptions,
   add,
+  addLoraUpdate,
   backward,
   concat,
   type Device,
   linear,
-  loraLinear,
   mul,
   quantize,
   quantizedLinear,
@@ -16,6 +17,8 @@ import {
 } from "@a2v/tensor-webgpu";
 import { isBlockLinear, type WeightMode } from "./layout.js";
 import type { WeightSource } from "./weights/checkpoint.js";
+
+export type AttentionKernel = NonNullable<AttentionOptions["kernel"]>;
 
 function maxBindingBytes(): number {
   return rt().gpu.info.limits.maxStorageBufferBindingSize ?? 2 ** 27;
@@ -36,6 +39,11 @@ export interface LtxTransformerOptions {
    * them from matmul/softmax/elementwise ops (the benchmark's baseline).
    */
   fused?: boolean;
+  /**
+   * The fused attention's kernel (`attention()`'s `kernel`): "auto" (default: materialized scores on CPU adapters,
+   * flash elsewhere), "fused" (flash: scores never stored, as on a GPU), "materialized".
+   */
+  attentionKernel?: AttentionKernel;
 }
 
 /**
@@ -54,12 +62,14 @@ export class LtxTransformer {
   /** Scales of the weights kept as 8-bit codes: per output channel (`[out]`) or one per tensor. */
   private readonly scales = new Map<Tensor, Tensor | number>();
   readonly fused: boolean;
+  readonly attentionKernel: AttentionKernel;
   readonly device: Device;
   /** How gradient checkpointing stores block inputs: bf16 with bf16/fp8/int8 weights (the 22B plan), else f32. */
   readonly checkpointDType: "f32" | "bf16";
 
   constructor(private readonly options: LtxTransformerOptions = {}) {
     this.fused = options.fused ?? true;
+    this.attentionKernel = options.attentionKernel ?? "auto";
     this.device = options.device ?? "gpu";
     this.checkpointDType = (options.weightDType ?? "f32") === "f32" ? "f32" : "bf16";
   }
@@ -196,10 +206,16 @@ export class LtxTransformer {
     return concat(parts, 1);
   }
 
-  /** x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ: one fused kernel, or composed (`fused: false`, or a weight in row blocks). */
+  /**
+   * x·Wᵀ + b + s·(x·Aᵀ)·Bᵀ: fused, the low-rank product lands in the epilogue of its GEMM over the base product
+   * (plain, 8-bit codes or row blocks), so no intermediate of the output's size is kept; composed (`fused: false`)
+   * from plain ops.
+   */
   loraLinear(x: Tensor, w: Tensor, b: Tensor | null, loraA: Tensor, loraB: Tensor, scale: number): Tensor {
-    if (this.fused && !this.rowBlocks.has(w) && !this.scales.has(w))
-      return loraLinear(x, w, b ?? undefined, loraA, loraB, scale);
-    return add(this.linear(x, w, b), mul(linear(linear(x, loraA), loraB), scale));
+    if (!this.fused) return add(this.linear(x, w, b), mul(linear(linear(x, loraA), loraB), scale));
+    const base = this.linear(x, w, b);
+    const out = addLoraUpdate(base, x, loraA, loraB, scale);
+    base.dispose();
+    return out;
   }
 }

@@ -1,4 +1,5 @@
 import {
+  type AttentionOptions,
   add,
   attention,
   cast,
@@ -52,14 +53,21 @@ function swap(lead: number, order: [number, number, number]): number[] {
 }
 
 /** Scaled dot-product attention per head: q `[..., Nq, H·dh]`, k/v `[..., Nk, H·dh]`. */
-export function headAttention(fused: boolean, q: Tensor, k: Tensor, v: Tensor, heads: number): Tensor {
+export function headAttention(
+  fused: boolean,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  heads: number,
+  kernel: AttentionOptions["kernel"] = "auto",
+): Tensor {
   const { lead, n: nq, width } = rows(q);
   const nk = k.shape[k.rank - 2]!;
   const dh = width / heads;
   if (fused) {
     const batch = lead.reduce((a, d) => a * d, 1);
     const heads4 = (t: Tensor, n: number) => permute(reshape(t, [batch, n, heads, dh]), [0, 2, 1, 3]);
-    const out = attention(heads4(q, nq), heads4(k, nk), heads4(v, nk));
+    const out = attention(heads4(q, nq), heads4(k, nk), heads4(v, nk), { kernel });
     return reshape(permute(out, [0, 2, 1, 3]), [...lead, nq, width]);
   }
   const L = lead.length;

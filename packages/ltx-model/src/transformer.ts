@@ -4,6 +4,7 @@ import {
   checkpoint,
   gelu,
   layerNorm,
+  matmul,
   mul,
   rmsNorm,
   scope,
@@ -14,7 +15,13 @@ import {
   Tensor,
 } from "@a2v/tensor-webgpu";
 import { audioInnerDim, type LtxTransformerConfig, videoInnerDim } from "./config.js";
-import { scaleTimesteps, splitRopeTables, TIMESTEP_FEATURES, timestepSinusoid } from "./embeddings.js";
+import {
+  distinctTimesteps,
+  scaleTimesteps,
+  splitRopeTables,
+  TIMESTEP_FEATURES,
+  timestepSinusoid,
+} from "./embeddings.js";
 import { type AttentionModuleName, attentionShape } from "./layout.js";
 import { loraKeyA, loraKeyB } from "./lora.js";
 import type { LtxTransformer } from "./ltx-transformer.js";
@@ -73,16 +80,19 @@ export interface ForwardOptions {
 interface StreamArgs {
   x: Tensor;
   context: Tensor;
-  /** AdaLN values `[T, rows·D]`. */
+  /** AdaLN values `[U, rows·D]`, one row per distinct timestep (see `TimestepRows`). */
   ada: Tensor;
+  /** The embedded timestep `[U, D]`, per distinct timestep. */
   embedded: Tensor;
+  /** Spreads per-timestep rows to the tokens (or null: the rows already broadcast over them). */
+  spread: TimestepRows["spread"];
   /** `[1, 2·D]` prompt AdaLN (cross-attention AdaLN), or null. */
   prompt: Tensor | null;
   cos: Tensor;
   sin: Tensor;
   crossCos: Tensor;
   crossSin: Tensor;
-  /** `[T, 4·D]` A↔V scale/shift values (own timesteps). */
+  /** `[U, 4·D]` A↔V scale/shift values (own timesteps, per distinct timestep). */
   crossScaleShift: Tensor;
   /** `[1, D]` A↔V gate values (the other stream's σ). */
   crossGate: Tensor;
@@ -154,9 +164,10 @@ export function ltxForward(
     a.x = out.ax;
     options.onBlock?.(i);
   }
+  // Scoped like the helpers inside the blocks: what backward does not read is freed as soon as it is used.
   return {
-    video: outputProjection(b, config, "", v),
-    audio: outputProjection(b, config, "audio_", a),
+    video: scope(() => outputProjection(b, config, "", v)),
+    audio: scope(() => outputProjection(b, config, "audio_", a)),
   };
 }
 
@@ -189,6 +200,15 @@ interface StreamSpec {
 
 /** AdaLN-single: sinusoid(t) → linear_1 → SiLU → linear_2 (= embedded) → SiLU → linear. */
 function adalnSingle(
+  b: LtxTransformer,
+  key: string,
+  scaledTimesteps: Float32Array,
+): { values: Tensor; embedded: Tensor } {
+  // Scoped: its temporaries are freed now, not held for the whole step.
+  return scope(() => adalnSingleRows(b, key, scaledTimesteps));
+}
+
+function adalnSingleRows(
   b: LtxTransformer,
   key: string,
   scaledTimesteps: Float32Array,
@@ -235,8 +255,8 @@ function prepareStream(
     b.weight(`${pfx}patchify_proj.weight`),
     bias(b, `${pfx}patchify_proj`),
   );
-  const ts = scaleTimesteps(input.timesteps, config.timestepScaleMultiplier);
-  const { values: ada, embedded } = adalnSingle(b, `${pfx}adaln_single`, ts);
+  const ts = timestepRows(b, scaleTimesteps(input.timesteps, config.timestepScaleMultiplier));
+  const { values: ada, embedded } = adalnSingle(b, `${pfx}adaln_single`, ts.distinct);
   const prompt =
     config.crossAttentionAdaln && config.usePromptAdalnSingle
       ? adalnSingle(b, `${pfx}prompt_adaln_single`, scaleTimesteps([input.sigma], config.timestepScaleMultiplier))
@@ -265,7 +285,7 @@ function prepareStream(
     useMiddle: true,
     doublePrecision: config.doublePrecisionRope,
   });
-  const crossScaleShift = adalnSingle(b, spec.crossScaleShift, ts).values;
+  const crossScaleShift = adalnSingle(b, spec.crossScaleShift, ts.distinct).values;
   const gateFactor = config.avCaTimestepScaleMultiplier / config.timestepScaleMultiplier;
   const gateTs = Float32Array.of(
     Math.fround(scaleTimesteps([otherSigma], config.timestepScaleMultiplier)[0]! * gateFactor),
@@ -276,6 +296,7 @@ function prepareStream(
     context,
     ada,
     embedded,
+    spread: ts.spread,
     prompt,
     cos: b.constant(rope.cos, tokens, rope.width),
     sin: b.constant(rope.sin, tokens, rope.width),
@@ -288,9 +309,26 @@ function prepareStream(
   };
 }
 
-/** `table[row] + values[:, row·D:(row+1)·D]` (upstream `get_ada_values`). */
-function adaValue(table: Tensor, values: Tensor, row: number, dim: number): Tensor {
-  return add(sliceCols(values, row * dim, (row + 1) * dim), sliceRows(table, row, row + 1));
+/** The AdaLN rows of a stream's timesteps: `distinct` timesteps, and `spread` (one-hot `[T, U]`) or null (see `distinctTimesteps`). */
+interface TimestepRows {
+  distinct: Float32Array;
+  spread: Tensor | null;
+}
+
+function timestepRows(b: LtxTransformer, timesteps: Float32Array): TimestepRows {
+  const { distinct, oneHot } = distinctTimesteps(timesteps);
+  return { distinct, spread: oneHot ? b.constant(oneHot, timesteps.length, distinct.length) : null };
+}
+
+/** Per-timestep rows `[U, W]` as per-token rows `[T, W]` (or as they are, broadcasting over the tokens). */
+function perToken(rows: Tensor, spread: Tensor | null): Tensor {
+  return spread ? matmul(spread, rows) : rows;
+}
+
+/** `table[row] + values[:, row·D:(row+1)·D]` (upstream `get_ada_values`), per token. */
+function adaValue(s: StreamArgs, table: Tensor, row: number): Tensor {
+  const d = s.dim;
+  return perToken(add(sliceCols(s.ada, row * d, (row + 1) * d), sliceRows(table, row, row + 1)), s.spread);
 }
 
 /** Columns [start, end) of `[..., rows, cols]`. */
@@ -350,29 +388,16 @@ function block(
     rope: RopePair | null,
     kRope: RopePair | null,
     skip: Skip,
-  ) => attention(b, config, `${prefix}.${name}`, name, x, ctx, rope, kRope, skip, flags.lora);
+  ) => scope(() => attention(b, config, `${prefix}.${name}`, name, x, ctx, rope, kRope, skip, flags.lora));
 
   const selfAndText = (s: StreamArgs, input: Tensor, pfx: "" | "audio_", skipSelf: Skip): Tensor => {
     const table = b.weight(`${prefix}.${pfx}scale_shift_table`);
-    const shift = adaValue(table, s.ada, 0, s.dim);
-    const scale = adaValue(table, s.ada, 1, s.dim);
-    const gate = adaValue(table, s.ada, 2, s.dim);
     const selfName = pfx === "" ? "attn1" : "audio_attn1";
     const textName = pfx === "" ? "attn2" : "audio_attn2";
-    const attnOut = attn(
-      selfName,
-      modulate(input, eps, scale, shift),
-      null,
-      { cos: s.cos, sin: s.sin },
-      null,
-      skipSelf,
-    );
-    let x = add(input, mul(attnOut, gate));
-    const normed = norm(x, eps, null);
+    const attnIn = scope(() => modulate(input, eps, adaValue(s, table, 1), adaValue(s, table, 0)));
+    const attnOut = attn(selfName, attnIn, null, { cos: s.cos, sin: s.sin }, null, skipSelf);
+    let x = add(input, mul(attnOut, adaValue(s, table, 2)));
     if (config.crossAttentionAdaln) {
-      const shiftQ = adaValue(table, s.ada, 6, s.dim);
-      const scaleQ = adaValue(table, s.ada, 7, s.dim);
-      const gateCa = adaValue(table, s.ada, 8, s.dim);
       // K/V modulation: per-block prompt table rows (shift, scale) + the σ-driven prompt AdaLN.
       const kvTable = b.weight(`${prefix}.${pfx}prompt_scale_shift_table`);
       let shiftKv = sliceRows(kvTable, 0, 1);
@@ -381,11 +406,11 @@ function block(
         shiftKv = add(sliceCols(s.prompt, 0, s.dim), shiftKv);
         scaleKv = add(sliceCols(s.prompt, s.dim, 2 * s.dim), scaleKv);
       }
-      const q = add(mul(normed, add(scaleQ, 1)), shiftQ);
+      const q = scope(() => modulate(x, eps, adaValue(s, table, 7), adaValue(s, table, 6)));
       const ctx = add(mul(s.context, add(scaleKv, 1)), shiftKv);
-      x = add(x, mul(attn(textName, q, ctx, null, null, false), gateCa));
+      x = add(x, mul(attn(textName, q, ctx, null, null, false), adaValue(s, table, 8)));
     } else {
-      x = add(x, attn(textName, normed, s.context, null, null, false));
+      x = add(x, attn(textName, norm(x, eps, null), s.context, null, null, false));
     }
     return x;
   };
@@ -400,43 +425,34 @@ function block(
   // A↔V cross-attention.
   const videoTable = b.weight(`${prefix}.scale_shift_table_a2v_ca_video`);
   const audioTable = b.weight(`${prefix}.scale_shift_table_a2v_ca_audio`);
-  const avValues = (s: StreamArgs, table: Tensor, first: number) => ({
-    scale: add(sliceCols(s.crossScaleShift, first * s.dim, (first + 1) * s.dim), sliceRows(table, first, first + 1)),
-    shift: add(
-      sliceCols(s.crossScaleShift, (first + 1) * s.dim, (first + 2) * s.dim),
-      sliceRows(table, first + 1, first + 2),
-    ),
-    gate: add(s.crossGate, sliceRows(table, 4, 5)),
-  });
+  // A↔V values: rows [scale, shift] from `first` of the stream's own-timestep table, the gate from the other's σ.
+  const avModulated = (s: StreamArgs, table: Tensor, first: number, x: Tensor) => {
+    const row = (r: number) =>
+      perToken(add(sliceCols(s.crossScaleShift, r * s.dim, (r + 1) * s.dim), sliceRows(table, r, r + 1)), s.spread);
+    return scope(() => modulate(x, eps, row(first), row(first + 1)));
+  };
+  const avGate = (s: StreamArgs, table: Tensor) => add(s.crossGate, sliceRows(table, 4, 5));
   const audioToVideo = (vPre: Tensor, aPre: Tensor): Tensor => {
-    const vv = avValues(v, videoTable, 0);
-    const av = avValues(a, audioTable, 0);
-    const q = modulate(vPre, eps, vv.scale, vv.shift);
-    const kv = modulate(aPre, eps, av.scale, av.shift);
     const out = attn(
       "audio_to_video_attn",
-      q,
-      kv,
+      avModulated(v, videoTable, 0, vPre),
+      avModulated(a, audioTable, 0, aPre),
       { cos: v.crossCos, sin: v.crossSin },
       { cos: a.crossCos, sin: a.crossSin },
       false,
     );
-    return add(vPre, keepWhere(flags.skipA2V, mul(out, vv.gate)));
+    return add(vPre, keepWhere(flags.skipA2V, mul(out, avGate(v, videoTable))));
   };
   const videoToAudio = (aPre: Tensor, vPre: Tensor): Tensor => {
-    const av = avValues(a, audioTable, 2);
-    const vv = avValues(v, videoTable, 2);
-    const q = modulate(aPre, eps, av.scale, av.shift);
-    const kv = modulate(vPre, eps, vv.scale, vv.shift);
     const out = attn(
       "video_to_audio_attn",
-      q,
-      kv,
+      avModulated(a, audioTable, 2, aPre),
+      avModulated(v, videoTable, 2, vPre),
       { cos: a.crossCos, sin: a.crossSin },
       { cos: v.crossCos, sin: v.crossSin },
       false,
     );
-    return add(aPre, keepWhere(flags.skipV2A, mul(out, av.gate)));
+    return add(aPre, keepWhere(flags.skipV2A, mul(out, avGate(a, audioTable))));
   };
   // Both directions read the pre-exchange states.
   const vPre = vx;
@@ -446,14 +462,12 @@ function block(
 
   const feedForward = (s: StreamArgs, x: Tensor, pfx: "" | "audio_", hasBias: boolean): Tensor => {
     const table = b.weight(`${prefix}.${pfx}scale_shift_table`);
-    const shift = adaValue(table, s.ada, 3, s.dim);
-    const scale = adaValue(table, s.ada, 4, s.dim);
-    const gate = adaValue(table, s.ada, 5, s.dim);
     const ff = `${prefix}.${pfx}ff`;
-    let h = loraLinear(b, `${ff}.net.0.proj`, modulate(x, eps, scale, shift), hasBias, flags.lora);
+    const ffIn = scope(() => modulate(x, eps, adaValue(s, table, 4), adaValue(s, table, 3)));
+    let h = loraLinear(b, `${ff}.net.0.proj`, ffIn, hasBias, flags.lora);
     h = gelu(h);
     h = loraLinear(b, `${ff}.net.2`, h, hasBias, flags.lora);
-    return add(x, mul(h, gate));
+    return add(x, mul(h, adaValue(s, table, 5)));
   };
   vx = sublayer((x) => feedForward(v, x, "", config.ffBias), vx);
   ax = sublayer((x) => feedForward(a, x, "audio_", config.audioFfBias), ax);
@@ -506,7 +520,7 @@ function attention(
       const kr = kRope ?? rope;
       k = headRope(b.fused, k, kr.cos, kr.sin, shape.heads);
     }
-    out = headAttention(b.fused, q, k, value, shape.heads);
+    out = headAttention(b.fused, q, k, value, shape.heads, b.attentionKernel);
     // STG for some examples of a batch: their output is the value projection.
     if (perturbed instanceof Tensor) out = add(mul(out, perturbed), mul(value, sub(1, perturbed)));
   }
@@ -520,8 +534,8 @@ function attention(
 /** LayerNorm (no affine) · (1 + scale) + shift with [shift, scale] = table + embedded timestep, then proj_out. */
 function outputProjection(b: LtxTransformer, config: LtxTransformerConfig, pfx: "" | "audio_", s: StreamArgs): Tensor {
   const table = b.weight(`${pfx}scale_shift_table`);
-  const shift = add(s.embedded, sliceRows(table, 0, 1));
-  const scale = add(s.embedded, sliceRows(table, 1, 2));
+  const shift = perToken(add(s.embedded, sliceRows(table, 0, 1)), s.spread);
+  const scale = perToken(add(s.embedded, sliceRows(table, 1, 2)), s.spread);
   const x = add(mul(layerNorm(s.x, config.normEps), add(scale, 1)), shift);
   return b.linear(x, b.weight(`${pfx}proj_out.weight`), bias(b, `${pfx}proj_out`));
 }
