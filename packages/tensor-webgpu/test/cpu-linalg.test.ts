@@ -142,6 +142,41 @@ describe("CPU device: matmul, linear, loraLinear", () => {
       op: ([x, w, bias, a, b]) => T.loraLinear(x!, w!, bias!, a!, b!, 0.75),
     }));
 
+  it("columnScale (frozen) in the epilogue with alpha, bias and addTo: gradients into A, B, bias and addTo", () =>
+    compare({
+      inputs: [randNd([2, 5, 4], 64), randNd([4, 6], 65), randNd([6], 66), randNd([6], 67), randNd([5, 6], 68)],
+      trainable: [true, true, false, true, true],
+      op: ([a, b, s, bias, c]) => T.matmul(a!, b!, { columnScale: s!, alpha: 0.5, bias: bias!, addTo: c! }),
+    }));
+
+  it("columnScale on every GPU kernel variant (the CPU adapters' panel and small kernels hand it to the tiled one)", async () => {
+    const a = randNd([9, 40], 69);
+    const b = randNd([40, 12], 70);
+    const s = randNd([12], 71);
+    const cpu = matmulRaw(T.tensor(a.data, a.shape, "f32", "cpu"), T.tensor(b.data, b.shape, "f32", "cpu"), {
+      columnScale: T.tensor(s.data, s.shape, "f32", "cpu"),
+      alpha: 2,
+    });
+    const expected = await cpu.toArray();
+    for (const variant of ["auto", "tiled", "naive", "small", "panel"] as const) {
+      const y = matmulRaw(
+        T.tensor(a.data, a.shape),
+        T.tensor(b.data, b.shape),
+        { columnScale: T.tensor(s.data, s.shape), alpha: 2 },
+        variant,
+      );
+      expectClose(await y.toArray(), expected, 1e-5, 1e-4);
+    }
+    const trainable = T.tensor(s.data, s.shape);
+    trainable.requiresGrad = true;
+    expect(() => T.matmul(T.tensor(a.data, a.shape), T.tensor(b.data, b.shape), { columnScale: trainable })).toThrow(
+      /frozen/,
+    );
+    expect(() =>
+      T.matmul(T.tensor(a.data, a.shape), T.tensor(b.data, b.shape), { columnScale: T.tensor([1, 2], [2]) }),
+    ).toThrow(/columnScale must be \[12\]/);
+  });
+
   it("addLoraUpdate: base + s·(x·Aᵀ)·Bᵀ over any base product, gradients into base, x, A and B", () =>
     compare({
       inputs: [randNd([1, 5, 4], 60), randNd([1, 5, 6], 61), randNd([2, 6], 62), randNd([4, 2], 63)],

@@ -10,9 +10,12 @@ import { max, mean, matmul as refMatmul, sum, zip } from "./reference.js";
  * One implementation for every GPU variant (tiled, panel, small, naive, subgroup-matrix). Result f32,
  * contiguous [...batch, M, N], like the GPU kernels'.
  */
-export function cpuMatmul(ops: Pick<Operands, "a" | "b" | "bias" | "addTo" | "alpha" | "batch" | "m" | "n">): Tensor {
+export function cpuMatmul(
+  ops: Pick<Operands, "a" | "b" | "bias" | "addTo" | "alpha" | "colScale" | "batch" | "m" | "n">,
+): Tensor {
   const shape = [...ops.batch, ops.m, ops.n];
-  const prod = refMatmul(asNd(ops.a), asNd(ops.b));
+  const product = refMatmul(asNd(ops.a), asNd(ops.b));
+  const prod = ops.colScale ? zip([product, asNd(ops.colScale)], (p, s) => p * s) : product;
   const extras = [ops.bias, ops.addTo].filter((t): t is Tensor => t !== undefined).map(asNd);
   const alpha = ops.alpha;
   const out =

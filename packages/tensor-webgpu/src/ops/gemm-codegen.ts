@@ -40,6 +40,8 @@ export interface Operands {
   bias: Tensor | undefined;
   addTo: Tensor | undefined;
   alpha: number;
+  /** Per-column (N) scale of the product, before bias and addTo (8-bit weights' per-channel scales). */
+  colScale?: Tensor;
   batch: number[];
   m: number;
   n: number;
@@ -68,9 +70,12 @@ function batchOffset(name: string, t: View, batch: readonly number[]): string {
   return `let ${name} = ${terms.join(" + ")};`;
 }
 
-/** Epilogue statements writing value `v` at (gm, gn) of the output, adding bias and addTo. */
+/** Epilogue statements writing value `v` at (gm, gn) of the output: alpha, column scale, bias and addTo. */
 export function epilogue(ops: Operands): string {
   const lines = [`var v = ${ops.alpha === 1 ? "acc_v" : `${f32lit(ops.alpha)} * acc_v`};`];
+  if (ops.colScale) {
+    lines.push(`v *= ld_cscale(${u32lit(ops.colScale.offset)} + gn * ${u32lit(ops.colScale.strides[0]!)});`);
+  }
   if (ops.bias) lines.push(`v += ld_bias(${u32lit(ops.bias.offset)} + gn * ${u32lit(ops.bias.strides[0]!)});`);
   if (ops.rowBias) {
     lines.push(`v += ld_rbias(${u32lit(ops.rowBias.offset)} + gm * ${u32lit(ops.rowBias.strides[0]!)});`);
@@ -99,9 +104,9 @@ export function addToView(c: Tensor, ops: Operands): View {
 }
 
 export function prelude(ops: Operands): { decls: string; buffers: Array<GPUBuffer | GPUBufferBinding>; bases: string } {
-  const { a, b, bias, addTo, rowBias } = ops;
+  const { a, b, bias, addTo, rowBias, colScale } = ops;
   const decls = [
-    header([a.dtype, b.dtype, ...[bias, addTo, rowBias].flatMap((t) => (t ? [t.dtype] : []))]),
+    header([a.dtype, b.dtype, ...[bias, addTo, rowBias, colScale].flatMap((t) => (t ? [t.dtype] : []))]),
     binding(0, "out", "f32", true),
     binding(1, "a", a.dtype, false),
     binding(2, "b", b.dtype, false),
@@ -121,6 +126,10 @@ export function prelude(ops: Operands): { decls: string; buffers: Array<GPUBuffe
   if (rowBias) {
     decls.push(binding(next++, "rbias", rowBias.dtype, false), loader("rbias", rowBias.dtype));
     buffers.push(bindingOf(rowBias));
+  }
+  if (colScale) {
+    decls.push(binding(next++, "cscale", colScale.dtype, false), loader("cscale", colScale.dtype));
+    buffers.push(bindingOf(colScale));
   }
   if (ops.loadB) decls.push(ops.loadB);
   const bases = [

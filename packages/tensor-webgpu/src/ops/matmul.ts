@@ -4,7 +4,7 @@ import { cpuMatmul } from "../cpu/linalg.js";
 import { isFloat } from "../dtype.js";
 import { deviceOf, empty, fmtShape, type Tensor } from "../tensor.js";
 import { bindingOf, withWindows } from "../window.js";
-import { alias, broadcastShapes } from "./elementwise.js";
+import { alias, broadcastShapes, mul } from "./elementwise.js";
 import { naiveWgsl, type Operands, pickTile, prelude, type TileConfig, tiledWgsl } from "./gemm-codegen.js";
 import { panelMatmul, planPanels } from "./matmul-panel.js";
 import { sgmatPlan, sgmatWgsl } from "./matmul-sgmat.js";
@@ -19,6 +19,11 @@ export interface MatmulOptions {
   addTo?: Tensor;
   /** Scale of the product. */
   alpha?: number;
+  /**
+   * Per-column scale `[N]` of the product, in the epilogue: out = alpha·(A·B)·diag(columnScale) + bias + addTo
+   * (an 8-bit weight's per-output-channel scales). Frozen: no gradient flows to it.
+   */
+  columnScale?: Tensor;
 }
 
 function operands(a: Tensor, b: Tensor, opts: MatmulOptions): Operands {
@@ -41,7 +46,14 @@ function operands(a: Tensor, b: Tensor, opts: MatmulOptions): Operands {
     throw new A2VError("shape_mismatch", `matmul bias must be [${n}], got ${fmtShape(opts.bias.shape)}`);
   }
   if (opts.addTo) broadcastShapes(opts.addTo.shape, [...batch, m, n]);
-  return { a, b, bias: opts.bias, addTo: opts.addTo, alpha: opts.alpha ?? 1, batch, m, n, k };
+  const colScale = opts.columnScale;
+  if (colScale && (colScale.rank !== 1 || colScale.shape[0] !== n)) {
+    throw new A2VError("shape_mismatch", `matmul columnScale must be [${n}], got ${fmtShape(colScale.shape)}`);
+  }
+  if (colScale?.needsGrad) {
+    throw new A2VError("frozen_scale", "matmul: columnScale is frozen (no gradient flows to it)");
+  }
+  return { a, b, bias: opts.bias, addTo: opts.addTo, alpha: opts.alpha ?? 1, colScale, batch, m, n, k };
 }
 
 /**
@@ -60,13 +72,14 @@ export function matmulRaw(
   variant: MatmulVariant = "auto",
   tileOverride?: TileConfig,
 ): Tensor {
-  const extras = [opts.bias, opts.addTo].filter((t): t is Tensor => t !== undefined);
+  const extras = [opts.bias, opts.addTo, opts.columnScale].filter((t): t is Tensor => t !== undefined);
   // The CPU device: one f64 implementation for every variant.
   if (deviceOf([a, b, ...extras]) === "cpu") return cpuMatmul(operands(a, b, opts));
   return withWindows([a, b, ...extras], ([wa, wb, ...rest]) => {
     const wopts: MatmulOptions = { ...opts };
     if (opts.bias) wopts.bias = rest.shift()!;
     if (opts.addTo) wopts.addTo = rest.shift()!;
+    if (opts.columnScale) wopts.columnScale = rest.shift()!;
     return matmulReady(wa!, wb!, wopts, variant, tileOverride);
   });
 }
@@ -84,14 +97,19 @@ function matmulReady(
   if (out.size === 0) return out;
   const runtime = out.storage.runtime;
   const auto = variant === "auto" && !tileOverride;
-  const panels = auto || variant === "panel" ? planPanels(ops, runtime, variant === "panel") : undefined;
+  // The CPU adapters' panel and small kernels have no column scale: such products run the tiled kernel there.
+  const plain = !ops.colScale;
+  const panels = plain && (auto || variant === "panel") ? planPanels(ops, runtime, variant === "panel") : undefined;
   if (panels) {
     panelMatmul(ops, panels, out);
     return out;
   }
   const sgmat = auto ? sgmatPlan(runtime) : undefined;
   // CPU adapters: small products on the uniform-parameterised kernel (few pipelines, fast to compile).
-  if ((auto && !sgmat && smallApplies(ops, runtime)) || (variant === "small" && smallApplies(ops, runtime, true))) {
+  if (
+    plain &&
+    ((auto && !sgmat && smallApplies(ops, runtime)) || (variant === "small" && smallApplies(ops, runtime, true)))
+  ) {
     smallMatmul(ops, out);
     return out;
   }
@@ -111,8 +129,13 @@ function matmulReady(
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   // A batched activation times a 2-D weight is one big GEMM: fold the batch into M.
   const outShape = [...a.shape.slice(0, -1), b.shape[1]!];
+  // addTo survives the fold if it is one row broadcast over all rows, or the whole result's shape.
+  const c0 = opts.addTo;
   const addToFlat =
-    !opts.addTo || opts.addTo.rank <= 2 || (opts.addTo.isContiguous && opts.addTo.shape.join() === outShape.join());
+    !c0 ||
+    c0.rank === 1 ||
+    (c0.rank === 2 && c0.shape[0] === 1) ||
+    (c0.isContiguous && c0.shape.join() === outShape.join());
   if (a.rank > 2 && b.rank === 2 && a.isContiguous && addToFlat) {
     const flat = reshape(a, [-1, a.shape[a.rank - 1]!]);
     const c = opts.addTo && opts.addTo.rank > 2 ? reshape(opts.addTo, [-1, b.shape[1]!]) : opts.addTo;
@@ -126,6 +149,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const out = matmulRaw(a, b, opts);
   const inputs = [a, b, ...(opts.bias ? [opts.bias] : []), ...(opts.addTo ? [opts.addTo] : [])];
   const alpha = opts.alpha ?? 1;
+  const colScale = opts.columnScale;
   // dA needs B and dB needs A: save only those, so a frozen weight's input activation is not kept.
   const keepA = b.needsGrad;
   const keepB = a.needsGrad;
@@ -134,8 +158,10 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     const sa = keepA ? s[0] : undefined;
     const sb = keepB ? s[keepA ? 1 : 0] : undefined;
     const grads: Array<Tensor | undefined> = [];
-    grads.push(needs[0] ? sumTo(matmulRaw(g, transpose(sb!), { alpha }), a.shape) : undefined);
-    grads.push(needs[1] ? sumTo(matmulRaw(transpose(sa!), g, { alpha }), b.shape) : undefined);
+    // The product's gradient is g·diag(columnScale); bias and addTo take g itself.
+    const gp = colScale && (needs[0] || needs[1]) ? mul(g, colScale) : g;
+    grads.push(needs[0] ? sumTo(matmulRaw(gp, transpose(sb!), { alpha }), a.shape) : undefined);
+    grads.push(needs[1] ? sumTo(matmulRaw(transpose(sa!), gp, { alpha }), b.shape) : undefined);
     if (opts.bias) grads.push(needs[2] ? sumTo(alias(g), [1, opts.bias.shape[0]!]) : undefined);
     if (opts.addTo) grads.push(needs[grads.length] ? sumTo(alias(g), opts.addTo.shape) : undefined);
     if (opts.bias && grads[2]) grads[2] = reshapeTo(grads[2], opts.bias.shape);

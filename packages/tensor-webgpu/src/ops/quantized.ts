@@ -1,10 +1,7 @@
 import { A2VError } from "@a2v/errors";
-import { track } from "../autograd.js";
 import { f32ToF8e4m3, f32ToI8, isQuantized } from "../dtype.js";
-import { type Device, deviceOf, fmtShape, getDefaultDevice, type Tensor, tensor } from "../tensor.js";
-import { alias, map } from "./elementwise.js";
+import { type Device, fmtShape, getDefaultDevice, type Tensor, tensor } from "../tensor.js";
 import { matmul } from "./matmul.js";
-import { sumTo } from "./reduce.js";
 import { transpose } from "./shape.js";
 
 // Weights kept quantized on the device: 1-byte codes (i8 or f8e4m3, packed four per word, decoded by every kernel's
@@ -84,7 +81,7 @@ export async function dequantize(codes: Tensor, scale: Tensor | number): Promise
 
 /**
  * A linear layer on quantized weights: y = (x·codesᵀ) ⊙ scale + bias with codes [out, in] ("i8" or "f8e4m3"),
- * scale an f32 [out] tensor (per output channel) or a number (per tensor, applied as the GEMM's alpha), bias [out]
+ * scale an f32 [out] tensor (per output channel, the GEMM's column scale) or a number (per tensor, its alpha), bias [out]
  * optional; x [..., in] with any leading batch axes. The codes are read packed (never expanded). Differentiable in x
  * and bias (codes and scale are frozen): dx = (g ⊙ scale)·codes.
  */
@@ -101,29 +98,12 @@ export function quantizedLinear(x: Tensor, codes: Tensor, scale: Tensor | number
   if (typeof scale !== "number" && scale.needsGrad) {
     throw new A2VError("frozen_scale", "quantizedLinear: the scale is frozen (no gradient flows to it)");
   }
+  // The scale in the GEMM's epilogue: per tensor as alpha, per output channel as the column scale.
   const wt = transpose(codes);
-  if (typeof scale === "number") {
-    const y = matmul(x, wt, { alpha: scale, ...(bias ? { bias } : {}) });
-    wt.dispose();
-    return y;
-  }
-  deviceOf([x, codes, scale, ...(bias ? [bias] : [])]);
-  // The per-channel scale (and the bias) in one elementwise pass over the product.
-  const prod = matmul(x, wt);
+  const y = matmul(x, wt, {
+    ...(typeof scale === "number" ? { alpha: scale } : { columnScale: scale }),
+    ...(bias ? { bias } : {}),
+  });
   wt.dispose();
-  const inputs = bias ? [prod, scale, bias] : [prod, scale];
-  const y = map(bias ? "x0 * x1 + x2" : "x0 * x1", inputs, "f32", prod.shape);
-  const result = track("quantizedLinear", y, inputs, [scale], (g, saved, needs) => [
-    needs[0] ? map("x0 * x1", [g, saved[0]!], "f32", g.shape) : undefined,
-    undefined,
-    ...(bias ? [needs[2] ? reshapeBias(sumTo(alias(g), [1, out]), out) : undefined] : []),
-  ]);
-  prod.dispose();
-  return result;
-}
-
-function reshapeBias(t: Tensor, out: number): Tensor {
-  const r = t.view([out], [t.strides[t.rank - 1]!], t.offset);
-  t.dispose();
-  return r;
+  return y;
 }
