@@ -12,6 +12,8 @@ export interface DoctorReport {
   gpu: GpuInfo | null;
   /** The matmul and attention kernels this adapter gets (after the runtime's self-tests). */
   kernels: KernelPaths | null;
+  /** The buffer pool's bound on live plus cached GPU bytes (`A2V_GPU_MEMORY_GIB`); null: none. */
+  gpuMemoryBudgetBytes: number | null;
   ffmpeg: { path: string; source: string; version: string } | null;
   ffprobe: { path: string; source: string; version: string } | null;
   /** One line per missing or degraded piece, saying what to do. */
@@ -45,10 +47,13 @@ export async function doctor(): Promise<DoctorReport> {
 
   let gpu: GpuInfo | null = null;
   let kernels: KernelPaths | null = null;
+  let gpuMemoryBudgetBytes: number | null = null;
   try {
     const runtime = await init();
     gpu = runtime.gpu.info;
     kernels = kernelPaths(runtime);
+    const budget = runtime.pool.budgetBytes;
+    gpuMemoryBudgetBytes = Number.isFinite(budget) ? budget : null;
     if (gpu.isSoftware)
       problems.push(
         "The WebGPU adapter is a CPU rasteriser (lavapipe): fine for tests and the tiny model, far too slow for 22B.",
@@ -76,6 +81,7 @@ export async function doctor(): Promise<DoctorReport> {
     packages,
     gpu,
     kernels,
+    gpuMemoryBudgetBytes,
     ffmpeg: tools?.ffmpeg ?? null,
     ffprobe: tools?.ffprobe ?? null,
     problems,
@@ -103,6 +109,10 @@ export function formatDoctor(report: DoctorReport): string {
         `storage buffers/stage ${g.limits.maxStorageBuffersPerShaderStage}`,
     );
     if (g.subgroupMinSize) lines.push(`subgroup ${g.subgroupMinSize}..${g.subgroupMaxSize}`);
+    const budget = report.gpuMemoryBudgetBytes;
+    lines.push(
+      `memory   ${budget === null ? "no bound on the buffer pool (set A2V_GPU_MEMORY_GIB to bound it)" : `buffer pool bounded to ${(budget / 2 ** 30).toFixed(1)} GiB (A2V_GPU_MEMORY_GIB)`}`,
+    );
     lines.push(
       `matrix   ${g.subgroupMatrixConfigs.map((c) => `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(", ") || "no subgroup-matrix configs"}`,
     );

@@ -208,6 +208,25 @@ describe("a2v doctor (built binary, real adapter)", () => {
     } else expect(report.kernels.attention).toMatch(/fused/);
   });
 
+  it("says whether the buffer pool is bounded (A2V_GPU_MEMORY_GIB), and names the variable when it is wrong", async () => {
+    const env = { ...process.env, A2V_GPU_MEMORY_GIB: "30" };
+    const json = await run(process.execPath, [bin, "doctor", "--json"], { env, timeout: 60_000 });
+    expect(JSON.parse(json.stdout).gpuMemoryBudgetBytes).toBe(30 * 2 ** 30);
+    const text = await run(process.execPath, [bin, "doctor"], { env, timeout: 60_000 });
+    expect(text.stdout).toMatch(/^memory {3}buffer pool bounded to 30\.0 GiB/m);
+    const unset = await run(process.execPath, [bin, "doctor", "--json"], { timeout: 60_000 });
+    expect(JSON.parse(unset.stdout).gpuMemoryBudgetBytes).toBeNull();
+    const bad = await run(process.execPath, [bin, "doctor"], {
+      env: { ...process.env, A2V_GPU_MEMORY_GIB: "lots" },
+      timeout: 60_000,
+    }).then(
+      () => null,
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect(bad?.code).toBe(EXIT.failure);
+    expect(bad?.stdout).toContain('A2V_GPU_MEMORY_GIB must be a positive number of GiB, got "lots"');
+  });
+
   it("says clearly what to install when no adapter exists, and exits 1", async () => {
     const env = { ...process.env, VK_DRIVER_FILES: "/nonexistent/icd.json", VK_ICD_FILENAMES: "/nonexistent/icd.json" };
     const failure = await run(process.execPath, [bin, "doctor"], { env, timeout: 60_000 }).then(
