@@ -26,7 +26,7 @@ export interface PoolStats {
   peakLiveBytes: number;
   created: number;
   reused: number;
-  /** Times the cache was emptied because a new buffer would have taken the pool past `budgetBytes`. */
+  /** Times cached buffers were destroyed because a new buffer would have taken the pool past `budgetBytes`. */
   trims: number;
 }
 
@@ -44,9 +44,9 @@ export class BufferPool {
   };
   /**
    * The most device memory the pool should hold, cache included (default: no bound). When creating a buffer would
-   * take live plus cached bytes past it, the free cache is destroyed first, so what the pool holds stays within
-   * the budget whenever the tensors themselves fit (buffers released in the batch being recorded stay until it is
-   * submitted). The runtime sets it from `A2V_GPU_MEMORY_GIB`.
+   * take live plus cached bytes past it, free cached buffers are destroyed first (largest first, only as many as
+   * needed), so what the pool holds stays within the budget whenever the tensors themselves fit (buffers released
+   * in the batch being recorded stay until it is submitted). The runtime sets it from `A2V_GPU_MEMORY_GIB`.
    */
   budgetBytes = Number.POSITIVE_INFINITY;
 
@@ -63,7 +63,7 @@ export class BufferPool {
       return cached;
     }
     if (this.stats.liveBytes + this.stats.cachedBytes > this.budgetBytes && this.free.size > 0) {
-      this.trim();
+      this.trimTo(this.budgetBytes - this.stats.liveBytes);
       this.stats.trims++;
     }
     this.stats.created++;
@@ -102,6 +102,20 @@ export class BufferPool {
       }
     }
     this.free.clear();
+  }
+
+  /** Destroys free cached buffers, largest first, until the cache holds at most `bytes` (or nothing free is left). */
+  private trimTo(bytes: number): void {
+    const sizes = [...this.free.keys()].sort((a, b) => b - a);
+    for (const size of sizes) {
+      const list = this.free.get(size)!;
+      while (list.length > 0 && this.stats.cachedBytes > bytes) {
+        list.pop()!.destroy();
+        this.stats.cachedBytes -= size;
+      }
+      if (list.length === 0) this.free.delete(size);
+      if (this.stats.cachedBytes <= bytes) return;
+    }
   }
 
   /** Starts a new high-water mark from what the pool holds now (to measure the peak of one piece of work). */
