@@ -19,9 +19,9 @@ import { syntheticStep, syntheticWeights } from "./synthetic.js";
 // Issue 18: GPU memory measured, not estimated. ONE block of the 22B model at full width (4096/2048, 32 heads) is
 // loaded in each base-weight mode and trained for one LoRA step (rank 32, every attention's q/k/v/out) over a few
 // tokens; the runtime's pool counts the bytes. The whole-model plan for the default a2v job (544×960×89, rank 32,
-// per-block gradient checkpointing) is built from those measurements: 48 × the block's weights + the measured
-// non-block weights, the LoRA state, 48 checkpointed block inputs (bf16), and one block's step activations scaled to
-// the job's token count. `pnpm exec vitest bench --run bench/block-memory.bench.ts` (minutes on lavapipe).
+// gradient checkpointing) is built from those measurements: 48 × the block's weights + the measured non-block
+// weights, the LoRA state, 48 checkpointed block inputs (bf16), and one block's step activations scaled to the
+// job's token count (linear in tokens: flash attention keeps no T² scores). `pnpm exec vitest bench --run bench/block-memory.bench.ts` (minutes on lavapipe).
 const config = { ...LTX_23_22B, numLayers: 1 };
 const specs = transformerParameters(config);
 const blockKeys = specs.filter((s) => s.key.startsWith("transformer_blocks.")).map((s) => s.key);
@@ -59,7 +59,8 @@ async function measure(
   gradientCheckpointing: true | "sublayers" = true,
 ): Promise<Measured> {
   const pool = rt().pool;
-  const t = new LtxTransformer({ fused: false, weightDType: mode });
+  // What a GPU runs: the fused kernels with flash attention (on a CPU adapter "auto" would store the scores).
+  const t = new LtxTransformer({ weightDType: mode, attentionKernel: "fused" });
   const source = syntheticWeights(config);
   const start = live();
   await t.loadWeights(source, blockKeys);
@@ -90,16 +91,16 @@ describe("one 22B block at full width: measured GPU bytes per base-weight mode",
   bench(
     "bf16, fp8, int8",
     async () => {
-      const results: Measured[] = [];
-      for (const mode of ["bf16", "fp8", "int8"] as const) results.push(await measure(mode));
-      // The step's activations grow with the token count: a second size (bf16) gives the bytes per video token.
-      const large = await measure("bf16", LARGE);
-      // Sub-layer checkpointing (a block's backward holds one sub-layer's activations at a time), fp8, both sizes.
-      const fineSmall = await measure("fp8", SMALL, "sublayers");
-      const fineLarge = await measure("fp8", LARGE, "sublayers");
+      // What train() runs on a checkpoint model (sub-layer checkpoints) in each mode, and fp8 with per-block
+      // checkpoints for comparison; each at two sizes, whose difference gives the bytes per video token.
+      const rows: Array<{ label: string; mode: WeightMode; gc: true | "sublayers" }> = [
+        { label: "bf16", mode: "bf16", gc: "sublayers" },
+        { label: "fp8", mode: "fp8", gc: "sublayers" },
+        { label: "int8", mode: "int8", gc: "sublayers" },
+        { label: "fp8, per-block checkpoints", mode: "fp8", gc: true },
+      ];
       const tokens = videoTokenCount(SMALL);
-      const slope = (key: "stepActivations" | "stepHeld") =>
-        (large[key] - results[0]![key]) / (videoTokenCount(LARGE) - tokens);
+      const largeTokens = videoTokenCount(LARGE);
       // The default job: 544×960, 89 frames at 24 fps → 12 × 17 × 30 video tokens; audio 25 latents per second.
       const jobVideo = videoTokenCount({ frames: 12, height: 17, width: 30 });
       const jobAudio = Math.ceil((89 / 24) * 25);
@@ -113,36 +114,27 @@ describe("one 22B block at full width: measured GPU bytes per base-weight mode",
       // Checkpointed block inputs: bf16 in every mode but f32 (LtxTransformer.checkpointDType).
       const checkpoints = (mode: WeightMode) => layers * (jobVideo * 4096 + jobAudio * 2048) * (mode === "f32" ? 4 : 2);
       const blockLinears = specs.filter((s) => isBlockLinear(s.key, s.shape)).reduce((n, s) => n + numel(s.shape), 0);
+      const mib = (n: number) => (n / 2 ** 20).toFixed(1);
       lines.push(
-        `one block: ${(blockLinears / 1e6).toFixed(0)} M block-linear weights; step over ${tokens} video + ${audioTokens} audio ` +
-          `tokens (bf16 also over ${videoTokenCount(LARGE)}: ${(large.stepActivations / 2 ** 20).toFixed(1)} MiB live)`,
-        "| mode | block weights GiB | non-block weights GiB | block step: live / held MiB (measured) | 48-block model at 544×960×89, rank 32: live / held GiB |",
-        "|---|---|---|---|---|",
+        `one block: ${(blockLinears / 1e6).toFixed(0)} M block-linear weights; fused kernels, flash attention; steps over ${tokens} and ` +
+          `${largeTokens} video tokens + ${audioTokens} audio tokens`,
+        `plan terms: LoRA+grads+AdamW ${gib(loraState)} GiB, ${layers} checkpointed block inputs (bf16) ${gib(checkpoints("bf16"))} GiB`,
+        "| mode | block weights GiB | non-block weights GiB | block step live / held MiB at 32 tokens | live / held KiB per video token | 48-block model at 544×960×89, rank 32: live GiB (GB) / held GiB |",
+        "|---|---|---|---|---|---|",
       );
-      const rows: Array<{ label: string; r: Measured; slope: (key: "stepActivations" | "stepHeld") => number }> = [
-        ...results.map((r) => ({ label: r.mode, r, slope })),
-        {
-          label: "fp8, sub-layer checkpoints",
-          r: fineSmall,
-          slope: (key: "stepActivations" | "stepHeld") =>
-            (fineLarge[key] - fineSmall[key]) / (videoTokenCount(LARGE) - tokens),
-        },
-      ];
-      for (const { label, r, slope } of rows) {
-        const fixed = layers * r.blockWeights + r.globalWeights + loraState + checkpoints(r.mode);
+      for (const { label, mode, gc } of rows) {
+        const r = await measure(mode, SMALL, gc);
+        const large = await measure(mode, LARGE, gc);
+        const slope = (key: "stepActivations" | "stepHeld") => (large[key] - r[key]) / (largeTokens - tokens);
+        const fixed = layers * r.blockWeights + r.globalWeights + loraState + checkpoints(mode);
         const plan = (key: "stepActivations" | "stepHeld") => fixed + r[key] + slope(key) * (jobVideo - tokens);
-        const mib = (n: number) => (n / 2 ** 20).toFixed(1);
         lines.push(
           `| ${label} | ${gib(r.blockWeights)} | ${gib(r.globalWeights)} | ${mib(r.stepActivations)} / ${mib(r.stepHeld)} | ` +
-            `${gib(plan("stepActivations"))} / ${gib(plan("stepHeld"))} |`,
+            `${(slope("stepActivations") / 1024).toFixed(0)} / ${(slope("stepHeld") / 1024).toFixed(0)} | ` +
+            `${gib(plan("stepActivations"))} (${(plan("stepActivations") / 1e9).toFixed(1)}) / ${gib(plan("stepHeld"))} |`,
         );
+        console.log(lines[lines.length - 1]);
       }
-      lines.push(
-        `plan terms: LoRA+grads+AdamW ${gib(loraState)} GiB, ${layers} checkpointed block inputs (bf16) ${gib(checkpoints("bf16"))} GiB, ` +
-          `one block's activations at ${jobVideo} video tokens: measured at ${tokens} plus ` +
-          `${(slope("stepActivations") / 2 ** 10).toFixed(0)} KiB live / ${(slope("stepHeld") / 2 ** 10).toFixed(0)} KiB held per video token ` +
-          `(the slope from ${tokens} to ${videoTokenCount(LARGE)} tokens)`,
-      );
     },
     { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 },
   );
