@@ -45,8 +45,9 @@ export class BufferPool {
   /**
    * The most device memory the pool should hold, cache included (default: no bound). When creating a buffer would
    * take live plus cached bytes past it, free cached buffers are destroyed first (largest first, only as many as
-   * needed), so what the pool holds stays within the budget whenever the tensors themselves fit (buffers released
-   * in the batch being recorded stay until it is submitted). The runtime sets it from `A2V_GPU_MEMORY_GIB`.
+   * needed), and again after each submit, so what the pool holds stays within the budget whenever the tensors
+   * themselves fit (buffers released in the batch being recorded stay until it is submitted; under a budget the
+   * runtime compiles pipelines synchronously so batches never wait). The runtime sets it from `A2V_GPU_MEMORY_GIB`.
    */
   budgetBytes = Number.POSITIVE_INFINITY;
 
@@ -90,6 +91,10 @@ export class BufferPool {
         this.free.set(buffer.size, bucket);
       }
       this.parked.delete(b);
+    }
+    if (this.stats.liveBytes + this.stats.cachedBytes > this.budgetBytes && this.free.size > 0) {
+      this.trimTo(this.budgetBytes - this.stats.liveBytes);
+      this.stats.trims++;
     }
   }
 

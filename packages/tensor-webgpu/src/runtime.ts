@@ -23,6 +23,7 @@ interface CopyRecord {
 type CommandRecord = DispatchRecord | CopyRecord;
 
 interface CachedPipeline {
+  module: GPUShaderModule;
   promise: Promise<GPUComputePipeline>;
   ready?: GPUComputePipeline;
   /** Its bind group layout, fetched once (a Dawn call per dispatch otherwise). */
@@ -94,10 +95,11 @@ export class Runtime {
           },
         );
       });
-    cached = { promise };
+    cached = { module, promise };
     promise.then(
       (p) => {
-        cached!.ready = p;
+        // A pipeline compiled synchronously meanwhile (see flush) stays: its layout may already be in use.
+        cached!.ready ??= p;
       },
       () => {},
     );
@@ -142,11 +144,19 @@ export class Runtime {
     }
   }
 
-  /** Submits everything recorded so far (synchronously when its pipelines are compiled). */
+  /**
+   * Submits everything recorded so far (synchronously when its pipelines are compiled). Under a memory budget
+   * (`pool.budgetBytes`) pipelines still compiling are compiled synchronously instead of waited for: buffers freed
+   * while work waits for a pipeline cannot be reused until it is submitted, so a cold first step would otherwise
+   * hold every buffer it ever frees.
+   */
   flush(): Promise<void> {
     const records = this.records;
     const batch = this.batch++;
     this.records = [];
+    if (this.inFlight === 0 && Number.isFinite(this.pool.budgetBytes)) {
+      for (const r of records) if (r.kind === "dispatch") r.pipeline.ready ??= this.compileNow(r.pipeline);
+    }
     const ready = records.every((r) => r.kind === "copy" || r.pipeline.ready);
     if (this.inFlight === 0 && ready) {
       try {
@@ -171,6 +181,13 @@ export class Runtime {
         this.inFlight--;
       });
     return this.chain;
+  }
+
+  private compileNow(cached: CachedPipeline): GPUComputePipeline {
+    return this.device.createComputePipeline({
+      layout: "auto",
+      compute: { module: cached.module, entryPoint: "main" },
+    });
   }
 
   /** Flushes and resolves once everything recorded is submitted; rethrows the first failure since the last call. */

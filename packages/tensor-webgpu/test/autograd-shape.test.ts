@@ -165,6 +165,33 @@ describe("runtime", () => {
     }
   });
 
+  it("under a budget a batch never waits for a pipeline: it compiles synchronously and submits at once", async () => {
+    const runtime = T.rt();
+    const pool = runtime.pool;
+    await T.flush();
+    const budget = pool.budgetBytes;
+    const x = T.fill([777], 1.5);
+    await T.flush();
+    try {
+      // A new pipeline (the constant is baked into the WGSL): without a budget the batch waits for its compile.
+      const a = T.add(x, 0.1234567);
+      const before = runtime.stats.submits;
+      const waiting = T.flush();
+      expect(runtime.stats.submits).toBe(before);
+      await waiting;
+      pool.budgetBytes = pool.stats.liveBytes + 2 ** 30;
+      const b = T.add(x, 0.7654321);
+      void T.flush();
+      expect(runtime.stats.submits).toBe(before + 2);
+      expectClose(await b.toArray(), new Array(777).fill(1.5 + 0.7654321));
+      expectClose(await a.toArray(), new Array(777).fill(1.5 + 0.1234567));
+      for (const t of [a, b]) t.dispose();
+    } finally {
+      pool.budgetBytes = budget;
+      x.dispose();
+    }
+  });
+
   it("backward frees each rule's temporaries before the next rule runs", async () => {
     // Eight RMSNorms: each backward rule makes four row-sized temporaries. Held until the pass ended, they
     // would be 8 × 4 tensors at the pass's peak; freed per rule, a handful.
