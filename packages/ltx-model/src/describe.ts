@@ -92,10 +92,14 @@ function sum(specs: ParameterSpec[], group?: ParameterSpec["group"]): number {
 /**
  * Parameter counts and a training-step memory estimate, from the config alone (nothing allocated).
  * Memory model: frozen base weights in the given dtype; LoRA weights, grads and AdamW moments in
- * float32 (16 B/param); activations in bf16 with per-block gradient checkpointing, i.e. every
- * block's input kept plus one block's recomputed internals (~22 token-widths per stream for the
- * attentions, norms and the 4× feed-forward) and one head's float32 attention scores.
+ * float32 (16 B/param); activations as `train()` runs a checkpoint model: every block's input kept in bf16
+ * (sub-layer gradient checkpointing) plus what one block's step holds at its peak, measured on one full-width
+ * 22B block (trainer `bench/block-memory.bench.ts`: ~37 float32 token-widths per token, flash attention, so no
+ * T² scores).
  */
+/** float32 token-widths one block's training step holds per token at its peak (measured, see `describe`). */
+const STEP_TOKEN_WIDTHS = 37;
+
 export function describe(config: LtxTransformerConfig, options: DescribeOptions = {}): ModelDescription {
   const specs = transformerParameters(config);
   const dit = sum(specs);
@@ -118,11 +122,9 @@ export function describe(config: LtxTransformerConfig, options: DescribeOptions 
 
   const dv = videoInnerDim(config);
   const da = audioInnerDim(config);
-  const actBytes = 2;
-  const checkpoints = config.numLayers * (videoTokens * dv + audioTokens * da) * actBytes;
-  const blockInternals = 22 * (videoTokens * dv + audioTokens * da) * actBytes;
-  const scores = Math.max(videoTokens, audioTokens) ** 2 * 4;
-  const activations = checkpoints + blockInternals + scores;
+  const tokenWidths = videoTokens * dv + audioTokens * da;
+  const checkpoints = config.numLayers * tokenWidths * 2;
+  const activations = checkpoints + STEP_TOKEN_WIDTHS * tokenWidths * 4;
   const loraBytes = loraParams * 16;
   const trainingStepBytes = {} as ModelDescription["trainingStepBytes"];
   for (const dtype of WEIGHT_MODES) {
