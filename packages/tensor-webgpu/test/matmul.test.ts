@@ -268,32 +268,6 @@ describe("packed-panel kernel (CPU adapters)", () => {
     await expectTensor(matmulRaw(gpu(a), gpu(wide), {}, "panel"), ref.matmul(a, wide), 1e-4, 1e-4);
   });
 
-  it("packs a bf16 or 8-bit code B (decoded once, while packing) and folds a column scale into the pack", async (ctx) => {
-    if (!available()) ctx.skip();
-    const a = randNd([70, 96], 52);
-    const w = randNd([96, 40], 53);
-    const scale = randNd([40], 54);
-    const { codes, scale: rowScale } = T.quantize(ref.transpose(w).data, [40, 96], "int8");
-    const decoded = await T.dequantize(codes, rowScale); // [40, 96] = codes·scale
-    const dq = { shape: [96, 40], data: ref.transpose({ shape: [40, 96], data: Float64Array.from(decoded) }).data };
-    const colScaled = ref.zip([ref.matmul(a, dq), { shape: [40], data: scale.data }], (v, s) => v * s);
-    // codesᵀ as B, with the per-channel scale and a second scale both as column scales (their product).
-    const both = T.mul(rowScale as T.Tensor, gpu(scale));
-    const before = T.rt().stats.dispatches;
-    const y = matmulRaw(gpu(a), T.transpose(codes), { columnScale: both }, "panel");
-    // Pack, then one GEMM dispatch per window of panels: the panel kernel ran, not the tiled fallback.
-    expect(T.rt().stats.dispatches - before).toBeGreaterThanOrEqual(2);
-    await expectTensor(y, colScaled, 1e-4, 1e-4);
-    const b16 = T.tensor(w.data, w.shape, "bf16");
-    const rounded = { shape: w.shape, data: Float64Array.from(T.bf16BitsToF32(T.f32ToBf16Bits(w.data))) };
-    await expectTensor(
-      matmulRaw(gpu(a), b16, { columnScale: gpu(scale) }, "panel"),
-      ref.zip([ref.matmul(a, rounded), { shape: [40], data: scale.data }], (v, s) => v * s),
-      1e-4,
-      1e-4,
-    );
-  });
-
   it("is what matmul picks for large enough products on a CPU adapter", async () => {
     const a = randNd([128, 64], 46);
     const b = randNd([64, 64], 47);

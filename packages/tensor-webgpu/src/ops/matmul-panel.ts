@@ -67,7 +67,8 @@ export function planPanels(ops: Operands, runtime: Runtime, force = false): Pane
   // Implicit GEMMs (convolutions), row biases and empty sums (K = 0) keep the tiled kernel.
   if (ops.loadB || ops.rowBias || ops.k === 0) return undefined;
   // Transposed only for few rows: its strided stores are slow where rows are 4 KiB apart (N = 1024·j).
-  const swap = !ops.bias && !ops.addTo && !ops.colScale && ops.m < Math.min(ops.n, SWAP_ROWS) && ops.a.dtype === "f32";
+  const swap = !ops.bias && !ops.addTo && ops.m < Math.min(ops.n, SWAP_ROWS) && ops.a.dtype === "f32";
+  if (!swap && ops.b.dtype !== "f32") return undefined;
   const [m, n, k] = swap ? [ops.n, ops.m, ops.k] : [ops.m, ops.n, ops.k];
   if (Math.ceil(m / ROWS) > 65535) return undefined;
   const width = 4 * s;
@@ -86,12 +87,11 @@ export function planPanels(ops: Operands, runtime: Runtime, force = false): Pane
 }
 
 /**
- * Writes B [K, N] (any strides, any dtype: bf16 and 8-bit codes are decoded here, once per product) into
- * panel-major f32: [panel][chunk][k in chunk][column in panel], zero-padded, times the column scale if there is
- * one (so the GEMM needs none). One thread per four columns: one vec4 store, and one vec4 load when B rows allow it.
+ * Writes B [K, N] (any strides) into panel-major f32: [panel][chunk][k in chunk][column in panel],
+ * zero-padded. One thread per four columns: one vec4 store, and one vec4 load when B rows allow it.
  */
 function packWgsl(ops: Operands, plan: PanelPlan): string {
-  const { b, k, n, colScale: cs } = ops;
+  const { b, k, n } = ops;
   const [sbk, sbn] = [b.strides[b.rank - 2]!, b.strides[b.rank - 1]!];
   const perBatch = (plan.panels * plan.chunks * plan.chunk * plan.width) / 4;
   const quads = perBatch * plan.packedBatches;
@@ -108,15 +108,9 @@ function packWgsl(ops: Operands, plan: PanelPlan): string {
         )
         .join("\n    ");
   const q = plan.width / 4;
-  const scale = cs
-    ? `v *= vec4<f32>(${[0, 1, 2, 3]
-        .map((c) => `ld_cs(${u32lit(cs.offset)} + min(gn + ${c}u, ${u32lit(n - 1)}) * ${u32lit(cs.strides[0]!)})`)
-        .join(", ")});`
-    : "";
-  return `${header([b.dtype, ...(cs ? [cs.dtype] : [])])}
+  return `${header([b.dtype])}
 @group(0) @binding(0) var<storage, read_write> packed: array<vec4<f32>>;
 ${rowVec4 ? "@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;" : `${binding(1, "b", b.dtype, false)}\n${loader("b", b.dtype)}`}
-${cs ? `${binding(2, "cs", cs.dtype, false)}\n${loader("cs", cs.dtype)}` : ""}
 @compute @workgroup_size(64) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let e = ${groupIndex(Math.ceil(quads / 64))} * 64u + lid;
   if (e >= ${u32lit(quads)}) { return; }
@@ -132,7 +126,6 @@ ${cs ? `${binding(2, "cs", cs.dtype, false)}\n${loader("cs", cs.dtype)}` : ""}
   var v = vec4<f32>(0.0);
   if (gk < ${u32lit(k)} && gn < ${u32lit(n)}) {
     ${read}
-    ${scale}
   }
   packed[e] = v;
 }`;
@@ -315,8 +308,7 @@ function gemmKey(ops: Operands, plan: PanelPlan): string {
 function packKey(ops: Operands, plan: PanelPlan): string {
   const { b } = ops;
   const geometry = [plan.subgroup, plan.chunk, plan.chunks, plan.panels, plan.packedBatches];
-  const cs = ops.colScale ? `${ops.colScale.dtype} ${ops.colScale.offset} ${ops.colScale.strides}` : "";
-  return `pack ${b.dtype} ${b.offset} ${b.strides} ${ops.k} ${ops.n} ${ops.batch} ${geometry} ${cs}`;
+  return `pack ${b.dtype} ${b.offset} ${b.strides} ${ops.k} ${ops.n} ${ops.batch} ${geometry}`;
 }
 
 /** Records the pack dispatch and one GEMM dispatch per (window of panels, K chunk) writing `out` [M, N]. */
@@ -329,8 +321,7 @@ export function panelMatmul(product: Operands, plan: PanelPlan, out: Tensor): vo
   // Slack so the last chunk's full-size window stays inside the buffer.
   const packed = packBuffer(runtime, (total + UNIFORM_BYTES / 4 - plan.chunk * plan.width) * 4);
   const pack = cached(packKey(ops, plan), () => packWgsl(ops, plan));
-  const packInputs = [bindingOf(ops.b), ...(ops.colScale ? [bindingOf(ops.colScale)] : [])];
-  runtime.dispatch(pack, [{ buffer: packed, size: total * 4 }, ...packInputs], grid(Math.ceil(total / 4 / 64)));
+  runtime.dispatch(pack, [{ buffer: packed, size: total * 4 }, bindingOf(ops.b)], grid(Math.ceil(total / 4 / 64)));
   const wgsl = cached(gemmKey(ops, plan), () => gemmWgsl(ops, plan));
   const extras = [ops.bias, ops.addTo].flatMap((t) => (t ? [bindingOf(t)] : []));
   const bytes = plan.chunk * plan.width * 4;

@@ -97,17 +97,19 @@ function matmulReady(
   if (out.size === 0) return out;
   const runtime = out.storage.runtime;
   const auto = variant === "auto" && !tileOverride;
-  const panels = auto || variant === "panel" ? planPanels(ops, runtime, variant === "panel") : undefined;
+  // The CPU adapters' panel and small kernels have no column scale: such products run the tiled kernel there.
+  const plain = !ops.colScale;
+  const panels = plain && (auto || variant === "panel") ? planPanels(ops, runtime, variant === "panel") : undefined;
   if (panels) {
     panelMatmul(ops, panels, out);
     return out;
   }
   const sgmat = auto ? sgmatPlan(runtime) : undefined;
   // CPU adapters: small products on the uniform-parameterised kernel (few pipelines, fast to compile).
-  // The small kernel has no column scale: such products run the tiled kernel (on CPU adapters, few are small).
-  const small =
-    (auto && !sgmat && smallApplies(ops, runtime)) || (variant === "small" && smallApplies(ops, runtime, true));
-  if (small && !ops.colScale) {
+  if (
+    plain &&
+    ((auto && !sgmat && smallApplies(ops, runtime)) || (variant === "small" && smallApplies(ops, runtime, true)))
+  ) {
     smallMatmul(ops, out);
     return out;
   }
