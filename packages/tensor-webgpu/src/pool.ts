@@ -50,6 +50,11 @@ export class BufferPool {
    * runtime compiles pipelines synchronously so batches never wait). The runtime sets it from `A2V_GPU_MEMORY_GIB`.
    */
   budgetBytes = Number.POSITIVE_INFINITY;
+  /**
+   * Called when creating a buffer would pass the budget while every cached buffer still waits for its batch to be
+   * submitted: the runtime submits what it has recorded (see `Runtime`), so those buffers can be trimmed.
+   */
+  onPressure: (() => void) | undefined;
 
   constructor(private readonly device: GPUDevice) {}
 
@@ -63,9 +68,12 @@ export class BufferPool {
       this.stats.reused++;
       return cached;
     }
-    if (this.stats.liveBytes + this.stats.cachedBytes > this.budgetBytes && this.free.size > 0) {
-      this.trimTo(this.budgetBytes - this.stats.liveBytes);
-      this.stats.trims++;
+    if (this.stats.liveBytes + this.stats.cachedBytes > this.budgetBytes) {
+      if (this.free.size === 0 && this.parked.size > 0) this.onPressure?.();
+      if (this.free.size > 0) {
+        this.trimTo(this.budgetBytes - this.stats.liveBytes);
+        this.stats.trims++;
+      }
     }
     this.stats.created++;
     this.stats.peakBytes = Math.max(this.stats.peakBytes, this.stats.liveBytes + this.stats.cachedBytes);

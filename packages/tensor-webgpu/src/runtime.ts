@@ -66,6 +66,10 @@ export class Runtime {
   constructor(readonly gpu: Gpu) {
     this.pool = new BufferPool(gpu.device);
     this.pool.budgetBytes = memoryBudgetFromEnv();
+    // Under a budget the recorded work is submitted early when only its pending frees would keep the pool within it.
+    this.pool.onPressure = () => {
+      if (this.inFlight === 0) void this.flush();
+    };
     this.maxBinding = Math.floor((gpu.info.limits.maxStorageBufferBindingSize ?? 2 ** 27) / 4) * 4;
   }
 

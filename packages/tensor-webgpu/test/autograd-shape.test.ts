@@ -165,6 +165,31 @@ describe("runtime", () => {
     }
   });
 
+  it("past its budget, with every cached buffer waiting for its batch, the pool has the runtime submit first", async () => {
+    const pool = T.rt().pool;
+    await T.flush();
+    pool.trim();
+    const budget = pool.budgetBytes;
+    try {
+      pool.budgetBytes = pool.stats.liveBytes + 192 * 1024;
+      // Two 64 KiB results of recorded work, freed before their batch is submitted: parked, not reusable yet.
+      const x = T.fill([16384], 2);
+      const y = T.mul(x, 3);
+      x.dispose();
+      y.dispose();
+      expect(pool.stats.cachedBytes).toBe(2 * 65536);
+      const submits = T.rt().stats.submits;
+      const big = T.empty([32768]);
+      // The batch was submitted, then one cached buffer destroyed: the pool stays within its budget.
+      expect(T.rt().stats.submits).toBe(submits + 1);
+      expect(pool.stats.cachedBytes).toBe(65536);
+      expect(pool.stats.liveBytes + pool.stats.cachedBytes).toBeLessThanOrEqual(pool.budgetBytes);
+      big.dispose();
+    } finally {
+      pool.budgetBytes = budget;
+    }
+  });
+
   it("under a budget a batch never waits for a pipeline: it compiles synchronously and submits at once", async () => {
     const runtime = T.rt();
     const pool = runtime.pool;
