@@ -44,7 +44,7 @@ export interface GpuStepRow {
   mode: WeightMode;
   /** Median wall time of one step (forward, backward, AdamW) over the loaded blocks, ms. */
   stepMs: number;
-  /** The pool's peak of live tensor bytes over the run (weights included), and with its cache. */
+  /** The pool's peak of live tensor bytes over the timed steps (weights included), and with its cache. */
   peakLiveBytes: number;
   peakHeldBytes: number;
   /** Bytes each further block adds: its weights, its LoRA state (weights, gradients, two moments) and its checkpointed input. */
@@ -98,8 +98,9 @@ export async function gpuStepRow(mode: WeightMode, o: GpuStepOptions): Promise<G
     await rt().idle();
     return performance.now() - start;
   };
+  await run(); // warm-up: pipelines compile (a cold step's cache is bounded only under A2V_GPU_MEMORY_GIB)
+  await rt().flush();
   pool.resetPeak();
-  await run(); // warm-up: pipelines compile
   const times: number[] = [];
   for (let i = 0; i < o.iterations; i++) times.push(await run());
   const stepMs = times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
