@@ -136,15 +136,24 @@ describe("runtime", () => {
     expect(rt.stats.pipelines).toBeGreaterThan(0);
   });
 
-  it("past its budget the pool destroys cached buffers (only as many as needed) before creating one", async () => {
+  /** Runs `fn` with an empty cache and the pool's budget `bytes` above what is live now. */
+  async function withBudget(bytes: number, fn: (pool: T.BufferPool) => Promise<void> | void): Promise<void> {
     const pool = T.rt().pool;
     await T.flush();
     pool.trim();
     const budget = pool.budgetBytes;
     try {
-      // Two 64 KiB buffers in the cache; a new 128 KiB one would take the pool to 256 KiB, past its 192 KiB:
-      // one cached buffer goes, the other stays.
-      pool.budgetBytes = pool.stats.liveBytes + 192 * 1024;
+      pool.budgetBytes = pool.stats.liveBytes + bytes;
+      await fn(pool);
+    } finally {
+      pool.budgetBytes = budget;
+    }
+  }
+
+  it("past its budget the pool destroys cached buffers (only as many as needed) before creating one", () =>
+    // Two 64 KiB buffers in the cache; a new 128 KiB one would take the pool to 256 KiB, past its 192 KiB:
+    // one cached buffer goes, the other stays.
+    withBudget(192 * 1024, async (pool) => {
       const cached = [T.empty([16384]), T.empty([16384])];
       for (const t of cached) t.dispose();
       await T.flush();
@@ -160,18 +169,10 @@ describe("runtime", () => {
       const again = T.empty([32768]);
       expect(pool.stats.trims).toBe(trims + 1);
       again.dispose();
-    } finally {
-      pool.budgetBytes = budget;
-    }
-  });
+    }));
 
-  it("past its budget, with every cached buffer waiting for its batch, the pool has the runtime submit first", async () => {
-    const pool = T.rt().pool;
-    await T.flush();
-    pool.trim();
-    const budget = pool.budgetBytes;
-    try {
-      pool.budgetBytes = pool.stats.liveBytes + 192 * 1024;
+  it("past its budget, with every cached buffer waiting for its batch, the pool has the runtime submit first", () =>
+    withBudget(192 * 1024, (pool) => {
       // Two 64 KiB results of recorded work, freed before their batch is submitted: parked, not reusable yet.
       const x = T.fill([16384], 2);
       const y = T.mul(x, 3);
@@ -185,10 +186,7 @@ describe("runtime", () => {
       expect(pool.stats.cachedBytes).toBe(65536);
       expect(pool.stats.liveBytes + pool.stats.cachedBytes).toBeLessThanOrEqual(pool.budgetBytes);
       big.dispose();
-    } finally {
-      pool.budgetBytes = budget;
-    }
-  });
+    }));
 
   it("under a budget a batch never waits for a pipeline: it compiles synchronously and submits at once", async () => {
     const runtime = T.rt();
