@@ -68,13 +68,8 @@ export class BufferPool {
       this.stats.reused++;
       return cached;
     }
-    if (this.stats.liveBytes + this.stats.cachedBytes > this.budgetBytes) {
-      if (this.free.size === 0 && this.parked.size > 0) this.onPressure?.();
-      if (this.free.size > 0) {
-        this.trimTo(this.budgetBytes - this.stats.liveBytes);
-        this.stats.trims++;
-      }
-    }
+    if (this.overBudget() && this.free.size === 0 && this.parked.size > 0) this.onPressure?.();
+    this.trimToBudget();
     this.stats.created++;
     this.stats.peakBytes = Math.max(this.stats.peakBytes, this.stats.liveBytes + this.stats.cachedBytes);
     return this.device.createBuffer({ size, usage: STORAGE_USAGE });
@@ -100,10 +95,7 @@ export class BufferPool {
       }
       this.parked.delete(b);
     }
-    if (this.stats.liveBytes + this.stats.cachedBytes > this.budgetBytes && this.free.size > 0) {
-      this.trimTo(this.budgetBytes - this.stats.liveBytes);
-      this.stats.trims++;
-    }
+    this.trimToBudget();
   }
 
   /** Destroys every free cached buffer (parked ones stay until their batch is submitted). */
@@ -117,8 +109,15 @@ export class BufferPool {
     this.free.clear();
   }
 
-  /** Destroys free cached buffers, largest first, until the cache holds at most `bytes` (or nothing free is left). */
-  private trimTo(bytes: number): void {
+  private overBudget(): boolean {
+    return this.stats.liveBytes + this.stats.cachedBytes > this.budgetBytes;
+  }
+
+  /** Past the budget: destroys free cached buffers, largest first, until within it (or nothing free is left). */
+  private trimToBudget(): void {
+    if (!this.overBudget() || this.free.size === 0) return;
+    this.stats.trims++;
+    const bytes = this.budgetBytes - this.stats.liveBytes;
     const sizes = [...this.free.keys()].sort((a, b) => b - a);
     for (const size of sizes) {
       const list = this.free.get(size)!;

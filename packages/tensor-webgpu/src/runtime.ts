@@ -33,11 +33,6 @@ interface CachedPipeline {
 /** Records to batch into one command encoder before submitting. */
 const BATCH_DISPATCHES = 64;
 
-/**
- * Owns the device-side state of the tensor library: the buffer pool, the pipeline cache (keyed by WGSL
- * text; compiled asynchronously) and the command stream. Ops only record; `flush()` encodes a batch into
- * one command encoder and submits it, synchronously when every pipeline it needs is compiled.
- */
 /** `A2V_GPU_MEMORY_GIB`: the pool's budget (`BufferPool.budgetBytes`) in GiB; unset: no bound. */
 function memoryBudgetFromEnv(): number {
   const raw = process.env.A2V_GPU_MEMORY_GIB;
@@ -49,6 +44,11 @@ function memoryBudgetFromEnv(): number {
   return gib * 2 ** 30;
 }
 
+/**
+ * Owns the device-side state of the tensor library: the buffer pool, the pipeline cache (keyed by WGSL
+ * text; compiled asynchronously) and the command stream. Ops only record; `flush()` encodes a batch into
+ * one command encoder and submits it, synchronously when every pipeline it needs is compiled.
+ */
 export class Runtime {
   readonly pool: BufferPool;
   private readonly pipelines = new Map<string, CachedPipeline>();

@@ -91,14 +91,8 @@ export function quantizedLinear(x: Tensor, codes: Tensor, scale: Tensor | number
       status: 422,
     });
   }
-  const out = codes.shape[0]!;
-  if (typeof scale !== "number" && (scale.rank !== 1 || scale.shape[0] !== out)) {
-    throw new A2VError("shape_mismatch", `quantizedLinear: scale must be [${out}], got ${fmtShape(scale.shape)}`);
-  }
-  if (typeof scale !== "number" && scale.needsGrad) {
-    throw new A2VError("frozen_scale", "quantizedLinear: the scale is frozen (no gradient flows to it)");
-  }
-  // The scale in the GEMM's epilogue: per tensor as alpha, per output channel as the column scale.
+  // The scale in the GEMM's epilogue: per tensor as alpha, per output channel as the column scale (matmul checks
+  // that it is [out] and frozen).
   const wt = transpose(codes);
   const y = matmul(x, wt, {
     ...(typeof scale === "number" ? { alpha: scale } : { columnScale: scale }),
