@@ -325,10 +325,13 @@ function perToken(rows: Tensor, spread: Tensor | null): Tensor {
   return spread ? matmul(spread, rows) : rows;
 }
 
-/** `table[row] + values[:, row·D:(row+1)·D]` (upstream `get_ada_values`), per token. */
-function adaValue(s: StreamArgs, table: Tensor, row: number): Tensor {
+/**
+ * `table[row] + values[:, row·D:(row+1)·D]` (upstream `get_ada_values`), per token; `values`: the stream's AdaLN
+ * rows (default) or its A↔V scale/shift rows.
+ */
+function adaValue(s: StreamArgs, table: Tensor, row: number, values = s.ada): Tensor {
   const d = s.dim;
-  return perToken(add(sliceCols(s.ada, row * d, (row + 1) * d), sliceRows(table, row, row + 1)), s.spread);
+  return perToken(add(sliceCols(values, row * d, (row + 1) * d), sliceRows(table, row, row + 1)), s.spread);
 }
 
 /** Columns [start, end) of `[..., rows, cols]`. */
@@ -346,9 +349,22 @@ function norm(x: Tensor, eps: number, weight: Tensor | null): Tensor {
   return rmsNorm(x, weight ?? undefined, { eps });
 }
 
-/** rms(x)·(1 + scale) + shift. */
-function modulate(x: Tensor, eps: number, scale: Tensor, shift: Tensor): Tensor {
-  return add(mul(norm(x, eps, null), add(scale, 1)), shift);
+/**
+ * rms(x)·(1 + scale) + shift with scale and shift the AdaLN rows `scaleRow`, `shiftRow` (see `adaValue`), in its own
+ * scope: only what backward reads survives it.
+ */
+function modulate(
+  x: Tensor,
+  eps: number,
+  s: StreamArgs,
+  table: Tensor,
+  scaleRow: number,
+  shiftRow: number,
+  values = s.ada,
+): Tensor {
+  return scope(() =>
+    add(mul(norm(x, eps, null), add(adaValue(s, table, scaleRow, values), 1)), adaValue(s, table, shiftRow, values)),
+  );
 }
 
 /** A hook skipped for every example (true), for none (false), or per example: a keep factor `[batch, 1, 1]` (0 = skip). */
@@ -394,7 +410,7 @@ function block(
     const table = b.weight(`${prefix}.${pfx}scale_shift_table`);
     const selfName = pfx === "" ? "attn1" : "audio_attn1";
     const textName = pfx === "" ? "attn2" : "audio_attn2";
-    const attnIn = scope(() => modulate(input, eps, adaValue(s, table, 1), adaValue(s, table, 0)));
+    const attnIn = modulate(input, eps, s, table, 1, 0);
     const attnOut = attn(selfName, attnIn, null, { cos: s.cos, sin: s.sin }, null, skipSelf);
     let x = add(input, mul(attnOut, adaValue(s, table, 2)));
     if (config.crossAttentionAdaln) {
@@ -406,7 +422,7 @@ function block(
         shiftKv = add(sliceCols(s.prompt, 0, s.dim), shiftKv);
         scaleKv = add(sliceCols(s.prompt, s.dim, 2 * s.dim), scaleKv);
       }
-      const q = scope(() => modulate(x, eps, adaValue(s, table, 7), adaValue(s, table, 6)));
+      const q = modulate(x, eps, s, table, 7, 6);
       const ctx = add(mul(s.context, add(scaleKv, 1)), shiftKv);
       x = add(x, mul(attn(textName, q, ctx, null, null, false), adaValue(s, table, 8)));
     } else {
@@ -426,11 +442,8 @@ function block(
   const videoTable = b.weight(`${prefix}.scale_shift_table_a2v_ca_video`);
   const audioTable = b.weight(`${prefix}.scale_shift_table_a2v_ca_audio`);
   // A↔V values: rows [scale, shift] from `first` of the stream's own-timestep table, the gate from the other's σ.
-  const avModulated = (s: StreamArgs, table: Tensor, first: number, x: Tensor) => {
-    const row = (r: number) =>
-      perToken(add(sliceCols(s.crossScaleShift, r * s.dim, (r + 1) * s.dim), sliceRows(table, r, r + 1)), s.spread);
-    return scope(() => modulate(x, eps, row(first), row(first + 1)));
-  };
+  const avModulated = (s: StreamArgs, table: Tensor, first: number, x: Tensor) =>
+    modulate(x, eps, s, table, first, first + 1, s.crossScaleShift);
   const avGate = (s: StreamArgs, table: Tensor) => add(s.crossGate, sliceRows(table, 4, 5));
   const audioToVideo = (vPre: Tensor, aPre: Tensor): Tensor => {
     const out = attn(
@@ -463,7 +476,7 @@ function block(
   const feedForward = (s: StreamArgs, x: Tensor, pfx: "" | "audio_", hasBias: boolean): Tensor => {
     const table = b.weight(`${prefix}.${pfx}scale_shift_table`);
     const ff = `${prefix}.${pfx}ff`;
-    const ffIn = scope(() => modulate(x, eps, adaValue(s, table, 4), adaValue(s, table, 3)));
+    const ffIn = modulate(x, eps, s, table, 4, 3);
     let h = loraLinear(b, `${ff}.net.0.proj`, ffIn, hasBias, flags.lora);
     h = gelu(h);
     h = loraLinear(b, `${ff}.net.2`, h, hasBias, flags.lora);
